@@ -1,0 +1,31 @@
+"""Durations written as ``90``, ``1.5``, ``500ms``, ``30s``, ``15m`` or ``2h`` (seconds)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like 30s, 15m, 2h")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _RE.match(str(value))
+        if not match:
+            raise ValueError(
+                f"invalid duration {value!r}: use a number of seconds or 500ms, 30s, 15m, 2h"
+            )
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]

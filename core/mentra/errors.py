@@ -1,0 +1,107 @@
+"""One error root with structured attributes.
+
+Code branches on attributes (``exit_code``, ``status_code``, ``retry_after``), never on message
+text. The CLI's single ``except MentraError`` turns ``exit_code`` into the process exit code.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class MentraError(Exception):
+    """Root of every error the runtime raises on purpose."""
+
+    exit_code: ClassVar[int] = 1
+    status: ClassVar[str] = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(MentraError):
+    """Bad flag, invalid YAML, unknown key or tool. ``location`` is ``file:line:col`` if known."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        super().__init__(f"{location}: {message}" if location else message)
+        self.location = location
+
+
+class UsageError(ConfigError):
+    """A command was called in a way that cannot work (empty prompt, nothing to resume)."""
+
+
+class ProviderError(MentraError):
+    """The model provider failed: auth, unknown model, bad request, or retries exhausted."""
+
+    exit_code = 3
+    status = "provider_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        transient: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.transient = transient
+
+
+class LimitReachedError(MentraError):
+    """A budget ran out: rounds, tool calls, tokens or cost."""
+
+    exit_code = 4
+    status = "limit_reached"
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class RunTimeoutError(MentraError):
+    """The wall-clock timeout of the run was reached."""
+
+    exit_code = 5
+    status = "timeout"
+
+
+class AgentBusyError(MentraError):
+    """Another live process holds the agent's lease."""
+
+    exit_code = 6
+    status = "busy"
+
+
+class InvalidOutputError(MentraError):
+    """The final answer did not match ``--json-schema`` after the allowed retries."""
+
+    exit_code = 7
+    status = "invalid_output"
+
+
+class InterruptedRunError(MentraError):
+    """The run was stopped by a signal; state is saved and the run is resumable."""
+
+    status = "interrupted"
+
+    def __init__(self, message: str, *, signal_number: int) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
+        self.signal_exit_code = 128 + signal_number
+
+
+class StoreError(MentraError):
+    """The store could not be opened, read or written."""
+
+
+class ToolError(MentraError):
+    """A tool failed in a way the model should hear about (becomes an error tool result)."""

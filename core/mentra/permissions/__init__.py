@@ -1,0 +1,1 @@
+"""Policy (the hard fence) and permissions (the per-call decision)."""

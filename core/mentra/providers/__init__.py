@@ -1,0 +1,1 @@
+"""Model providers behind one neutral `Provider` protocol (see `base`)."""

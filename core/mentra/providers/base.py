@@ -1,0 +1,267 @@
+"""The `Provider` protocol and the neutral stream every wire adapter produces.
+
+An adapter turns a `ModelRequest` into its wire request and its wire stream into
+`StreamEvent`s; `ReplyBuilder` folds those into one assistant `Message`. Stream events are
+slotted dataclasses, not pydantic models: they are made once per delta on the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from mentra.messages import (
+    ContentBlock,
+    Message,
+    ReasoningBlock,
+    TextBlock,
+    ToolUseBlock,
+    Usage,
+)
+
+ToolChoice = str | dict[str, str]  # "auto" | "required" | "none" | {"tool": NAME}
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """What a model is told about one tool."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ModelOptions:
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    tool_choice: ToolChoice | None = None
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+
+
+@dataclass(slots=True)
+class ModelRequest:
+    model: str
+    messages: list[Message]
+    system: str | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+    options: ModelOptions = field(default_factory=ModelOptions)
+
+
+BlockKind = Literal["text", "tool_use", "reasoning"]
+DeltaKind = Literal["text", "input_json", "reasoning", "signature", "encrypted"]
+
+
+@dataclass(slots=True)
+class MessageStart:
+    id: str | None = None
+    model: str | None = None
+
+
+@dataclass(slots=True)
+class BlockStart:
+    """A content block opens at ``index`` (indexes are the adapter's, unique per reply)."""
+
+    index: int
+    kind: BlockKind
+    tool_id: str | None = None
+    tool_name: str | None = None
+    item_id: str | None = None
+    redacted: bool = False
+
+
+@dataclass(slots=True)
+class BlockDelta:
+    index: int
+    kind: DeltaKind
+    text: str
+
+
+@dataclass(slots=True)
+class BlockStop:
+    index: int
+
+
+@dataclass(slots=True)
+class UsageUpdate:
+    """Usage as the provider reports it; later updates replace earlier ones field by field
+    when non-zero (providers report cumulative figures)."""
+
+    usage: Usage
+
+
+@dataclass(slots=True)
+class MessageStop:
+    stop_reason: str | None = None
+
+
+StreamEvent = MessageStart | BlockStart | BlockDelta | BlockStop | UsageUpdate | MessageStop
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    provider: str
+    created: datetime | None = None
+    display_name: str | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A model endpoint. ``stream`` raises `ProviderError` (with ``transient`` set for faults
+    worth retrying); the agent loop owns retries, so adapters never retry on their own."""
+
+    name: str
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]: ...
+
+    async def list_models(self) -> list[ModelInfo]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def parse_tool_input(raw: str) -> tuple[dict[str, Any], str | None]:
+    """Parse streamed tool arguments. Returns ``(input, None)`` or ``({}, raw)`` when the text
+    is not a JSON object, so the loop can tell the model what was wrong."""
+    if not raw.strip():
+        return {}, None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}, raw
+    if not isinstance(value, dict):
+        return {}, raw
+    return value, None
+
+
+@dataclass(slots=True)
+class _OpenBlock:
+    kind: BlockKind
+    parts: list[str] = field(default_factory=list)
+    tool_id: str | None = None
+    tool_name: str | None = None
+    item_id: str | None = None
+    signature: list[str] = field(default_factory=list)
+    encrypted: list[str] = field(default_factory=list)
+    redacted: bool = False
+
+
+class ReplyBuilder:
+    """Folds a stream of `StreamEvent`s into one assistant `Message`, usage and stop reason.
+
+    Blocks are emitted in the order they opened, whatever order they close in, so parallel
+    tool calls interleaved on the wire keep their call order.
+    """
+
+    __slots__ = ("_blocks", "_order", "message_id", "model", "provider", "stop_reason", "usage")
+
+    def __init__(self, provider: str | None = None) -> None:
+        self._blocks: dict[int, _OpenBlock] = {}
+        self._order: list[int] = []
+        self.usage = Usage()
+        self.stop_reason: str | None = None
+        self.message_id: str | None = None
+        self.model: str | None = None
+        self.provider = provider
+
+    def feed(self, event: StreamEvent) -> None:
+        if type(event) is BlockDelta:
+            block = self._blocks.get(event.index)
+            if block is None:
+                block = self._open(BlockStart(event.index, _kind_for(event.kind)))
+            if event.kind == "signature":
+                block.signature.append(event.text)
+            elif event.kind == "encrypted":
+                block.encrypted.append(event.text)
+            else:
+                block.parts.append(event.text)
+        elif type(event) is BlockStart:
+            if event.index not in self._blocks:
+                self._open(event)
+            else:
+                b = self._blocks[event.index]
+                b.tool_id = b.tool_id or event.tool_id
+                b.tool_name = b.tool_name or event.tool_name
+        elif type(event) is UsageUpdate:
+            _merge_usage(self.usage, event.usage)
+        elif type(event) is MessageStop:
+            if event.stop_reason is not None:
+                self.stop_reason = event.stop_reason
+        elif type(event) is MessageStart:
+            self.message_id = event.id or self.message_id
+            self.model = event.model or self.model
+
+    def _open(self, start: BlockStart) -> _OpenBlock:
+        block = _OpenBlock(
+            kind=start.kind,
+            tool_id=start.tool_id,
+            tool_name=start.tool_name,
+            item_id=start.item_id,
+            redacted=start.redacted,
+        )
+        self._blocks[start.index] = block
+        self._order.append(start.index)
+        return block
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self._order)
+
+    def message(self) -> Message:
+        content: list[ContentBlock] = []
+        for index in self._order:
+            b = self._blocks[index]
+            text = "".join(b.parts)
+            if b.kind == "text":
+                if text:
+                    content.append(TextBlock(text=text))
+            elif b.kind == "tool_use":
+                tool_input, raw = parse_tool_input(text)
+                content.append(
+                    ToolUseBlock(
+                        id=b.tool_id or f"call_{index}",
+                        name=b.tool_name or "",
+                        input=tool_input,
+                        raw_input=raw,
+                    )
+                )
+            else:
+                signature = "".join(b.signature) or None
+                encrypted = "".join(b.encrypted) or None
+                if text or signature or encrypted or b.redacted:
+                    content.append(
+                        ReasoningBlock(
+                            text=text,
+                            signature=signature,
+                            encrypted=encrypted,
+                            redacted=b.redacted,
+                            provider=self.provider,
+                            item_id=b.item_id,
+                        )
+                    )
+        return Message(role="assistant", content=content)
+
+
+def _kind_for(delta: DeltaKind) -> BlockKind:
+    if delta == "input_json":
+        return "tool_use"
+    if delta == "text":
+        return "text"
+    return "reasoning"
+
+
+def _merge_usage(into: Usage, update: Usage) -> None:
+    for name in (
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+    ):
+        value = getattr(update, name)
+        if value:
+            setattr(into, name, value)

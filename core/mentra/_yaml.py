@@ -15,6 +15,7 @@ from mentra.errors import ConfigError
 Marks = dict[tuple[str | int, ...], tuple[int, int]]
 M = TypeVar("M", bound=BaseModel)
 
+KEY = "\x00key"  # path suffix under which a mapping key's own position is recorded
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
@@ -27,7 +28,10 @@ def _construct(
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
             if isinstance(key, (str, int)):
-                marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                marks[(*path, key, KEY)] = (
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
                 out[key] = _construct(value_node, (*path, key), marks, loader)
             else:
                 out[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
@@ -124,6 +128,8 @@ def validate(model: type[M], data: Any, *, file: str, marks: Marks, what: str) -
         shown = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden":
             msg = f"unknown key {loc[-1]!r} in {what}" if loc else f"unknown key in {what}"
+            if (*loc, KEY) in marks:
+                real = (*loc, KEY)
         else:
             msg = f"{shown}: {err['msg']}"
         count = exc.error_count()

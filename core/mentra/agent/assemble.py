@@ -1,0 +1,186 @@
+"""Glue between a config and the pieces an agent runs with: tools, skills, permissions.
+
+Kept apart from the `Runtime` so the runtime reads as the reference's API and this file holds
+the wiring decisions (which tools a config gets, which services tools may use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mentra.config import AgentConfig, LoadedConfig
+from mentra.errors import ConfigError
+from mentra.permissions.policy import RuntimePolicy
+from mentra.tools.base import Tool
+
+if TYPE_CHECKING:
+    from mentra.runtime import RunOverrides, Runtime
+
+
+def effective_tools(runtime: Runtime, loaded: LoadedConfig | None) -> dict[str, tuple[Tool, str]]:
+    from mentra.tools.builtin import builtin_tools
+
+    tools: dict[str, tuple[Tool, str]] = {t.name: (t, "builtin") for t in builtin_tools()}
+    config = loaded.config if loaded else None
+    skill_dirs = list(runtime._skill_dirs)
+    if config is not None:
+        skill_dirs += [runtime.workspace / d for d in config.skills]
+    skills = _skills(skill_dirs)
+    if skills is not None:
+        from mentra.skills import LoadSkillTool
+
+        tools["load_skill"] = (LoadSkillTool(skills), "skill")
+    for name, tool in runtime._extra_tools.items():
+        tools[name] = (tool, "registered")
+    if config is not None:
+        for i, raw in enumerate(config.tools.custom):
+            tool = _custom_tool(raw, runtime.workspace, loaded, i)
+            if tool.name in tools:
+                raise ConfigError(
+                    f"custom tool {tool.name!r} clashes with a builtin tool",
+                    location=loaded.location("tools", "custom", i) if loaded else None,
+                )
+            tools[tool.name] = (tool, "custom")
+        if config.tools.only is not None:
+            for i, name in enumerate(config.tools.only):
+                if name not in tools:
+                    raise ConfigError(
+                        f"unknown tool {name!r} in tools.only (known: {', '.join(sorted(tools))})",
+                        location=loaded.location("tools", "only", i) if loaded else None,
+                    )
+            tools = {n: t for n, t in tools.items() if n in config.tools.only}
+        for i, name in enumerate(config.tools.hide):
+            if name not in tools:
+                raise ConfigError(
+                    f"unknown tool {name!r} in tools.hide",
+                    location=loaded.location("tools", "hide", i) if loaded else None,
+                )
+            tools.pop(name)
+    return tools
+
+
+def _skills(dirs: list[Path]) -> Any:
+    if not dirs:
+        return None
+    from mentra.skills import load_skills
+
+    return load_skills(dirs)
+
+
+def _custom_tool(raw: dict[str, Any], workspace: Path, loaded: LoadedConfig | None, i: int) -> Tool:
+    from mentra import _yaml
+    from mentra.tools.custom import CustomToolSpec, build_custom_tool
+
+    if loaded is not None and loaded.file is not None:
+        marks = {k[3:]: v for k, v in loaded.marks.items() if k[:3] == ("tools", "custom", i)}
+        spec = _yaml.validate(
+            CustomToolSpec, raw, file=loaded.file, marks=marks, what=f"tools.custom[{i}]"
+        )
+    else:
+        spec = CustomToolSpec.model_validate(raw)
+    return build_custom_tool(spec, base_dir=workspace)
+
+
+def system_prompt(system: str | None, runtime: Runtime, loaded: LoadedConfig | None) -> str | None:
+    dirs = list(runtime._skill_dirs)
+    skills = _skills(dirs)
+    if skills is None:
+        return system
+    section: str = skills.system_prompt_section()
+    if not section:
+        return system
+    return f"{system}\n\n{section}" if system else section
+
+
+def build_permissions(
+    runtime: Runtime, config: AgentConfig, overrides: RunOverrides, policy: RuntimePolicy
+) -> tuple[Any, Callable[..., Any], str, list[str]]:
+    from mentra.permissions.decide import PermissionRequest
+    from mentra.permissions.layers import build_authorizer
+
+    approver: Any = None
+    if overrides.approval_command:
+        from mentra.permissions.approval import CommandApprover
+
+        approver = CommandApprover(overrides.approval_command)
+    elif runtime.interactive_approver is not None:
+        approver = runtime.interactive_approver
+    authorizer, notices = build_authorizer(
+        workspace=runtime.workspace,
+        user_config_dir=runtime.user_config_dir,
+        no_user_config=runtime.no_user_config,
+        trust_project=overrides.trust_project or str(runtime.workspace) in runtime.trusted_folders,
+        policy_files=overrides.policy_files,
+        config=config.permissions,
+        flag_allow=overrides.allow,
+        flag_ask=overrides.ask,
+        flag_deny=overrides.deny,
+        flag_mode=overrides.permission_mode,
+        approver=approver,
+    )
+
+    def make_request(tool: Tool, args: Any, use: Any, mutating: bool) -> Any:
+        subjects = tool.permission_subjects(args)
+        return PermissionRequest(
+            tool=tool.name,
+            subjects=subjects,
+            mutates=mutating,
+            input=use.input,
+            call_id=use.id,
+            is_file_edit=tool.name == "files" and mutating,
+        )
+
+    mode = overrides.permission_mode or config.permissions.mode
+    return authorizer, make_request, mode, notices
+
+
+def tool_services(runtime: Runtime, agent_id: str) -> dict[str, Any]:
+    base = runtime.data_dir(agent_id)
+    return {"jobs_dir": base / "jobs", "results_dir": base / "results", "store": runtime.store}
+
+
+def audit_fn(runtime: Runtime, agent_id: str) -> Callable[..., None] | None:
+    store = runtime.store
+    if store is None:
+        return None
+    from mentra.store.base import AuditRecord
+
+    def audit(run_id: str, call_id: str, tool: str, subjects: list[str], decision: Any) -> None:
+        store.append_audit(
+            AuditRecord(
+                agent_id=agent_id,
+                run_id=run_id,
+                call_id=call_id,
+                tool=tool,
+                subject="\n".join(subjects),
+                outcome="allow" if decision.outcome == "allow" else "deny",
+                decided_by=decision.decided_by,
+                rule=decision.rule,
+            )
+        )
+
+    return audit
+
+
+def shrink_fn(runtime: Runtime, agent_id: str) -> Callable[[str], str] | None:
+    from mentra.tools.large_results import shrink_result
+
+    results_dir = runtime.data_dir(agent_id) / "results"
+
+    def shrink(text: str) -> str:
+        return shrink_result(text, store_dir=results_dir)
+
+    return shrink
+
+
+def pending_notices_fn(services: dict[str, Any]) -> Callable[[], list[str]] | None:
+    from mentra.tools.builtin.background import pending_job_notices
+
+    jobs_dir = services["jobs_dir"]
+
+    def notices() -> list[str]:
+        return pending_job_notices(jobs_dir) if Path(jobs_dir).exists() else []
+
+    return notices

@@ -1,0 +1,268 @@
+"""Runs the tool calls of one reply: validate, authorize, schedule, and always answer.
+
+Read-only calls that follow each other run concurrently; a mutating call is a barrier and runs
+alone, so calls keep their order where order can matter. Every call gets exactly one result —
+malformed JSON, an unknown tool, invalid input, a denial or a crash included — so no provider
+ever sees a tool call without its result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mentra.agent.emitter import Emitter
+from mentra.events import (
+    PermissionDenial,
+    PermissionRequested,
+    PermissionResolved,
+    ToolCompleted,
+    ToolProgress,
+    ToolQueued,
+    ToolStarted,
+)
+from mentra.messages import ToolResultBlock, ToolUseBlock
+from mentra.permissions.policy import PolicyViolationError, RuntimePolicy
+from mentra.tools.base import Tool, ToolContext, ToolInputError, ToolResult
+
+EVENT_OUTPUT_LIMIT = 16_384
+INTERRUPTED_RESULT = (
+    "The tool call was interrupted before it finished; it was not re-run. "
+    "Check the current state before trying again."
+)
+
+
+class Authorizer(Protocol):
+    """What the loop needs of the permission engine (see `mentra.permissions.decide`)."""
+
+    def evaluate(self, request: Any) -> Any: ...
+
+    async def resolve(self, request: Any, decision: Any) -> Any: ...
+
+
+@dataclass(slots=True)
+class ToolRoundStats:
+    calls: int = 0
+    denials: list[PermissionDenial] = field(default_factory=list)
+
+
+AuditFn = Callable[[str, str, list[str], Any], None]
+ShrinkFn = Callable[[str], str]
+
+
+@dataclass(slots=True)
+class _Planned:
+    use: ToolUseBlock
+    tool: Tool | None = None
+    args: Any = None
+    mutating: bool = True
+    result: ToolResult | None = None  # set when decided before running (errors, denials)
+
+
+class ToolRunner:
+    def __init__(
+        self,
+        *,
+        tools: dict[str, Tool],
+        policy: RuntimePolicy,
+        emitter: Emitter,
+        authorizer: Authorizer | None,
+        make_permission_request: Callable[[Tool, Any, ToolUseBlock, bool], Any] | None = None,
+        audit: AuditFn | None = None,
+        shrink: ShrinkFn | None = None,
+        services: dict[str, Any] | None = None,
+    ) -> None:
+        self.tools = tools
+        self.policy = policy
+        self.emitter = emitter
+        self.authorizer = authorizer
+        self.make_permission_request = make_permission_request
+        self.audit = audit
+        self.shrink = shrink
+        self.services = services or {}
+
+    async def run(self, uses: list[ToolUseBlock], stats: ToolRoundStats) -> list[ToolResultBlock]:
+        planned = [self._plan(use) for use in uses]
+        for item in planned:  # permissions in call order: prompts never overlap
+            if item.result is None:
+                await self._authorize(item, stats)
+        results: dict[str, ToolResult] = {}
+        batch: list[_Planned] = []
+
+        async def flush() -> None:
+            if batch:
+                outs = await asyncio.gather(*(self._execute(p) for p in batch))
+                for p, out in zip(batch, outs, strict=True):
+                    results[p.use.id] = out
+                batch.clear()
+
+        try:
+            for item in planned:
+                stats.calls += 1
+                if item.result is not None:
+                    results[item.use.id] = self._complete_early(item)
+                elif item.mutating:
+                    await flush()
+                    results[item.use.id] = await self._execute(item)
+                else:
+                    batch.append(item)
+            await flush()
+        except asyncio.CancelledError:
+            # interrupted: answer what did not finish, then let the cancellation go on
+            self.partial = [
+                ToolResultBlock(
+                    tool_use_id=p.use.id,
+                    content=results[p.use.id].content
+                    if p.use.id in results
+                    else INTERRUPTED_RESULT,
+                    is_error=results[p.use.id].is_error if p.use.id in results else True,
+                )
+                for p in planned
+            ]
+            raise
+        return [
+            ToolResultBlock(
+                tool_use_id=p.use.id,
+                content=results[p.use.id].content,
+                is_error=results[p.use.id].is_error,
+            )
+            for p in planned
+        ]
+
+    partial: list[ToolResultBlock] | None = None
+
+    def _plan(self, use: ToolUseBlock) -> _Planned:
+        item = _Planned(use=use)
+        tool = self.tools.get(use.name)
+        if use.raw_input is not None:
+            item.result = ToolResult(
+                f"The arguments for tool `{use.name}` were not valid JSON, so the tool did not "
+                f"run. Received: {use.raw_input[:500]!r}. Call it again with a JSON object "
+                "that matches its input schema.",
+                is_error=True,
+            )
+        elif tool is None:
+            names = ", ".join(sorted(self.tools)) or "(none)"
+            item.result = ToolResult(
+                f"Unknown tool `{use.name}`; it did not run. Available tools: {names}.",
+                is_error=True,
+            )
+        else:
+            item.tool = tool
+            try:
+                item.args = tool.parse_input(use.input)
+                item.mutating = tool.is_mutating(item.args)
+            except ToolInputError as exc:
+                item.result = ToolResult(
+                    f"{exc.message}. The tool did not run; fix the input and call it again.",
+                    is_error=True,
+                )
+        self.emitter.emit(
+            ToolQueued,
+            call_id=use.id,
+            name=use.name,
+            input=use.input if use.raw_input is None else None,
+            mutating=item.mutating,
+        )
+        return item
+
+    async def _authorize(self, item: _Planned, stats: ToolRoundStats) -> None:
+        if self.authorizer is None or self.make_permission_request is None:
+            return
+        assert item.tool is not None
+        request = self.make_permission_request(item.tool, item.args, item.use, item.mutating)
+        decision = self.authorizer.evaluate(request)
+        if decision.outcome == "ask":
+            self.emitter.emit(
+                PermissionRequested,
+                call_id=item.use.id,
+                name=item.use.name,
+                subjects=list(request.subjects),
+            )
+            decision = await self.authorizer.resolve(request, decision)
+        if self.audit is not None:
+            self.audit(item.use.id, item.use.name, list(request.subjects), decision)
+        if decision.outcome == "allow" and decision.decided_by in ("rule", "mode"):
+            return  # plain allows are audited, not announced
+        self.emitter.emit(
+            PermissionResolved,
+            call_id=item.use.id,
+            name=item.use.name,
+            outcome="allow" if decision.outcome == "allow" else "deny",
+            decided_by=decision.decided_by,
+            rule=decision.rule,
+            reason=decision.reason,
+            scope=decision.scope,
+        )
+        if decision.outcome != "allow":
+            reason = decision.reason or (
+                f"denied by rule {decision.rule}" if decision.rule else "denied by permissions"
+            )
+            stats.denials.append(
+                PermissionDenial(
+                    call_id=item.use.id,
+                    tool=item.use.name,
+                    subjects=list(request.subjects),
+                    reason=reason,
+                )
+            )
+            item.result = ToolResult(
+                f"Permission denied for `{item.use.name}`: {reason}. The call did not run; "
+                "do not retry it unchanged — choose another way or explain what you need.",
+                is_error=True,
+            )
+
+    def _complete_early(self, item: _Planned) -> ToolResult:
+        assert item.result is not None
+        self._emit_completed(item.use, item.result, 0)
+        return item.result
+
+    async def _execute(self, item: _Planned) -> ToolResult:
+        assert item.tool is not None
+        use = item.use
+        self.emitter.emit(ToolStarted, call_id=use.id, name=use.name)
+        started = time.perf_counter()
+
+        def progress(message: str, stream: str) -> None:
+            self.emitter.emit(
+                ToolProgress, call_id=use.id, name=use.name, stream=stream, message=message
+            )
+
+        ctx = ToolContext(
+            policy=self.policy,
+            agent_id=self.emitter.agent_id,
+            run_id=self.emitter.run_id,
+            call_id=use.id,
+            progress=progress,
+            services=self.services,
+        )
+        try:
+            result = await item.tool.run(item.args, ctx)
+        except PolicyViolationError as exc:
+            result = ToolResult(f"Refused by policy: {exc.message}", is_error=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a tool crash is the model's business, not the run's end
+            result = ToolResult(
+                f"Tool `{use.name}` failed: {type(exc).__name__}: {exc}", is_error=True
+            )
+        if self.shrink is not None:
+            result = ToolResult(self.shrink(result.content), result.is_error)
+        self._emit_completed(use, result, int((time.perf_counter() - started) * 1000))
+        return result
+
+    def _emit_completed(self, use: ToolUseBlock, result: ToolResult, duration_ms: int) -> None:
+        output = result.content
+        if len(output) > EVENT_OUTPUT_LIMIT:
+            output = output[:EVENT_OUTPUT_LIMIT] + f"\n[… {len(result.content)} characters in all]"
+        self.emitter.emit(
+            ToolCompleted,
+            call_id=use.id,
+            name=use.name,
+            is_error=result.is_error,
+            output=output,
+            duration_ms=duration_ms,
+        )

@@ -1,0 +1,199 @@
+"""The agent config (YAML): pydantic models with unknown keys refused, errors at file:line:col.
+
+Relative paths in a config (skills, roots, scripted model scripts) are resolved against the
+workspace (``-C``/cwd), not the file's folder, so one file serves any checkout.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mentra import _yaml
+from mentra._duration import Duration
+from mentra.errors import ConfigError
+from mentra.providers.registry import ProviderSettings, Wire
+
+PermissionMode = Literal["default", "read-only", "accept-edits", "bypass"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelMapping(_Strict):
+    """``model:`` as a mapping: an endpoint declared inline."""
+
+    provider: str
+    name: str
+    wire: Wire | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+
+class ToolsConfig(_Strict):
+    only: list[str] | None = None
+    hide: list[str] = Field(default_factory=list)
+    custom: list[dict[str, Any]] = Field(
+        default_factory=list, description="tools run as commands; see `CustomToolSpec`"
+    )
+
+
+class PolicyConfig(_Strict):
+    working_dir: str = "."
+    read_roots: list[str] | None = None
+    write_roots: list[str] | None = None
+    env_allow: list[str] | None = None
+    command_timeout: Duration = 60.0
+    max_output_bytes: int = Field(65536, ge=1024)
+    background_jobs: int = Field(8, ge=0)
+    background_timeout: Duration = 600.0
+
+
+class PermissionsConfig(_Strict):
+    mode: PermissionMode = "default"
+    allow: list[str] = Field(default_factory=list)
+    ask: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+
+
+class ModelOptionsConfig(_Strict):
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_output_tokens: int | None = Field(None, ge=1)
+    tool_choice: Literal["auto", "required", "none"] | dict[Literal["tool"], str] | None = None
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+
+
+class LimitsConfig(_Strict):
+    max_rounds: int | None = Field(None, ge=1)
+    max_tool_calls: int | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=1)
+    max_cost_usd: float | None = Field(None, gt=0)
+    timeout: Duration | None = None
+
+
+class AgentConfig(_Strict):
+    name: str = "agent"
+    model: str | ModelMapping | None = None
+    system: str | None = None
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
+    model_options: ModelOptionsConfig = Field(default_factory=ModelOptionsConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    skills: list[str] = Field(default_factory=list)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+
+    @field_validator("model")
+    @classmethod
+    def _model_has_provider(cls, value: str | ModelMapping | None) -> str | ModelMapping | None:
+        if isinstance(value, str):
+            split_model(value)
+        return value
+
+
+class UserConfig(AgentConfig):
+    """``~/.config/mentra/config.yaml``: defaults under every agent config, plus trust."""
+
+    trusted_folders: list[str] = Field(default_factory=list)
+
+
+def split_model(spec: str) -> tuple[str, str]:
+    """``PROVIDER:MODEL`` -> (provider, model). The model part may itself contain colons."""
+    provider, sep, model = spec.partition(":")
+    if not sep or not provider or not model:
+        raise ValueError(f"model must be PROVIDER:MODEL (e.g. openai:gpt-5.4-mini), got {spec!r}")
+    return provider, model
+
+
+_VAR_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _fill_vars(
+    value: Any,
+    variables: dict[str, str],
+    path: tuple[str | int, ...],
+    marks: _yaml.Marks,
+    file: str,
+) -> Any:
+    if isinstance(value, str) and "{{" in value:
+
+        def repl(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in variables:
+                raise ConfigError(
+                    f"template variable {{{{{name}}}}} has no value (pass --var {name}=...)",
+                    location=_yaml.location(file, marks, path),
+                )
+            return variables[name]
+
+        return _VAR_RE.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _fill_vars(v, variables, (*path, k), marks, file) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill_vars(v, variables, (*path, i), marks, file) for i, v in enumerate(value)]
+    return value
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class LoadedConfig:
+    """An agent config with where it came from, for error locations and custom-tool checks."""
+
+    def __init__(self, config: AgentConfig, *, file: str | None, marks: _yaml.Marks) -> None:
+        self.config = config
+        self.file = file
+        self.marks = marks
+
+    def location(self, *path: str | int) -> str | None:
+        return _yaml.location(self.file, self.marks, path) if self.file else None
+
+
+def load_agent_config(
+    path: Path | None,
+    *,
+    variables: dict[str, str] | None = None,
+    user_config: Path | None = None,
+) -> tuple[LoadedConfig, UserConfig | None]:
+    """Load the agent file (if any) over the user defaults (if any)."""
+    user: UserConfig | None = None
+    user_data: dict[str, Any] = {}
+    if user_config is not None and user_config.is_file():
+        raw, umarks = _yaml.load_yaml(user_config, what="user config")
+        if not isinstance(raw, dict):
+            raise ConfigError("user config must be a mapping", location=f"{user_config}:1:1")
+        user = _yaml.validate(
+            UserConfig, raw, file=str(user_config), marks=umarks, what="user config"
+        )
+        user_data = {k: v for k, v in raw.items() if k != "trusted_folders"}
+    if path is None:
+        return LoadedConfig(AgentConfig.model_validate(user_data), file=None, marks={}), user
+    data, marks = _yaml.load_yaml(path, what="config")
+    file = str(path)
+    if not isinstance(data, dict):
+        raise ConfigError("an agent config must be a mapping of keys", location=f"{file}:1:1")
+    if variables is not None:
+        data = _fill_vars(data, variables, (), marks, file)
+    # validate the file alone first, so errors point at the file's own lines
+    _yaml.validate(AgentConfig, data, file=file, marks=marks, what="agent config")
+    merged = _deep_merge(user_data, data) if user_data else data
+    config = AgentConfig.model_validate(merged)
+    return LoadedConfig(config, file=file, marks=marks), user
+
+
+def agent_config_json_schema() -> dict[str, Any]:
+    schema = AgentConfig.model_json_schema()
+    schema["title"] = "mentra agent config"
+    return schema

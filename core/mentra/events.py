@@ -1,0 +1,243 @@
+"""Session events: one discriminated union, written as JSONL by the CLI.
+
+Every event carries the envelope ``type``, ``seq``, ``ts``, ``agent_id``, ``run_id``. The set
+follows the reference's ``SessionEvent`` (snake_case types) plus ``run_finished``, which is last
+on every exit path. Changing an existing field in a way that breaks consumers bumps
+``SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+
+RunStatus = Literal[
+    "success",
+    "error",
+    "provider_error",
+    "limit_reached",
+    "timeout",
+    "busy",
+    "invalid_output",
+    "interrupted",
+]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: int
+    ts: str = Field(description="RFC 3339 UTC timestamp")
+    agent_id: str
+    run_id: str
+
+
+class UsageTotals(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+class ToolCallSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    input: dict[str, Any] | None = None
+    raw_input: str | None = None
+
+
+class SessionStarted(_Event):
+    type: Literal["session_started"] = "session_started"
+    schema_version: int = SCHEMA_VERSION
+    mentra_version: str
+    agent_name: str
+    model: str
+    provider: str
+    cwd: str
+    tools: list[str]
+    permission_mode: str
+    resumed: bool
+    store: str | None = Field(None, description="store path, or null when ephemeral")
+
+
+class UserMessage(_Event):
+    type: Literal["user_message"] = "user_message"
+    text: str
+
+
+class AssistantTokenDelta(_Event):
+    type: Literal["assistant_token_delta"] = "assistant_token_delta"
+    kind: Literal["text", "reasoning"] = "text"
+    delta: str
+
+
+class AssistantMessageCompleted(_Event):
+    type: Literal["assistant_message_completed"] = "assistant_message_completed"
+    round: int
+    text: str
+    reasoning: str | None = None
+    tool_calls: list[ToolCallSummary]
+    stop_reason: str | None
+    usage: UsageTotals
+    cost_usd: float | None
+
+
+class ToolQueued(_Event):
+    type: Literal["tool_queued"] = "tool_queued"
+    call_id: str
+    name: str
+    input: dict[str, Any] | None
+    mutating: bool
+
+
+class ToolStarted(_Event):
+    type: Literal["tool_started"] = "tool_started"
+    call_id: str
+    name: str
+
+
+class ToolProgress(_Event):
+    type: Literal["tool_progress"] = "tool_progress"
+    call_id: str
+    name: str
+    stream: str = Field(description="stdout, stderr or heartbeat")
+    message: str
+
+
+class ToolCompleted(_Event):
+    type: Literal["tool_completed"] = "tool_completed"
+    call_id: str
+    name: str
+    is_error: bool
+    output: str
+    duration_ms: int
+
+
+class PermissionRequested(_Event):
+    type: Literal["permission_requested"] = "permission_requested"
+    call_id: str
+    name: str
+    subjects: list[str]
+
+
+class PermissionResolved(_Event):
+    type: Literal["permission_resolved"] = "permission_resolved"
+    call_id: str
+    name: str
+    outcome: Literal["allow", "deny"]
+    decided_by: str
+    rule: str | None = None
+    reason: str | None = None
+    scope: str | None = None
+
+
+class TaskUpdated(_Event):
+    type: Literal["task_updated"] = "task_updated"
+    task_id: str
+    status: str
+    summary: str | None = None
+
+
+class CompactionStarted(_Event):
+    type: Literal["compaction_started"] = "compaction_started"
+    items: int
+
+
+class CompactionCompleted(_Event):
+    type: Literal["compaction_completed"] = "compaction_completed"
+    items_before: int
+    items_after: int
+
+
+class MemoryUpdated(_Event):
+    type: Literal["memory_updated"] = "memory_updated"
+    key: str
+
+
+class Notice(_Event):
+    type: Literal["notice"] = "notice"
+    level: Literal["info", "warning"] = "info"
+    message: str
+
+
+class RetryAttempt(_Event):
+    type: Literal["retry_attempt"] = "retry_attempt"
+    attempt: int = Field(description="the attempt about to be made, 2 for the first retry")
+    max_attempts: int
+    delay_s: float
+    status_code: int | None
+    reason: str
+
+
+class ErrorEvent(_Event):
+    type: Literal["error"] = "error"
+    status: str
+    message: str
+
+
+class PermissionDenial(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    call_id: str
+    tool: str
+    subjects: list[str]
+    reason: str
+
+
+class RunFinished(_Event):
+    type: Literal["run_finished"] = "run_finished"
+    status: RunStatus
+    exit_code: int
+    final_text: str | None
+    structured_output: Any = None
+    usage: UsageTotals
+    cost_usd: float | None
+    duration_ms: int
+    rounds: int
+    tool_calls: int
+    permission_denials: list[PermissionDenial]
+    errors: list[str]
+
+
+Event = Annotated[
+    SessionStarted
+    | UserMessage
+    | AssistantTokenDelta
+    | AssistantMessageCompleted
+    | ToolQueued
+    | ToolStarted
+    | ToolProgress
+    | ToolCompleted
+    | PermissionRequested
+    | PermissionResolved
+    | TaskUpdated
+    | CompactionStarted
+    | CompactionCompleted
+    | MemoryUpdated
+    | Notice
+    | RetryAttempt
+    | ErrorEvent
+    | RunFinished,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(line: str | bytes) -> Event:
+    """Parse one JSONL line into its typed event (for consumers and tests)."""
+    return EVENT_ADAPTER.validate_json(line)
+
+
+def events_json_schema() -> dict[str, Any]:
+    schema = EVENT_ADAPTER.json_schema()
+    schema["title"] = f"mentra session event (schema_version {SCHEMA_VERSION})"
+    return schema

@@ -1,0 +1,1 @@
+"""The command-line front of mentra: flags -> one runtime call -> render."""

@@ -1,0 +1,231 @@
+"""Commands that look without running: `tools`, `models`, `schema`, `validate`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mentra.errors import ConfigError
+from mentra_cli.common import (
+    ListingFormat,
+    cli_errors,
+    load_config,
+    open_runtime,
+    print_listing,
+    workspace_dir,
+)
+
+ListOutOpt = Annotated[
+    str | None, typer.Option("--output", "-o", help="table | json | jsonl (table on a terminal)")
+]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", dir_okay=False)]
+CwdOpt = Annotated[Path | None, typer.Option("--cwd", "-C")]
+NoUserOpt = Annotated[bool, typer.Option("--no-user-config")]
+
+
+def _listing_format(value: str | None) -> ListingFormat | None:
+    if value is not None and value not in ("table", "json", "jsonl"):
+        raise ConfigError(f"--output must be table, json or jsonl, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def tools(
+    config: ConfigOpt = None,
+    output: ListOutOpt = None,
+    cwd: CwdOpt = None,
+    no_user_config: NoUserOpt = False,
+    permission_mode: Annotated[str | None, typer.Option("--permission-mode")] = None,
+    allow: Annotated[list[str] | None, typer.Option("--allow")] = None,
+    deny: Annotated[list[str] | None, typer.Option("--deny")] = None,
+    ask: Annotated[list[str] | None, typer.Option("--ask")] = None,
+    policy: Annotated[list[Path] | None, typer.Option("--policy")] = None,
+    trust_project: Annotated[bool, typer.Option("--trust-project")] = False,
+) -> None:
+    """List the effective tool set of a config, with schemas and permission defaults."""
+    with cli_errors():
+        from mentra.runtime import RunOverrides
+
+        fmt = _listing_format(output)
+        workspace = workspace_dir(cwd)
+        loaded, user = load_config(config, variables=[], no_user_config=no_user_config)
+        runtime = open_runtime(
+            workspace=workspace,
+            store_flag=None,
+            ephemeral=True,
+            no_user_config=no_user_config,
+            user=user,
+        )
+        overrides = RunOverrides(
+            allow=allow or [],
+            deny=deny or [],
+            ask=ask or [],
+            policy_files=policy or [],
+            permission_mode=permission_mode,
+            trust_project=trust_project,
+        )
+        for d in loaded.config.skills:
+            runtime.register_skills_dir(workspace / d)
+        decisions = _default_decisions(runtime, loaded, overrides)
+        rows = []
+        for desc in runtime.tools(loaded):
+            rows.append(
+                {
+                    "name": desc.name,
+                    "source": desc.source,
+                    "mutates": desc.mutates,
+                    "permission": decisions.get(desc.name),
+                    "description": desc.description,
+                    "input_schema": desc.input_schema,
+                }
+            )
+        if (fmt or ("table" if sys.stdout.isatty() else "jsonl")) == "table":
+            for row in rows:
+                row["description"] = str(row["description"]).split("\n")[0][:80]
+        print_listing(rows, fmt, ["name", "source", "mutates", "permission", "description"])
+
+
+def _default_decisions(runtime: Any, loaded: Any, overrides: Any) -> dict[str, str]:
+    """What the permissions decide for a call of each tool with no particular input."""
+    from mentra.agent import assemble
+
+    policy = runtime.build_policy(loaded.config)
+    authorizer, _make, _mode, _notices = assemble.build_permissions(
+        runtime, loaded.config, overrides, policy
+    )
+    from mentra.permissions.decide import PermissionRequest
+
+    out: dict[str, str] = {}
+    for desc in runtime.tools(loaded):
+        request = PermissionRequest(
+            tool=desc.name,
+            subjects=[],
+            mutates=desc.mutates,
+            input={},
+            call_id="",
+            is_file_edit=desc.name == "files" and desc.mutates,
+        )
+        out[desc.name] = str(authorizer.evaluate(request).outcome)
+    return out
+
+
+def models(
+    provider: Annotated[str | None, typer.Option("--provider", "-p")] = None,
+    newest: Annotated[bool, typer.Option("--newest", help="Only the newest model.")] = False,
+    config: ConfigOpt = None,
+    output: ListOutOpt = None,
+    cwd: CwdOpt = None,
+    no_user_config: NoUserOpt = False,
+) -> None:
+    """List a provider's models (the config's provider by default)."""
+    with cli_errors():
+        from mentra.config import split_model
+
+        fmt = _listing_format(output)
+        workspace = workspace_dir(cwd)
+        loaded, user = load_config(config, variables=[], no_user_config=no_user_config)
+        runtime = open_runtime(
+            workspace=workspace,
+            store_flag=None,
+            ephemeral=True,
+            no_user_config=no_user_config,
+            user=user,
+        )
+        runtime.declare_providers(loaded.config.providers)
+        model_spec = loaded.config.model
+        name = provider
+        script: str | None = None
+        if name is None:
+            if not isinstance(model_spec, str):
+                raise ConfigError("give --provider P (or -c a config with a `model:`)")
+            name, script = split_model(model_spec)
+        elif isinstance(model_spec, str) and model_spec.startswith(f"{name}:"):
+            script = split_model(model_spec)[1]
+        rows = asyncio.run(_list_models(runtime, name, newest, script))
+        print_listing(rows, fmt, ["id", "provider", "created", "display_name"])
+
+
+async def _list_models(
+    runtime: Any, name: str, newest: bool, model: str | None
+) -> list[dict[str, Any]]:
+    try:
+        provider = runtime.provider(name)
+        if runtime.provider_settings(name).wire == "scripted" and model is not None:
+            from mentra.providers.scripted import load_script
+
+            path = Path(model) if Path(model).is_absolute() else runtime.workspace / model
+            script = load_script(path)
+            return [
+                {
+                    "id": script.model or model,
+                    "provider": name,
+                    "created": None,
+                    "display_name": str(path),
+                }
+            ]
+        if newest:
+            found = await runtime.resolve_model(name, "newest")
+            infos = [found] if found is not None else []
+        else:
+            infos = await provider.list_models()
+        return [
+            {
+                "id": m.id,
+                "provider": m.provider,
+                "created": m.created.isoformat() if m.created else None,
+                "display_name": m.display_name,
+            }
+            for m in infos
+        ]
+    finally:
+        await runtime.aclose()
+
+
+def schema(
+    what: Annotated[str, typer.Argument(help="events | config")],
+) -> None:
+    """Print the JSON Schema of the event stream or of the agent config."""
+    with cli_errors():
+        if what == "events":
+            from mentra.events import events_json_schema
+
+            data = events_json_schema()
+        elif what == "config":
+            from mentra.config import agent_config_json_schema
+
+            data = agent_config_json_schema()
+        else:
+            raise ConfigError(f"schema: expected `events` or `config`, got {what!r}")
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def validate(
+    file: Annotated[Path, typer.Argument(help="An agent config YAML.", dir_okay=False)],
+    cwd: CwdOpt = None,
+    no_user_config: NoUserOpt = True,
+) -> None:
+    """Check an agent config: keys, types, model, tools and skills. Exit 0 when valid."""
+    with cli_errors():
+        workspace = workspace_dir(cwd)
+        loaded, user = load_config(file, variables=[], no_user_config=no_user_config)
+        runtime = open_runtime(
+            workspace=workspace, store_flag=None, ephemeral=True, no_user_config=True, user=user
+        )
+        runtime.declare_providers(loaded.config.providers)
+        names = [d.name for d in runtime.tools(loaded)]
+        model = loaded.config.model
+        if isinstance(model, str):
+            from mentra.config import split_model
+
+            runtime.provider_settings(split_model(model)[0])
+        runtime.build_policy(loaded.config)
+        sys.stdout.write(
+            json.dumps(
+                {"valid": True, "file": str(file), "name": loaded.config.name, "tools": names}
+            )
+            + "\n"
+        )

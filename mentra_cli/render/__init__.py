@@ -1,0 +1,1 @@
+"""The only place that writes for people (stderr) or machines (stdout)."""

@@ -1,7 +1,12 @@
 """The `Store` protocol: what the runtime persists, free of any one database's idioms.
 
 The transcript is append-only: a round writes only the messages it adds, in one transaction
-(`commit_round`). Every backend must pass ``tests/store/test_contract.py``.
+(`commit_round`), so the cost of a round does not grow with the length of the conversation.
+Every backend must pass ``tests/store/test_contract.py``.
+
+Records are plain dataclasses. A backend returns fresh copies: mutating a record never changes
+what is stored until it is passed back to a write method. Timestamps are timezone-aware UTC;
+a backend fills the ones left as ``None``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ RunStatus = Literal[
     "invalid_output",
     "interrupted",
 ]
+JobStatus = Literal["running", "exited", "killed", "lost"]
+RuleDecision = Literal["allow", "ask", "deny"]
 
 
 @dataclass(slots=True)
@@ -36,8 +43,8 @@ class AgentRecord:
     status: AgentStatus = "idle"
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    items: int = 0
-    turns: int = 0
+    items: int = 0  # transcript items; maintained by the store
+    turns: int = 0  # runs begun; maintained by the store
 
 
 @dataclass(slots=True)
@@ -57,8 +64,8 @@ class RunRecord:
 
 @dataclass(slots=True)
 class TranscriptItem:
-    seq: int
-    run_id: str | None
+    seq: int  # 1, 2, ... per agent, in commit order
+    run_id: str  # the run whose round committed it
     message: Message
 
 
@@ -82,41 +89,149 @@ class LeaseHolder:
     run_id: str
 
 
+@dataclass(slots=True)
+class LeaseRecord:
+    agent_id: str
+    holder: LeaseHolder
+    expires_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(slots=True)
+class PermissionRuleRecord:
+    """A rule a user chose to remember ("always allow"). ``scope`` is e.g. ``project``,
+    ``global`` or ``agent:<id>``; the permission layer decides what each scope means."""
+
+    scope: str
+    rule: str
+    decision: RuleDecision = "allow"
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """A background job started by a tool; its output lives in a file, not in the store."""
+
+    id: str
+    agent_id: str
+    command: str
+    status: JobStatus = "running"
+    exit_code: int | None = None
+    output_path: str | None = None
+    pid: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
 class Store(Protocol):
-    """Persistence for agents, runs, transcripts, leases and audit records."""
+    """Persistence for agents, runs, transcripts, leases, audit, rules and background jobs.
 
-    def create_agent(self, agent: AgentRecord) -> None: ...
+    Failures raise `StoreError` (exit 1) with a one-line message; a live lease held by another
+    process raises `AgentBusyError` (exit 6); an ambiguous id prefix raises `UsageError`.
+    """
 
-    def get_agent(self, agent_id: str) -> AgentRecord | None:
-        """By id, or by a unique id prefix."""
+    # agents
+    def create_agent(self, agent: AgentRecord) -> None:
+        """Insert a new agent. An id that exists already is a `StoreError`."""
         ...
 
-    def latest_agent(self, workspace: str) -> AgentRecord | None: ...
+    def get_agent(self, agent_id: str) -> AgentRecord | None:
+        """By id, or by a unique id prefix (`UsageError` when the prefix is ambiguous)."""
+        ...
 
-    def list_agents(self, workspace: str | None) -> list[AgentRecord]: ...
+    def latest_agent(self, workspace: str) -> AgentRecord | None:
+        """The most recently active agent of ``workspace`` (what ``resume --last`` picks)."""
+        ...
+
+    def list_agents(self, workspace: str | None) -> list[AgentRecord]:
+        """Agents of ``workspace`` (every workspace when None), most recently active first."""
+        ...
 
     def set_agent_status(self, agent_id: str, status: AgentStatus) -> None: ...
 
+    def delete_agent(self, agent_id: str) -> None:
+        """Remove an agent with its runs, transcript, audit, jobs and lease.
+
+        Refused with `AgentBusyError` while another live process holds its lease."""
+        ...
+
+    # runs and transcript
     def load_transcript(self, agent_id: str) -> list[TranscriptItem]: ...
 
-    def begin_run(self, run: RunRecord) -> None: ...
+    def begin_run(self, run: RunRecord) -> None:
+        """Record a new run; the agent becomes ``running`` and its ``turns`` grows by one."""
+        ...
 
-    def commit_round(self, agent_id: str, run_id: str, messages: list[Message], run: RunRecord) -> None:
+    def commit_round(
+        self, agent_id: str, run_id: str, messages: list[Message], run: RunRecord
+    ) -> None:
         """Append ``messages`` and update the run's counters, all in one transaction."""
         ...
 
-    def finish_run(self, run: RunRecord) -> None: ...
+    def finish_run(self, run: RunRecord) -> None:
+        """Store the run's final state. The agent's status follows: ``success`` -> idle,
+        ``interrupted`` -> interrupted, any other failure -> failed."""
+        ...
+
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    def list_runs(self, agent_id: str) -> list[RunRecord]:
+        """The agent's runs, oldest first."""
+        ...
 
     def last_run(self, agent_id: str) -> RunRecord | None: ...
 
+    # leases
     def acquire_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
-        """Take the agent's lease or raise `AgentBusyError` naming the live holder."""
+        """Take the agent's lease or raise `AgentBusyError` naming the live holder.
+
+        A lease whose expiry passed, or whose holder ran on this host and is gone, is taken
+        over. Acquiring again with the same holder renews it."""
         ...
 
-    def renew_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None: ...
+    def renew_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
+        """Push the expiry out (the heartbeat). `AgentBusyError` if another holder took over."""
+        ...
 
-    def release_lease(self, agent_id: str, holder: LeaseHolder) -> None: ...
+    def release_lease(self, agent_id: str, holder: LeaseHolder) -> None:
+        """Drop the lease if ``holder`` still has it; otherwise do nothing."""
+        ...
 
+    def get_lease(self, agent_id: str) -> LeaseRecord | None: ...
+
+    # audit
     def append_audit(self, record: AuditRecord) -> None: ...
 
-    def close(self) -> None: ...
+    def list_audit(self, agent_id: str, run_id: str | None = None) -> list[AuditRecord]:
+        """Audit records in the order they were appended."""
+        ...
+
+    # remembered permission rules
+    def add_permission_rule(self, rule: PermissionRuleRecord) -> None:
+        """Remember a rule; adding the same (scope, rule, decision) twice keeps one."""
+        ...
+
+    def list_permission_rules(self, scope: str | None = None) -> list[PermissionRuleRecord]:
+        """Rules of ``scope`` (all when None), oldest first."""
+        ...
+
+    def remove_permission_rule(self, rule: PermissionRuleRecord) -> bool:
+        """Forget a rule; False when it was not stored."""
+        ...
+
+    # background jobs
+    def create_job(self, job: JobRecord) -> None: ...
+
+    def finish_job(self, job_id: str, *, status: JobStatus, exit_code: int | None) -> None:
+        """Record how a job ended (``exited``, ``killed`` or ``lost``)."""
+        ...
+
+    def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    def list_jobs(self, agent_id: str) -> list[JobRecord]:
+        """The agent's jobs, oldest first."""
+        ...
+
+    def close(self) -> None:
+        """Release the backend's resources; closing twice is harmless."""
+        ...

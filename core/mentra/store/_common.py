@@ -1,0 +1,65 @@
+"""Rules every store backend shares: clocks, lease liveness, agent status after a run."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+
+from mentra.errors import AgentBusyError, UsageError
+from mentra.store.base import AgentStatus, LeaseRecord, RunStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this host (signal 0 probes without sending)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def lease_is_live(lease: LeaseRecord, now: datetime) -> bool:
+    """A lease binds until it expires, unless its holder ran on this host and has exited."""
+    if lease.expires_at <= now:
+        return False
+    return not (lease.holder.host == this_host() and not pid_alive(lease.holder.pid))
+
+
+def busy_error(lease: LeaseRecord, now: datetime) -> AgentBusyError:
+    h = lease.holder
+    left = max(0.0, (lease.expires_at - now).total_seconds())
+    return AgentBusyError(
+        f"agent {lease.agent_id} is busy: process {h.pid}@{h.host} holds its lease "
+        f"(run {h.run_id}, expires in {left:.0f}s)"
+    )
+
+
+def status_after_run(status: RunStatus) -> AgentStatus:
+    if status == "running":
+        return "running"
+    if status == "success":
+        return "idle"
+    if status == "interrupted":
+        return "interrupted"
+    return "failed"
+
+
+def ambiguous_prefix(prefix: str, matches: list[str]) -> UsageError:
+    shown = ", ".join(sorted(matches)[:5])
+    more = "" if len(matches) <= 5 else f" and {len(matches) - 5} more"
+    return UsageError(f"agent id prefix {prefix!r} is ambiguous: matches {shown}{more}")

@@ -1,0 +1,95 @@
+"""The SQLite store's schema, as numbered migrations.
+
+A database records the version it is at in ``PRAGMA user_version`` and each applied step in
+``schema_migrations``. Steps are only ever appended: never edit a released one.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE schema_migrations (
+            version INTEGER PRIMARY KEY,
+            applied_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE agents (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            model TEXT NOT NULL,
+            workspace TEXT NOT NULL,
+            config TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            items INTEGER NOT NULL DEFAULT 0,
+            turns INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX agents_by_workspace ON agents (workspace, updated_at)",
+        "CREATE INDEX agents_by_update ON agents (updated_at)",
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            agent_id TEXT NOT NULL REFERENCES agents (id),
+            prompt TEXT,
+            status TEXT NOT NULL,
+            error TEXT,
+            usage TEXT NOT NULL,
+            cost_usd REAL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            rounds INTEGER NOT NULL DEFAULT 0,
+            tool_calls INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX runs_by_agent ON runs (agent_id)",
+        """CREATE TABLE transcript_items (
+            agent_id TEXT NOT NULL REFERENCES agents (id),
+            seq INTEGER NOT NULL,
+            run_id TEXT,
+            message TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (agent_id, seq)
+        )""",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            agent_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            decided_by TEXT NOT NULL,
+            rule TEXT,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX audit_by_agent ON audit (agent_id, run_id)",
+        """CREATE TABLE permission_rules (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (scope, rule, decision)
+        )""",
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            agent_id TEXT NOT NULL REFERENCES agents (id),
+            command TEXT NOT NULL,
+            status TEXT NOT NULL,
+            exit_code INTEGER,
+            output_path TEXT,
+            pid INTEGER,
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        )""",
+        "CREATE INDEX jobs_by_agent ON jobs (agent_id)",
+        """CREATE TABLE leases (
+            agent_id TEXT PRIMARY KEY REFERENCES agents (id),
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL
+        )""",
+    ),
+}

@@ -1,0 +1,63 @@
+"""Where a workspace's store lives, and opening it.
+
+By default each workspace has its own SQLite file in the platform data directory, named by a
+hash of the workspace's resolved path (as the reference runtime does). ``--store PATH`` wins
+over ``MENTRA_STORE``, which wins over the default. sqlite3 and platformdirs load only when a
+store is actually located or opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mentra.errors import StoreError
+
+if TYPE_CHECKING:
+    from mentra.store.base import Store
+
+STORE_ENV = "MENTRA_STORE"
+# A URL passed through Path() keeps one slash after the scheme, so match on that.
+_REMOTE_SCHEMES = ("postgres:/", "postgresql:/")
+
+
+def workspace_key(workspace: Path) -> str:
+    """First 16 hex digits of the SHA-256 of the workspace's resolved path."""
+    resolved = str(Path(workspace).expanduser().resolve())
+    return hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:16]
+
+
+def default_store_path(workspace: Path) -> Path:
+    import platformdirs
+
+    data = platformdirs.user_data_path("mentra", appauthor=False)
+    return data / "workspaces" / workspace_key(workspace) / "store.sqlite"
+
+
+def resolve_store_path(store_flag: str | None, workspace: Path) -> Path:
+    """``--store`` if given, else ``$MENTRA_STORE`` if set and non-empty, else the default."""
+    chosen = store_flag or os.environ.get(STORE_ENV) or None
+    if chosen is None:
+        return default_store_path(workspace)
+    if chosen.startswith(_REMOTE_SCHEMES):
+        # Let open_store give the clear "not supported" message rather than a path error.
+        return Path(chosen)
+    return Path(chosen).expanduser()
+
+
+def open_store(path: str | os.PathLike[str] | None) -> Store:
+    """Open the store at ``path`` (created if missing); ``None`` means in memory only."""
+    if path is None:
+        from mentra.store.memory import MemoryStore
+
+        return MemoryStore()
+    text = os.fspath(path)
+    if text.startswith(_REMOTE_SCHEMES):
+        raise StoreError(f"{text.split(':', 1)[0]} stores are not supported yet: use a file path")
+    if Path(text).is_dir():
+        raise StoreError(f"the store path {text} is a directory; give a file path")
+    from mentra.store.sqlite import SQLiteStore
+
+    return SQLiteStore(text)

@@ -26,7 +26,7 @@ def _construct(
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=True)
             if isinstance(key, (str, int)):
                 marks[(*path, key, KEY)] = (
                     key_node.start_mark.line + 1,
@@ -34,11 +34,11 @@ def _construct(
                 )
                 out[key] = _construct(value_node, (*path, key), marks, loader)
             else:
-                out[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+                out[key] = loader.construct_object(value_node, deep=True)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(v, (*path, i), marks, loader) for i, v in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return loader.construct_object(node, deep=True)
 
 
 def interpolate_env(text: str) -> str:
@@ -97,7 +97,7 @@ def parse_yaml(text: str, *, file: str, what: str, env: bool = True) -> tuple[An
     loader = yaml.SafeLoader(text)
     marks: Marks = {}
     try:
-        node = loader.get_single_node()  # type: ignore[no-untyped-call]
+        node = loader.get_single_node()
         data = None if node is None else _construct(node, (), marks, loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -106,7 +106,7 @@ def parse_yaml(text: str, *, file: str, what: str, env: bool = True) -> tuple[An
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", location=file) from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     if data is None:
         raise ConfigError(f"{what} is empty", location=f"{file}:1:1")
     if env:

@@ -290,7 +290,9 @@ class Runtime:
                 temperature=opts.temperature,
                 top_p=opts.top_p,
                 max_output_tokens=opts.max_output_tokens,
-                tool_choice=opts.tool_choice,
+                tool_choice={str(k): v for k, v in opts.tool_choice.items()}
+                if isinstance(opts.tool_choice, dict)
+                else opts.tool_choice,
                 reasoning_effort=opts.reasoning_effort,
             ),
             retries=settings.retries,

@@ -80,7 +80,8 @@ def _custom_tool(raw: dict[str, Any], workspace: Path, loaded: LoadedConfig | No
         )
     else:
         spec = CustomToolSpec.model_validate(raw)
-    return build_custom_tool(spec, base_dir=workspace)
+    tool: Tool = build_custom_tool(spec, base_dir=workspace)
+    return tool
 
 
 def system_prompt(system: str | None, runtime: Runtime, loaded: LoadedConfig | None) -> str | None:
@@ -170,7 +171,8 @@ def shrink_fn(runtime: Runtime, agent_id: str) -> Callable[[str], str] | None:
     results_dir = runtime.data_dir(agent_id) / "results"
 
     def shrink(text: str) -> str:
-        return shrink_result(text, store_dir=results_dir)
+        shrunk: str = shrink_result(text, store_dir=results_dir)
+        return shrunk
 
     return shrink
 

@@ -477,7 +477,7 @@ def _agent_status(run_status: str) -> AgentStatus:
 def _backoff(attempt: int, retry_after: float | None, retries: Retries) -> float:
     if retry_after is not None:
         return min(retry_after, retries.max_retry_after)
-    delay = min(retries.base_delay * (2 ** (attempt - 1)), retries.max_delay)
+    delay = min(retries.base_delay * 2.0 ** (attempt - 1), retries.max_delay)
     return delay * (0.5 + random.random() / 2)  # jitter in [delay/2, delay]
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mentra._duration import Duration
 from mentra.errors import ConfigError
-from mentra.providers.base import Provider
+from mentra.providers.base import ModelInfo, Provider
+
+if TYPE_CHECKING:
+    import httpx
 
 Wire = Literal["openai-responses", "openai-chat", "anthropic", "gemini", "scripted"]
 
@@ -86,11 +89,47 @@ def effective_settings(
     return ProviderSettings.model_validate(merged)
 
 
-def create_provider(name: str, settings: ProviderSettings) -> Provider:
-    """Build the adapter for ``settings.wire``. Adapters are imported lazily (start-up cost)."""
+def create_provider(
+    name: str, settings: ProviderSettings, *, client: httpx.AsyncClient | None = None
+) -> Provider:
+    """Build the adapter for ``settings.wire``. Adapters (and httpx) are imported lazily, here,
+    to keep start-up cheap. ``client`` injects an HTTP client (tests); by default each adapter
+    builds one pooled client on first use. API keys are read from the environment per request.
+    """
     wire = settings.wire
     if wire == "scripted":
         from mentra.providers.scripted import ScriptedProvider
 
         return ScriptedProvider(name=name)
+    if not settings.base_url:
+        raise ConfigError(f"provider {name!r} needs a `base_url`")
+    if wire == "openai-responses":
+        from mentra.providers.openai_responses import OpenAIResponsesProvider
+
+        return OpenAIResponsesProvider(name, settings, client=client)
+    if wire == "openai-chat":
+        from mentra.providers.openai_chat import OpenAIChatProvider
+
+        return OpenAIChatProvider(name, settings, client=client)
+    if wire == "anthropic":
+        from mentra.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(name, settings, client=client)
+    if wire == "gemini":
+        from mentra.providers.gemini import GeminiProvider
+
+        return GeminiProvider(name, settings, client=client)
     raise ConfigError(f"provider {name!r}: wire {wire!r} is not available in this build")
+
+
+def newest_model(models: list[ModelInfo]) -> ModelInfo | None:
+    """The newest of ``models``, as the reference's ``NewestAvailable`` resolves it: the latest
+    ``created`` wins; models without a date rank below dated ones, and ties (or no dates at all)
+    go to the greatest id, which for date- or version-suffixed ids is the newest."""
+    best: ModelInfo | None = None
+    best_key: tuple[bool, float, str] | None = None
+    for m in models:
+        key = (m.created is not None, m.created.timestamp() if m.created else 0.0, m.id)
+        if best_key is None or key > best_key:
+            best, best_key = m, key
+    return best

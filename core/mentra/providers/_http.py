@@ -1,0 +1,273 @@
+"""The one place that builds HTTP clients and turns HTTP faults into `ProviderError`s.
+
+Every adapter talks to its API through an `Endpoint`: one pooled ``httpx.AsyncClient`` per
+provider, reused across requests (a new client costs an SSL context, ~20 ms), with a connect
+timeout and a read timeout equal to the idle-stream timeout, so a server that goes silent
+mid-stream fails instead of hanging. Moving to another HTTP library is a change to this file.
+
+Nothing here retries: the agent loop does, guided by ``ProviderError.transient`` and
+``retry_after``. API keys are read from the environment at request time and scrubbed from
+every error message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, NoReturn
+
+import httpx
+
+from mentra._version import __version__
+from mentra.errors import ProviderError
+from mentra.providers._sse import SSEEvent, iter_sse
+from mentra.providers.registry import ProviderSettings
+
+TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+
+AuthHeaders = Callable[[str], dict[str, str]]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+def build_client(settings: ProviderSettings) -> httpx.AsyncClient:
+    """A pooled client: connect timeout from settings, read timeout = idle-stream timeout."""
+    t = settings.timeouts
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=t.connect),
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=8, keepalive_expiry=60),
+        headers={"user-agent": f"mentra/{__version__}"},
+    )
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` in seconds or HTTP-date form."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def provider_message(body: bytes) -> str:
+    """The provider's own error message from an error body (OpenAI, Anthropic, Gemini shapes)."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:500] or "(empty response body)"
+    if isinstance(data, list) and data:  # Gemini sometimes wraps the error in a list
+        data = data[0]
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail")
+            kind = err.get("type") or err.get("status") or err.get("code")
+            if isinstance(msg, str):
+                return f"{msg} ({kind})" if isinstance(kind, str) and kind else msg
+        elif isinstance(err, str):
+            return err
+    return text[:500]
+
+
+class Endpoint:
+    """One provider's HTTP side: headers and key, the pooled client, SSE and JSON calls."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        settings: ProviderSettings,
+        client: httpx.AsyncClient | None = None,
+        auth: AuthHeaders = bearer,
+        base_url: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.settings = settings
+        self.base_url = (base_url or settings.base_url or "").rstrip("/")
+        self._client = client
+        self._owns_client = client is None
+        self._auth = auth
+
+    # -- client and headers --------------------------------------------------------------------
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = build_client(self.settings)
+        return self._client
+
+    def api_key(self) -> str | None:
+        env = self.settings.api_key_env
+        if not env:
+            return None
+        key = os.environ.get(env, "").strip()
+        if not key:
+            raise ProviderError(
+                f"{self.provider}: no API key: set the environment variable {env}",
+                provider=self.provider,
+            )
+        return key
+
+    def headers(self, key: str | None) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if key:
+            headers.update(self._auth(key))
+        headers.update(self.settings.headers)
+        return headers
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    async def sse(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        model: str,
+        params: dict[str, str] | None = None,
+    ) -> AsyncIterator[SSEEvent]:
+        """POST ``body`` and yield the response's server-sent events."""
+        key = self.api_key()
+        headers = self.headers(key)
+        headers["accept"] = "text/event-stream"
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        url = self.base_url + path
+        try:
+            async with self.client.stream(
+                "POST", url, content=content, headers=headers, params=params
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    self.raise_for_status(response, key=key, model=model)
+                async for event in iter_sse(response.aiter_bytes()):
+                    yield event
+        except httpx.HTTPError as exc:
+            self.raise_transport(exc, key=key)
+
+    async def get_json(self, path: str, *, params: dict[str, str] | None = None) -> Any:
+        key = self.api_key()
+        try:
+            response = await self.client.get(
+                self.base_url + path, headers=self.headers(key), params=params
+            )
+        except httpx.HTTPError as exc:
+            self.raise_transport(exc, key=key)
+        if response.status_code >= 400:
+            self.raise_for_status(response, key=key, model=None)
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderError(
+                f"{self.provider}: the model listing at {path} is not JSON",
+                provider=self.provider,
+                status_code=response.status_code,
+            ) from None
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def error(
+        self,
+        message: str,
+        *,
+        key: str | None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        transient: bool = False,
+    ) -> ProviderError:
+        """A `ProviderError` whose text can never contain the API key."""
+        if key:
+            message = message.replace(key, "***")
+        return ProviderError(
+            message,
+            provider=self.provider,
+            status_code=status_code,
+            retry_after=retry_after,
+            transient=transient,
+        )
+
+    def raise_for_status(
+        self, response: httpx.Response, *, key: str | None, model: str | None
+    ) -> NoReturn:
+        status = response.status_code
+        detail = provider_message(response.content)
+        name = self.provider
+        env = self.settings.api_key_env
+        if status in (401, 403) or (status == 400 and "API_KEY_INVALID" in response.text):
+            fix = f"set {env} to a valid API key" if env else "check the endpoint's credentials"
+            what = "authentication failed" if status != 403 else "access denied"
+            message = f"{name}: {what} (HTTP {status}): {detail}; {fix}"
+        elif status == 404 and model is not None:
+            message = (
+                f"{name}: unknown model {model!r} (HTTP 404): {detail}; "
+                f"`mentra models --provider {name}` lists the available models"
+            )
+        elif status in TRANSIENT_STATUSES or status >= 500:
+            message = f"{name}: HTTP {status}: {detail}"
+            raise self.error(
+                message,
+                key=key,
+                status_code=status,
+                retry_after=parse_retry_after(response.headers),
+                transient=True,
+            )
+        else:
+            message = f"{name} rejected the request (HTTP {status}): {detail}"
+        raise self.error(message, key=key, status_code=status)
+
+    def raise_transport(self, exc: httpx.HTTPError, *, key: str | None) -> NoReturn:
+        name = self.provider
+        t = self.settings.timeouts
+        if isinstance(exc, httpx.ConnectTimeout):
+            message = f"{name}: no connection to {self.base_url} within {t.connect:g}s"
+        elif isinstance(exc, httpx.ConnectError):
+            message = f"{name}: cannot connect to {self.base_url}: {exc}"
+        elif isinstance(exc, httpx.ReadTimeout):
+            message = f"{name}: no data for {t.idle:g}s (idle-stream timeout)"
+        elif isinstance(exc, httpx.TimeoutException):
+            message = f"{name}: timed out talking to {self.base_url}"
+        elif isinstance(exc, httpx.TransportError):
+            message = f"{name}: connection broke mid-response: {exc or type(exc).__name__}"
+        else:
+            message = f"{name}: HTTP failure: {exc}"
+        raise self.error(message, key=key, transient=True) from exc
+
+
+def stream_error(provider: str, message: str, *, transient: bool = True) -> ProviderError:
+    """The error for a stream that broke or ended before its terminal event."""
+    return ProviderError(f"{provider}: {message}", provider=provider, transient=transient)
+
+
+def fail(provider: str, message: str) -> NoReturn:
+    raise stream_error(provider, message)
+
+
+def loads(provider: str, data: str) -> Any:
+    """Decode one event's JSON; a malformed event means the stream broke (transient)."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise stream_error(provider, f"malformed stream event: {data[:120]!r}") from None

@@ -1,0 +1,266 @@
+"""Anthropic Messages (``{base_url}/v1/messages``), wire ``anthropic``.
+
+Thinking blocks come back with a ``signature`` (or as ``redacted_thinking`` with opaque
+``data``) and must be replayed unchanged, in place, across tool rounds, or the API rejects the
+request; both are kept in `ReasoningBlock` and only replayed to the provider that made them.
+Usage arrives in ``message_start`` and grows in ``message_delta``; the neutral ``input_tokens``
+is the whole prompt (uncached + cache reads + cache writes). ``overloaded_error`` (HTTP 529)
+is transient, before or during the stream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, NoReturn
+
+import httpx
+
+from mentra.messages import (
+    ImageBlock,
+    Message,
+    ReasoningBlock,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+)
+from mentra.providers._http import Endpoint, fail, loads, stream_error
+from mentra.providers.base import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    MessageStart,
+    MessageStop,
+    ModelInfo,
+    ModelRequest,
+    StreamEvent,
+    UsageUpdate,
+)
+from mentra.providers.registry import ProviderSettings
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 8192
+THINKING_BUDGET = {"low": 2048, "medium": 8192, "high": 24576}
+_TRANSIENT_ERRORS = frozenset(
+    {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
+)
+_DELTA_KIND = {
+    "text_delta": ("text", "text"),
+    "input_json_delta": ("input_json", "partial_json"),
+    "thinking_delta": ("reasoning", "thinking"),
+    "signature_delta": ("signature", "signature"),
+}
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"x-api-key": key, "anthropic-version": API_VERSION}
+
+
+def _content(message: Message, provider: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for block in message.content:
+        if isinstance(block, TextBlock):
+            if block.text:
+                out.append({"type": "text", "text": block.text})
+        elif isinstance(block, ToolUseBlock):
+            out.append(
+                {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+            )
+        elif isinstance(block, ToolResultBlock):
+            result: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": block.tool_use_id,
+                "content": block.content,
+            }
+            if block.is_error:
+                result["is_error"] = True
+            out.append(result)
+        elif isinstance(block, ImageBlock):
+            source: dict[str, Any]
+            if block.data is not None:
+                source = {"type": "base64", "media_type": block.media_type, "data": block.data}
+            else:
+                source = {"type": "url", "url": block.url or ""}
+            out.append({"type": "image", "source": source})
+        elif isinstance(block, ReasoningBlock) and block.provider == provider:
+            if block.redacted and block.encrypted:
+                out.append({"type": "redacted_thinking", "data": block.encrypted})
+            elif block.signature:
+                out.append(
+                    {"type": "thinking", "thinking": block.text, "signature": block.signature}
+                )
+    return out
+
+
+def to_request_body(request: ModelRequest, provider: str = "anthropic") -> dict[str, Any]:
+    o = request.options
+    messages = []
+    for m in request.messages:
+        content = _content(m, provider)
+        if content:
+            messages.append({"role": m.role, "content": content})
+    budget = THINKING_BUDGET.get(o.reasoning_effort or "")
+    max_tokens = o.max_output_tokens or DEFAULT_MAX_TOKENS
+    if budget is not None and max_tokens <= budget:
+        if o.max_output_tokens is None:
+            max_tokens = budget + DEFAULT_MAX_TOKENS
+        else:
+            budget = max(1024, max_tokens // 2)
+    body: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": max_tokens,
+        "messages": messages,
+        "stream": True,
+    }
+    if request.system:
+        body["system"] = request.system
+    if request.tools:
+        body["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+            for t in request.tools
+        ]
+        choice = o.tool_choice
+        if isinstance(choice, dict):
+            body["tool_choice"] = {"type": "tool", "name": choice["tool"]}
+        elif choice in ("auto", "none"):
+            body["tool_choice"] = {"type": choice}
+        elif choice == "required":
+            body["tool_choice"] = {"type": "any"}
+    if budget is not None:
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    else:  # sampling knobs are not accepted together with extended thinking
+        if o.temperature is not None:
+            body["temperature"] = o.temperature
+        if o.top_p is not None:
+            body["top_p"] = o.top_p
+    return body
+
+
+class _Usage:
+    __slots__ = ("cache_read", "cache_write", "input", "output")
+
+    def __init__(self) -> None:
+        self.input = self.output = self.cache_read = self.cache_write = 0
+
+    def update(self, u: dict[str, Any]) -> Usage:
+        self.input = u.get("input_tokens") or self.input
+        self.output = u.get("output_tokens") or self.output
+        self.cache_read = u.get("cache_read_input_tokens") or self.cache_read
+        self.cache_write = u.get("cache_creation_input_tokens") or self.cache_write
+        return Usage(
+            input_tokens=self.input + self.cache_read + self.cache_write,
+            output_tokens=self.output,
+            cached_input_tokens=self.cache_read,
+            cache_write_tokens=self.cache_write,
+        )
+
+
+class AnthropicProvider:
+    """The Messages API over SSE."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: ProviderSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.name = name
+        self._http = Endpoint(provider=name, settings=settings, client=client, auth=_auth)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        name = self.name
+        body = to_request_body(request, name)
+        usage = _Usage()
+        stop: str | None = None
+        async for _event, data in self._http.sse("/v1/messages", body, model=request.model):
+            ev = loads(name, data)
+            kind = ev.get("type")
+            if kind == "content_block_delta":
+                delta = ev["delta"]
+                mapped = _DELTA_KIND.get(delta.get("type"))
+                if mapped is not None:
+                    text = delta.get(mapped[1])
+                    if text:
+                        yield BlockDelta(ev["index"], mapped[0], text)  # type: ignore[arg-type]
+            elif kind == "content_block_start":
+                index, block = ev["index"], ev["content_block"]
+                btype = block.get("type")
+                if btype == "text":
+                    yield BlockStart(index, "text")
+                    if block.get("text"):
+                        yield BlockDelta(index, "text", block["text"])
+                elif btype == "tool_use":
+                    yield BlockStart(
+                        index, "tool_use", tool_id=block["id"], tool_name=block["name"]
+                    )
+                    if block.get("input"):
+                        yield BlockDelta(index, "input_json", json.dumps(block["input"]))
+                elif btype == "thinking":
+                    yield BlockStart(index, "reasoning")
+                    if block.get("thinking"):
+                        yield BlockDelta(index, "reasoning", block["thinking"])
+                    if block.get("signature"):
+                        yield BlockDelta(index, "signature", block["signature"])
+                elif btype == "redacted_thinking":
+                    yield BlockStart(index, "reasoning", redacted=True)
+                    yield BlockDelta(index, "encrypted", block.get("data") or "")
+            elif kind == "content_block_stop":
+                yield BlockStop(ev["index"])
+            elif kind == "message_start":
+                message = ev.get("message") or {}
+                yield MessageStart(message.get("id"), message.get("model"))
+                if message.get("usage"):
+                    yield UsageUpdate(usage.update(message["usage"]))
+            elif kind == "message_delta":
+                stop = (ev.get("delta") or {}).get("stop_reason") or stop
+                if ev.get("usage"):
+                    yield UsageUpdate(usage.update(ev["usage"]))
+            elif kind == "message_stop":
+                yield MessageStop(stop)
+                return
+            elif kind == "error":
+                _raise_error(name, ev.get("error") or {})
+        fail(name, "the stream ended before message_stop")
+
+    async def list_models(self) -> list[ModelInfo]:
+        models: list[ModelInfo] = []
+        params = {"limit": "1000"}
+        while True:
+            data = await self._http.get_json("/v1/models", params=params)
+            for m in data.get("data") or ():
+                created = m.get("created_at")
+                models.append(
+                    ModelInfo(
+                        id=m["id"],
+                        provider=self.name,
+                        created=_parse_time(created) if isinstance(created, str) else None,
+                        display_name=m.get("display_name"),
+                    )
+                )
+            if not data.get("has_more") or not data.get("last_id"):
+                return models
+            params = {"limit": "1000", "after_id": data["last_id"]}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _raise_error(provider: str, error: dict[str, Any]) -> NoReturn:
+    kind = error.get("type") or "error"
+    message = error.get("message") or kind
+    err = stream_error(
+        provider, f"error mid-stream: {message} ({kind})", transient=kind in _TRANSIENT_ERRORS
+    )
+    if kind == "overloaded_error":
+        err.status_code = 529
+    raise err

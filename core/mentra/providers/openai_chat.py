@@ -1,0 +1,263 @@
+"""OpenAI Chat Completions (``{base_url}/chat/completions``), wire ``openai-chat``.
+
+The de-facto protocol of OpenRouter, Ollama, LM Studio, vLLM, llama.cpp's server and LiteLLM.
+Tool calls stream as ``delta.tool_calls[]`` fragments keyed by ``index`` (id and name in the
+first fragment, arguments spread over the rest); usage arrives in a final chunk with empty
+``choices`` when ``stream_options.include_usage`` is set; ``data: [DONE]`` ends the stream.
+Reasoning text some servers stream (``reasoning_content`` / ``reasoning``) is surfaced but not
+replayed: the wire has no field to send it back in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import httpx
+
+from mentra.messages import (
+    ImageBlock,
+    Message,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+)
+from mentra.providers._http import TRANSIENT_STATUSES, Endpoint, fail, loads, stream_error
+from mentra.providers.base import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    MessageStart,
+    MessageStop,
+    ModelInfo,
+    ModelRequest,
+    StreamEvent,
+    UsageUpdate,
+)
+from mentra.providers.registry import ProviderSettings
+
+_FINISH = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "length": "max_tokens",
+    "content_filter": "refusal",
+}
+_TEXT = 0  # block index of the text; reasoning is 1; tool call i is 2 + i
+_REASONING = 1
+
+
+def image_url(block: ImageBlock) -> str:
+    if block.data is not None:
+        return f"data:{block.media_type};base64,{block.data}"
+    return block.url or ""
+
+
+def tool_choice(choice: str | dict[str, str] | None) -> Any:
+    if isinstance(choice, dict):
+        return {"type": "function", "function": {"name": choice["tool"]}}
+    return choice
+
+
+def to_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if request.system:
+        out.append({"role": "system", "content": request.system})
+    for message in request.messages:
+        if message.role == "assistant":
+            out.append(_assistant(message))
+            continue
+        parts: list[dict[str, Any]] = []
+        for block in message.content:
+            if isinstance(block, ToolResultBlock):
+                content = f"Error: {block.content}" if block.is_error else block.content
+                out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": content})
+            elif isinstance(block, TextBlock):
+                parts.append({"type": "text", "text": block.text})
+            elif isinstance(block, ImageBlock):
+                parts.append({"type": "image_url", "image_url": {"url": image_url(block)}})
+        if parts:
+            if all(p["type"] == "text" for p in parts):
+                text = "\n\n".join(p["text"] for p in parts)
+                out.append({"role": "user", "content": text})
+            else:
+                out.append({"role": "user", "content": parts})
+    return out
+
+
+def _assistant(message: Message) -> dict[str, Any]:
+    text = "".join(b.text for b in message.content if isinstance(b, TextBlock))
+    calls = [
+        {
+            "id": b.id,
+            "type": "function",
+            "function": {
+                "name": b.name,
+                "arguments": b.raw_input if b.raw_input is not None else json.dumps(b.input),
+            },
+        }
+        for b in message.content
+        if isinstance(b, ToolUseBlock)
+    ]
+    item: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if calls:
+        item["tool_calls"] = calls
+    return item
+
+
+def to_request_body(request: ModelRequest, *, official: bool = False) -> dict[str, Any]:
+    """The request body. ``official`` is the OpenAI API itself (``max_completion_tokens``)."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": to_messages(request),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.input_schema,
+                },
+            }
+            for t in request.tools
+        ]
+    o = request.options
+    if o.tool_choice is not None and request.tools:
+        body["tool_choice"] = tool_choice(o.tool_choice)
+    if o.temperature is not None:
+        body["temperature"] = o.temperature
+    if o.top_p is not None:
+        body["top_p"] = o.top_p
+    if o.max_output_tokens is not None:
+        body["max_completion_tokens" if official else "max_tokens"] = o.max_output_tokens
+    if o.reasoning_effort is not None:
+        body["reasoning_effort"] = o.reasoning_effort
+    return body
+
+
+def to_usage(u: dict[str, Any]) -> Usage:
+    prompt = u.get("prompt_tokens_details") or {}
+    completion = u.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=u.get("prompt_tokens") or 0,
+        output_tokens=u.get("completion_tokens") or 0,
+        cached_input_tokens=prompt.get("cached_tokens") or 0,
+        reasoning_tokens=completion.get("reasoning_tokens") or 0,
+    )
+
+
+class OpenAIChatProvider:
+    """Chat Completions over SSE."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: ProviderSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.name = name
+        self._http = Endpoint(provider=name, settings=settings, client=client)
+        self._official = "api.openai.com" in self._http.base_url
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        body = to_request_body(request, official=self._official)
+        name = self.name
+        started = False
+        open_blocks: set[int] = set()
+        tools: dict[int, int] = {}  # wire tool-call index -> our block index
+        finish: str | None = None
+        done = False
+        async for _event, data in self._http.sse("/chat/completions", body, model=request.model):
+            if data == "[DONE]":
+                done = True
+                break
+            chunk = loads(name, data)
+            if "error" in chunk:
+                _raise_stream_error(name, chunk["error"])
+            if not started:
+                started = True
+                yield MessageStart(chunk.get("id"), chunk.get("model"))
+            for choice in chunk.get("choices") or ():
+                if choice.get("index", 0) != 0:
+                    continue  # n > 1 is never requested; ignore extra choices
+                delta = choice.get("delta") or {}
+                text = delta.get("content")
+                if text:
+                    if _TEXT not in open_blocks:
+                        open_blocks.add(_TEXT)
+                        yield BlockStart(_TEXT, "text")
+                    yield BlockDelta(_TEXT, "text", text)
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning and isinstance(reasoning, str):
+                    if _REASONING not in open_blocks:
+                        open_blocks.add(_REASONING)
+                        yield BlockStart(_REASONING, "reasoning")
+                    yield BlockDelta(_REASONING, "reasoning", reasoning)
+                for call in delta.get("tool_calls") or ():
+                    wire_index = call.get("index", len(tools))
+                    fn = call.get("function") or {}
+                    index = tools.get(wire_index)
+                    if index is None:
+                        index = tools[wire_index] = 2 + len(tools)
+                        open_blocks.add(index)
+                        yield BlockStart(
+                            index, "tool_use", tool_id=call.get("id"), tool_name=fn.get("name")
+                        )
+                    elif call.get("id") or fn.get("name"):
+                        yield BlockStart(
+                            index, "tool_use", tool_id=call.get("id"), tool_name=fn.get("name")
+                        )
+                    arguments = fn.get("arguments")
+                    if arguments:
+                        yield BlockDelta(index, "input_json", arguments)
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+            usage = chunk.get("usage")
+            if usage:
+                yield UsageUpdate(to_usage(usage))
+        if not done and finish is None:
+            fail(name, "the stream ended before the reply was complete")
+        for index in sorted(open_blocks):
+            yield BlockStop(index)
+        stop = _FINISH.get(finish or "stop", finish)
+        if tools and stop == "end_turn":
+            stop = "tool_use"  # some servers say "stop" after tool calls
+        yield MessageStop(stop)
+
+    async def list_models(self) -> list[ModelInfo]:
+        data = await self._http.get_json("/models")
+        return [_model_info(m, self.name) for m in (data.get("data") or []) if m.get("id")]
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _model_info(m: dict[str, Any], provider: str) -> ModelInfo:
+    created = m.get("created")
+    return ModelInfo(
+        id=m["id"],
+        provider=provider,
+        created=datetime.fromtimestamp(created, UTC) if isinstance(created, int | float) else None,
+        display_name=m.get("name"),
+    )
+
+
+def _raise_stream_error(provider: str, error: Any) -> NoReturn:
+    if isinstance(error, dict):
+        message = str(error.get("message") or error)
+        code = error.get("code")
+    else:
+        message, code = str(error), None
+    status = code if isinstance(code, int) else None
+    transient = status is None or status in TRANSIENT_STATUSES or status >= 500
+    err = stream_error(provider, f"error mid-stream: {message}", transient=transient)
+    err.status_code = status
+    raise err

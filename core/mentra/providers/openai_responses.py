@@ -1,0 +1,263 @@
+"""OpenAI Responses (``{base_url}/responses``), wire ``openai-responses``.
+
+Requests are stateless (``store: false``): the whole history is sent as input items each time,
+and reasoning items come back with ``encrypted_content`` (requested through ``include``) so they
+can be replayed across tool rounds. The stream is typed events: ``response.created``, then per
+output item ``response.output_item.added`` / deltas / ``response.output_item.done``, then one
+terminal ``response.completed``, ``response.incomplete`` or ``response.failed``; ``error``
+events may arrive at any point.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, NoReturn
+
+import httpx
+
+from mentra.messages import (
+    ImageBlock,
+    ReasoningBlock,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+)
+from mentra.providers._http import Endpoint, fail, loads, stream_error
+from mentra.providers.base import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    MessageStart,
+    MessageStop,
+    ModelInfo,
+    ModelRequest,
+    StreamEvent,
+    UsageUpdate,
+)
+from mentra.providers.openai_chat import _model_info, image_url
+from mentra.providers.registry import ProviderSettings
+
+_REASONING_MODELS = ("o1", "o3", "o4", "gpt-5", "codex")
+_TRANSIENT_CODES = frozenset(
+    {"server_error", "rate_limit_exceeded", "overloaded", "internal_error", "service_unavailable"}
+)
+_INCOMPLETE = {"max_output_tokens": "max_tokens", "content_filter": "refusal"}
+
+
+def to_input(request: ModelRequest, provider: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for message in request.messages:
+        if message.role == "assistant":
+            text: list[str] = []
+            for block in message.content:
+                if isinstance(block, TextBlock):
+                    text.append(block.text)
+                elif isinstance(block, ToolUseBlock):
+                    if text:
+                        items.append({"role": "assistant", "content": "".join(text)})
+                        text = []
+                    arguments = block.raw_input
+                    if arguments is None:
+                        arguments = json.dumps(block.input)
+                    items.append(
+                        {
+                            "type": "function_call",
+                            "call_id": block.id,
+                            "name": block.name,
+                            "arguments": arguments,
+                        }
+                    )
+                elif isinstance(block, ReasoningBlock):
+                    item = _reasoning_item(block, provider)
+                    if item is not None:
+                        items.append(item)
+            if text:
+                items.append({"role": "assistant", "content": "".join(text)})
+            continue
+        parts: list[dict[str, Any]] = []
+        for block in message.content:
+            if isinstance(block, ToolResultBlock):
+                output = f"Error: {block.content}" if block.is_error else block.content
+                items.append(
+                    {"type": "function_call_output", "call_id": block.tool_use_id, "output": output}
+                )
+            elif isinstance(block, TextBlock):
+                parts.append({"type": "input_text", "text": block.text})
+            elif isinstance(block, ImageBlock):
+                parts.append(
+                    {"type": "input_image", "image_url": image_url(block), "detail": "auto"}
+                )
+        if parts:
+            items.append({"role": "user", "content": parts})
+    return items
+
+
+def _reasoning_item(block: ReasoningBlock, provider: str) -> dict[str, Any] | None:
+    """Reasoning is replayed only to the provider that made it, and only with its encrypted
+    content (with ``store: false`` an id alone refers to nothing)."""
+    if block.provider != provider or not block.encrypted:
+        return None
+    item: dict[str, Any] = {
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": block.text}] if block.text else [],
+        "encrypted_content": block.encrypted,
+    }
+    if block.item_id:
+        item["id"] = block.item_id
+    return item
+
+
+def to_request_body(request: ModelRequest, provider: str = "openai") -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": request.model,
+        "input": to_input(request, provider),
+        "stream": True,
+        "store": False,
+    }
+    if request.system:
+        body["instructions"] = request.system
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "name": t.name,
+                "description": t.description,
+                "parameters": t.input_schema,
+                "strict": False,
+            }
+            for t in request.tools
+        ]
+    o = request.options
+    if o.tool_choice is not None and request.tools:
+        choice = o.tool_choice
+        body["tool_choice"] = (
+            {"type": "function", "name": choice["tool"]} if isinstance(choice, dict) else choice
+        )
+    if o.temperature is not None:
+        body["temperature"] = o.temperature
+    if o.top_p is not None:
+        body["top_p"] = o.top_p
+    if o.max_output_tokens is not None:
+        body["max_output_tokens"] = o.max_output_tokens
+    if o.reasoning_effort is not None:
+        body["reasoning"] = {"effort": o.reasoning_effort, "summary": "auto"}
+    if o.reasoning_effort is not None or request.model.startswith(_REASONING_MODELS):
+        body["include"] = ["reasoning.encrypted_content"]
+    return body
+
+
+def to_usage(u: dict[str, Any]) -> Usage:
+    inp = u.get("input_tokens_details") or {}
+    out = u.get("output_tokens_details") or {}
+    return Usage(
+        input_tokens=u.get("input_tokens") or 0,
+        output_tokens=u.get("output_tokens") or 0,
+        cached_input_tokens=inp.get("cached_tokens") or 0,
+        reasoning_tokens=out.get("reasoning_tokens") or 0,
+    )
+
+
+class OpenAIResponsesProvider:
+    """The Responses API over SSE."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: ProviderSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.name = name
+        self._http = Endpoint(provider=name, settings=settings, client=client)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        name = self.name
+        body = to_request_body(request, name)
+        kinds: dict[int, str] = {}  # output_index -> item type
+        with_args: set[int] = set()  # function calls whose arguments arrived as deltas
+        summaries: dict[int, int] = {}  # reasoning output_index -> summary parts seen
+        async for _event, data in self._http.sse("/responses", body, model=request.model):
+            ev = loads(name, data)
+            kind = ev.get("type")
+            if kind == "response.output_text.delta" or kind == "response.refusal.delta":
+                yield BlockDelta(ev["output_index"], "text", ev["delta"])
+            elif kind == "response.function_call_arguments.delta":
+                index = ev["output_index"]
+                with_args.add(index)
+                yield BlockDelta(index, "input_json", ev["delta"])
+            elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+                yield BlockDelta(ev["output_index"], "reasoning", ev["delta"])
+            elif kind == "response.reasoning_summary_part.added":
+                index = ev["output_index"]
+                seen = summaries.get(index, 0)
+                summaries[index] = seen + 1
+                if seen:
+                    yield BlockDelta(index, "reasoning", "\n\n")
+            elif kind == "response.output_item.added":
+                index, item = ev["output_index"], ev["item"]
+                item_type = kinds[index] = item.get("type", "")
+                if item_type == "message":
+                    yield BlockStart(index, "text", item_id=item.get("id"))
+                elif item_type == "function_call":
+                    yield BlockStart(
+                        index,
+                        "tool_use",
+                        tool_id=item.get("call_id"),
+                        tool_name=item.get("name"),
+                        item_id=item.get("id"),
+                    )
+                elif item_type == "reasoning":
+                    yield BlockStart(index, "reasoning", item_id=item.get("id"))
+            elif kind == "response.output_item.done":
+                index, item = ev["output_index"], ev["item"]
+                item_type = kinds.setdefault(index, item.get("type", ""))
+                if item_type == "function_call":
+                    if index not in with_args and item.get("arguments"):
+                        yield BlockStart(
+                            index, "tool_use", tool_id=item.get("call_id"), tool_name=item["name"]
+                        )
+                        yield BlockDelta(index, "input_json", item["arguments"])
+                elif item_type == "reasoning" and item.get("encrypted_content"):
+                    yield BlockStart(index, "reasoning", item_id=item.get("id"))
+                    yield BlockDelta(index, "encrypted", item["encrypted_content"])
+                if item_type in ("message", "function_call", "reasoning"):
+                    yield BlockStop(index)
+            elif kind == "response.created":
+                response = ev.get("response") or {}
+                yield MessageStart(response.get("id"), response.get("model"))
+            elif kind == "response.completed" or kind == "response.incomplete":
+                response = ev.get("response") or {}
+                if response.get("usage"):
+                    yield UsageUpdate(to_usage(response["usage"]))
+                if kind == "response.incomplete":
+                    reason = (response.get("incomplete_details") or {}).get("reason")
+                    stop = _INCOMPLETE.get(reason or "", reason or "incomplete")
+                elif "function_call" in kinds.values():
+                    stop = "tool_use"
+                else:
+                    stop = "end_turn"
+                yield MessageStop(stop)
+                return
+            elif kind == "response.failed":
+                response = ev.get("response") or {}
+                _raise_failure(name, response.get("error") or {})
+            elif kind == "error":
+                _raise_failure(name, ev.get("error") if isinstance(ev.get("error"), dict) else ev)
+        fail(name, "the stream ended before the reply was complete")
+
+    async def list_models(self) -> list[ModelInfo]:
+        data = await self._http.get_json("/models")
+        return [_model_info(m, self.name) for m in (data.get("data") or []) if m.get("id")]
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _raise_failure(provider: str, error: dict[str, Any]) -> NoReturn:
+    code = error.get("code")
+    message = error.get("message") or "unknown error"
+    transient = code is None or code in _TRANSIENT_CODES
+    label = f" ({code})" if code else ""
+    raise stream_error(provider, f"error mid-stream: {message}{label}", transient=transient)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -145,6 +144,8 @@ def models(
             name, script = split_model(model_spec)
         elif isinstance(model_spec, str) and model_spec.startswith(f"{name}:"):
             script = split_model(model_spec)[1]
+        import asyncio
+
         rows = asyncio.run(_list_models(runtime, name, newest, script))
         print_listing(rows, fmt, ["id", "provider", "created", "display_name"])
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import select
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mentra.errors import ConfigError, UsageError
 from mentra_cli.common import cli_errors, load_config, open_runtime, workspace_dir
-from mentra_cli.render.sinks import OutputFormat, OutputSink
+
+if TYPE_CHECKING:
+    from mentra_cli.render.sinks import OutputFormat, OutputSink
 
 # -- options shared by run and resume (declared once) -------------------------------------------
 ConfigOpt = Annotated[
@@ -232,12 +233,16 @@ def execute(
             )
     else:
         agent = runtime.spawn(loaded, overrides)
+    from mentra_cli.render.sinks import OutputSink
+
     console = None
     if verbose or sys.stderr.isatty():
         from mentra_cli.render.console import ConsoleView
 
         console = ConsoleView()
     sink = OutputSink(fmt, last_message_file=output_last_message, console=console)
+    import asyncio
+
     outcome_code = asyncio.run(
         _run_with_signals(
             agent, text, run_id=new_id(), sink=sink, resumed=resuming, runtime=runtime
@@ -260,9 +265,10 @@ def _resumable(history: list[Any]) -> bool:
 async def _run_with_signals(
     agent: Any, text: str | None, *, run_id: str, sink: OutputSink, resumed: bool, runtime: Any
 ) -> int:
+    import asyncio
+
     loop = asyncio.get_running_loop()
     received: list[int] = []
-    task = asyncio.current_task()
     inner = asyncio.ensure_future(
         agent.run(text, run_id=run_id, sink=sink, resumed=resumed, signal_holder=received)
     )
@@ -281,7 +287,6 @@ async def _run_with_signals(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await runtime.aclose()
-    del task
     if outcome.exit_code != 0 and outcome.error:
         sys.stderr.write(f"mentra: {outcome.status}: {outcome.error}\n")
     return int(outcome.exit_code)

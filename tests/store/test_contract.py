@@ -377,7 +377,7 @@ def test_expired_lease_is_taken_over(seeded: Store) -> None:
 
 def test_live_remote_lease_is_respected(seeded: Store) -> None:
     seeded.acquire_lease("a1b2c3", LeaseHolder(1, "another-host.example", "r0"), 60)
-    with pytest.raises(AgentBusyError, match="another-host.example"):
+    with pytest.raises(AgentBusyError, match=r"another-host\.example"):
         seeded.acquire_lease("a1b2c3", LeaseHolder(os.getpid(), HOST, "r1"), 60)
 
 
@@ -421,7 +421,9 @@ def test_lease_on_unknown_agent_is_an_error(store: Store) -> None:
 
 # -- audit, rules, jobs -----------------------------------------------------------------------
 def test_audit_in_append_order(seeded: Store) -> None:
-    first = AuditRecord("a1b2c3", "r1", "c1", "shell", "git status", "allow", "rule", "shell(git *)")
+    first = AuditRecord(
+        "a1b2c3", "r1", "c1", "shell", "git status", "allow", "rule", "shell(git *)"
+    )
     second = AuditRecord("a1b2c3", "r2", "c2", "files", "write:src/x.py", "deny", "mode")
     seeded.append_audit(first)
     seeded.append_audit(second)

@@ -188,10 +188,10 @@ class SQLiteStore:
             parent = self.path.parent
             if not parent.is_dir():
                 return f"cannot open the store {where}: {parent} is not a directory"
-            if not os.access(parent, os.W_OK | os.X_OK):
-                return f"cannot write the store {where}: the directory {parent} is read-only"
             if self.path.exists() and not os.access(self.path, os.W_OK):
                 return f"cannot write the store {where}: the file is read-only"
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return f"cannot write the store {where}: the directory {parent} is read-only"
             verb = "write" if primary == _READONLY else "open"
             return f"cannot {verb} the store {where} ({exc})"
         if primary == _IOERR:

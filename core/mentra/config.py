@@ -15,9 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mentra import _yaml
 from mentra._duration import Duration
 from mentra.errors import ConfigError
+from mentra.permissions.decide import PermissionsConfig
 from mentra.providers.registry import ProviderSettings, Wire
-
-PermissionMode = Literal["default", "read-only", "accept-edits", "bypass"]
 
 
 class _Strict(BaseModel):
@@ -51,13 +50,6 @@ class PolicyConfig(_Strict):
     max_output_bytes: int = Field(65536, ge=1024)
     background_jobs: int = Field(8, ge=0)
     background_timeout: Duration = 600.0
-
-
-class PermissionsConfig(_Strict):
-    mode: PermissionMode = "default"
-    allow: list[str] = Field(default_factory=list)
-    ask: list[str] = Field(default_factory=list)
-    deny: list[str] = Field(default_factory=list)
 
 
 class ModelOptionsConfig(_Strict):

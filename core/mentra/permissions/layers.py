@@ -1,0 +1,292 @@
+"""The effective permission rules, built from layers (lowest first):
+
+1. the user policy file ``<user config dir>/policy.yaml`` (skipped with ``--no-user-config``);
+2. the project file ``<workspace>/.mentra/policy.yaml``: *found, not chosen*, so unless the
+   workspace is trusted (``--trust-project`` or listed in ``trusted_folders``) it may only
+   narrow: its deny and ask rules apply, a mode narrower than the one below it applies, and its
+   allow rules and any wider mode are ignored with a notice;
+3. ``--policy`` files, in the order given (trusted: the user named them);
+4. the agent config's ``permissions:`` block;
+5. flags: ``--allow``/``--ask``/``--deny`` and ``--permission-mode``.
+
+Rules accumulate across layers (a deny anywhere wins, see `decide`); the mode is the one set by
+the highest layer that sets it. A policy file is YAML ``{mode?, allow?, ask?, deny?}`` (the user
+file may also hold ``trusted_folders``), without ``${VAR}`` interpolation so shell patterns keep
+their dollars; errors name file:line:col.
+
+Remembered answers ("always" at a prompt) live in the store, not in files: scope ``global`` for
+every workspace and ``project:<workspace path>`` for one. Keeping them out of the workspace
+means a cloned repository cannot ship pre-approved answers. Session answers live in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol, cast
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mentra import _yaml
+from mentra.errors import ConfigError
+from mentra.permissions.decide import (
+    MODE_ORDER,
+    MODES,
+    Approver,
+    Authorizer,
+    PermissionMode,
+    RememberedRule,
+    Scope,
+)
+from mentra.permissions.rules import Rule, check_rule, parse_rule
+
+USER_POLICY_FILE = "policy.yaml"
+PROJECT_POLICY_FILE = Path(".mentra") / "policy.yaml"
+_KINDS = ("allow", "ask", "deny")
+
+
+class PolicyFile(BaseModel):
+    """A policy file; ``trusted_folders`` is honoured in the user file only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: PermissionMode | None = None
+    allow: list[str] = Field(default_factory=list)
+    ask: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+    trusted_folders: list[str] = Field(default_factory=list)
+
+    @field_validator("allow", "ask", "deny", mode="after")
+    @classmethod
+    def _rules_parse(cls, value: list[str]) -> list[str]:
+        return [check_rule(v) for v in value]
+
+
+class PermissionsSource(Protocol):
+    """Anything shaped like the agent config's ``permissions:`` block."""
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def allow(self) -> Sequence[str]: ...
+
+    @property
+    def ask(self) -> Sequence[str]: ...
+
+    @property
+    def deny(self) -> Sequence[str]: ...
+
+
+class _Layer:
+    def __init__(self, name: str, mode: str | None = None) -> None:
+        self.name = name
+        self.mode = mode
+        self.rules: dict[str, list[Rule]] = {k: [] for k in _KINDS}
+
+
+def load_policy_file(path: Path, *, what: str = "policy") -> tuple[PolicyFile, _yaml.Marks]:
+    """Read and validate one policy file. An empty file is an empty policy."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} file {path}: {exc}") from None
+    if not text.strip():
+        return PolicyFile(), {}
+    data, marks = _yaml.parse_yaml(text, file=str(path), what=what, env=False)
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"a {what} file must be a mapping with mode, allow, ask or deny",
+            location=f"{path}:1:1",
+        )
+    return _yaml.validate(PolicyFile, data, file=str(path), marks=marks, what=what), marks
+
+
+def _file_layer(path: Path, *, what: str) -> tuple[_Layer, PolicyFile]:
+    policy, marks = load_policy_file(path, what=what)
+    layer = _Layer(f"{what} {path}", policy.mode)
+    for kind in _KINDS:
+        for i, text in enumerate(getattr(policy, kind)):
+            where = _yaml.location(str(path), marks, (kind, i))
+            layer.rules[kind].append(parse_rule(text, source=where))
+    return layer, policy
+
+
+def _config_layer(
+    config: PermissionsSource, *, file: str | None, marks: _yaml.Marks | None
+) -> _Layer:
+    fields_set = getattr(config, "model_fields_set", None)
+    explicit_mode = fields_set is None or "mode" in fields_set
+    mode = str(config.mode) if explicit_mode else None
+    if mode is not None and mode not in MODES:
+        raise ConfigError(f"unknown permission mode {mode!r} (one of {', '.join(MODES)})")
+    layer = _Layer("agent config", mode)
+    for kind in _KINDS:
+        for i, text in enumerate(getattr(config, kind)):
+            path = ("permissions", kind, i)
+            if file is not None:
+                where = _yaml.location(file, marks or {}, path)
+            else:
+                where = f"agent config permissions.{kind}[{i}]"
+            layer.rules[kind].append(parse_rule(text, source=where))
+    return layer
+
+
+def _flag_layer(
+    allow: Sequence[str], ask: Sequence[str], deny: Sequence[str], mode: str | None
+) -> _Layer:
+    if mode is not None and mode not in MODES:
+        raise ConfigError(
+            f"--permission-mode must be one of {', '.join(MODES)}, got {mode!r}",
+            location="--permission-mode",
+        )
+    layer = _Layer("flags", mode)
+    for kind, texts in (("allow", allow), ("ask", ask), ("deny", deny)):
+        for text in texts:
+            layer.rules[kind].append(parse_rule(text, source=f"--{kind}"))
+    return layer
+
+
+def is_trusted(workspace: Path, trusted_folders: Sequence[str | Path]) -> bool:
+    """True when ``workspace`` is one of ``trusted_folders`` or inside one."""
+    real = Path(os.path.realpath(workspace))
+    for folder in trusted_folders:
+        root = Path(os.path.realpath(Path(folder).expanduser()))
+        if real == root or real.is_relative_to(root):
+            return True
+    return False
+
+
+def _narrowed(layer: _Layer, current_mode: str, notices: list[str]) -> _Layer:
+    ignored: list[str] = []
+    if layer.rules["allow"]:
+        n = len(layer.rules["allow"])
+        ignored.append(f"{n} allow rule{'s' if n != 1 else ''}")
+        layer.rules["allow"] = []
+    if layer.mode is not None and MODE_ORDER[layer.mode] > MODE_ORDER[current_mode]:
+        ignored.append(f"mode {layer.mode}")
+        layer.mode = None
+    if ignored:
+        notices.append(
+            f"ignored {' and '.join(ignored)} in untrusted {layer.name}: a project file may only "
+            "narrow permissions (pass --trust-project or add the folder to trusted_folders)"
+        )
+    return layer
+
+
+class StoreRuleMemory:
+    """Remembered answers in the store: scope ``global`` or ``project:<workspace>``."""
+
+    def __init__(self, store: Any, workspace: Path) -> None:
+        self.store = store
+        self.project_scope = f"project:{os.path.realpath(workspace)}"
+
+    def _scope(self, scope: Scope) -> str:
+        return "global" if scope == "global" else self.project_scope
+
+    def save(self, scope: Scope, rule: str, decision: Literal["allow", "deny"]) -> None:
+        from mentra.store.base import PermissionRuleRecord
+
+        self.store.add_permission_rule(
+            PermissionRuleRecord(scope=self._scope(scope), rule=rule, decision=decision)
+        )
+
+    def load(self, *, include_global: bool, notices: list[str]) -> list[RememberedRule]:
+        out: list[RememberedRule] = []
+        wanted: list[tuple[str, Scope]] = [(self.project_scope, "project")]
+        if include_global:
+            wanted.insert(0, ("global", "global"))
+        for stored, scope in wanted:
+            for record in self.store.list_permission_rules(stored):
+                if record.decision not in ("allow", "deny"):
+                    continue
+                try:
+                    rule = parse_rule(record.rule, source=f"remembered ({scope})")
+                except ConfigError as exc:
+                    notices.append(f"skipped a remembered rule that no longer parses: {exc}")
+                    continue
+                out.append(RememberedRule(rule, record.decision, scope))
+        return out
+
+
+def build_authorizer(
+    *,
+    workspace: Path,
+    user_config_dir: Path | None = None,
+    no_user_config: bool = False,
+    trust_project: bool = False,
+    trusted_folders: Sequence[str | Path] = (),
+    policy_files: Sequence[str | Path] = (),
+    config: PermissionsSource | None = None,
+    config_file: str | None = None,
+    config_marks: _yaml.Marks | None = None,
+    flag_allow: Sequence[str] = (),
+    flag_ask: Sequence[str] = (),
+    flag_deny: Sequence[str] = (),
+    flag_mode: str | None = None,
+    approver: Approver | None = None,
+    store: Any = None,
+) -> tuple[Authorizer, list[str]]:
+    """The `Authorizer` for one agent, and notices for people (ignored project rules…).
+
+    Raises `ConfigError` (file:line:col) for a malformed policy file or rule. ``config_file``
+    and ``config_marks`` (from the loaded agent config) let rule errors in the config point at
+    their line. ``store`` keeps "always" answers for the project and global scopes; without it
+    they last for the session.
+    """
+    notices: list[str] = []
+    layers: list[_Layer] = []
+    trusted = list(trusted_folders)
+    if not no_user_config and user_config_dir is not None:
+        user_file = Path(user_config_dir) / USER_POLICY_FILE
+        if user_file.is_file():
+            layer, policy = _file_layer(user_file, what="user policy")
+            layers.append(layer)
+            trusted += policy.trusted_folders
+    project_file = Path(workspace) / PROJECT_POLICY_FILE
+    if project_file.is_file():
+        layer, policy = _file_layer(project_file, what="project policy")
+        if policy.trusted_folders:
+            raise ConfigError(
+                "trusted_folders belongs in the user policy file, not in a project",
+                location=f"{project_file}:1:1",
+            )
+        if not (trust_project or is_trusted(Path(workspace), trusted)):
+            layer = _narrowed(layer, _mode_of(layers), notices)
+        layers.append(layer)
+    for path in policy_files:
+        layer, policy = _file_layer(Path(path), what="policy")
+        if policy.trusted_folders:
+            raise ConfigError(
+                "trusted_folders belongs in the user policy file", location=f"{path}:1:1"
+            )
+        layers.append(layer)
+    if config is not None:
+        layers.append(_config_layer(config, file=config_file, marks=config_marks))
+    layers.append(_flag_layer(flag_allow, flag_ask, flag_deny, flag_mode))
+
+    memory: StoreRuleMemory | None = None
+    remembered: list[RememberedRule] = []
+    if store is not None:
+        memory = StoreRuleMemory(store, Path(workspace))
+        remembered = memory.load(include_global=not no_user_config, notices=notices)
+    authorizer = Authorizer(
+        mode=_mode_of(layers),
+        allow=[r for layer in layers for r in layer.rules["allow"]],
+        ask=[r for layer in layers for r in layer.rules["ask"]],
+        deny=[r for layer in layers for r in layer.rules["deny"]],
+        approver=approver,
+        remembered=remembered,
+        memory=memory,
+    )
+    return authorizer, notices
+
+
+def _mode_of(layers: Sequence[_Layer]) -> PermissionMode:
+    for layer in reversed(layers):
+        if layer.mode is not None:
+            return cast(PermissionMode, layer.mode)
+    return "default"

@@ -1,4 +1,9 @@
-"""The builtin tools of the reference runtime (``load_skill`` is built from the skills)."""
+"""The builtin tools of the reference runtime (``load_skill`` is built from the skills).
+
+Context services the tools read (all optional): ``jobs_dir`` (background jobs, persist it with
+the agent so `check_background` works after a resume) and ``results_dir`` (full texts of
+shortened results, for `read_tool_result`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,14 @@ from pathlib import Path
 from typing import cast
 
 from mentra.tools.base import Tool
+from mentra.tools.builtin.background import (
+    BackgroundRunTool,
+    CheckBackgroundTool,
+    pending_job_notices,
+)
 from mentra.tools.builtin.files import FilesTool
+from mentra.tools.builtin.shell import ShellTool
+from mentra.tools.large_results import ReadToolResultTool
 
 
 def builtin_tools(working_dir: Path | None = None) -> list[Tool]:
@@ -14,8 +26,22 @@ def builtin_tools(working_dir: Path | None = None) -> list[Tool]:
     subjects of `files` (absolute paths shown relative to it); tools run in the policy's."""
     # `ArgsTool` keeps name/description/mutates as class variables, which mypy will not match
     # against the protocol's instance attributes; the objects do satisfy it at run time.
-    tools: list[object] = [FilesTool(working_dir)]
+    tools: list[object] = [
+        FilesTool(working_dir),
+        ShellTool(),
+        BackgroundRunTool(),
+        CheckBackgroundTool(),
+        ReadToolResultTool(),
+    ]
     return [cast(Tool, tool) for tool in tools]
 
 
-__all__ = ["FilesTool", "builtin_tools"]
+__all__ = [
+    "BackgroundRunTool",
+    "CheckBackgroundTool",
+    "FilesTool",
+    "ReadToolResultTool",
+    "ShellTool",
+    "builtin_tools",
+    "pending_job_notices",
+]

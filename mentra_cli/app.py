@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from mentra_cli.commands import inspect, run
+from mentra_cli.commands import agents, inspect, run
 
 app = typer.Typer(
     name="mentra",
@@ -46,6 +46,10 @@ app.command("tools")(inspect.tools)
 app.command("models")(inspect.models)
 app.command("schema")(inspect.schema)
 app.command("validate")(inspect.validate)
+app.command("list-agents")(agents.list_agents)
+app.command("show")(agents.show)
+app.command("export")(agents.export)
+app.command("import")(agents.import_)
 
 
 def run_app(args: list[str]) -> int:

@@ -1,0 +1,174 @@
+"""Commands over persisted agents: `list-agents`, `show`, `export`, `import`.
+
+They talk to the store directly (no providers, tools or runtime are loaded), and a command
+that only reads never creates a store file that does not exist yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mentra.errors import ConfigError, UsageError
+from mentra_cli.common import ListingFormat, cli_errors, print_listing, workspace_dir
+
+if TYPE_CHECKING:
+    from mentra.store.base import AgentRecord, Store
+
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store path (or MENTRA_STORE).")]
+CwdOpt = Annotated[Path | None, typer.Option("--cwd", "-C", help="The workspace directory.")]
+AgentArg = Annotated[str, typer.Argument(help="Agent id, or a unique prefix of one.")]
+
+
+def _store(store_flag: str | None, workspace: Path, *, create: bool) -> Store:
+    from mentra.store.location import open_store, resolve_store_path
+
+    path = resolve_store_path(store_flag, workspace)
+    if not create and not path.exists() and not str(path).startswith(("postgres:", "postgresql:")):
+        return open_store(None)  # nothing stored yet: read an empty store, create no file
+    return open_store(path)
+
+
+def _listing_format(value: str | None) -> ListingFormat | None:
+    if value is not None and value not in ("table", "json", "jsonl"):
+        raise ConfigError(f"--output must be table, json or jsonl, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _row(agent: AgentRecord) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "model": agent.model,
+        "status": agent.status,
+        "turns": agent.turns,
+        "items": agent.items,
+        "created_at": agent.created_at.isoformat() if agent.created_at else None,
+        "updated_at": agent.updated_at.isoformat() if agent.updated_at else None,
+        "workspace": agent.workspace,
+    }
+
+
+def list_agents(
+    all_workspaces: Annotated[
+        bool, typer.Option("--all", help="Agents of every workspace, not only this one.")
+    ] = False,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="table | json | jsonl (table on a tty)")
+    ] = None,
+    store: StoreOpt = None,
+    cwd: CwdOpt = None,
+) -> None:
+    """List persisted agents, most recently active first."""
+    with cli_errors():
+        fmt = _listing_format(output)
+        workspace = workspace_dir(cwd)
+        s = _store(store, workspace, create=False)
+        try:
+            agents = s.list_agents(None if all_workspaces else str(workspace))
+        finally:
+            s.close()
+        rows = [_row(a) for a in agents]
+        if (fmt or ("table" if sys.stdout.isatty() else "jsonl")) == "table":
+            for row in rows:
+                for key in ("created_at", "updated_at"):
+                    row[key] = (row[key] or "")[:19].replace("T", " ")
+        columns = ["id", "name", "model", "status", "turns", "items", "created_at", "updated_at"]
+        print_listing(rows, fmt, [*columns, "workspace"] if all_workspaces else columns)
+
+
+def show(agent_id: AgentArg, store: StoreOpt = None, cwd: CwdOpt = None) -> None:
+    """Print an agent's transcript as JSON lines: seq, run_id, role, content."""
+    with cli_errors():
+        s = _store(store, workspace_dir(cwd), create=False)
+        try:
+            agent = s.get_agent(agent_id)
+            if agent is None:
+                raise UsageError(f"no agent {agent_id!r} in this store")
+            items = s.load_transcript(agent.id)
+        finally:
+            s.close()
+        out = sys.stdout
+        for item in items:
+            line = {"seq": item.seq, "run_id": item.run_id, **item.message.model_dump(mode="json")}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        out.flush()
+
+
+def export(
+    agent_id: AgentArg,
+    output_file: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    store: StoreOpt = None,
+    cwd: CwdOpt = None,
+) -> None:
+    """Write an agent (record, runs, transcript, audit) as one JSON document."""
+    with cli_errors():
+        from mentra.store.transfer import export_agent
+
+        s = _store(store, workspace_dir(cwd), create=False)
+        try:
+            text = json.dumps(export_agent(s, agent_id), ensure_ascii=False) + "\n"
+        finally:
+            s.close()
+        if output_file is None or str(output_file) == "-":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        _write_atomically(output_file, text)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A reader never sees half an export: write beside the target, then rename."""
+    directory = path.parent if str(path.parent) else Path()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        Path(tmp).replace(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def import_(
+    file: Annotated[Path, typer.Argument(help="An export written by `mentra export` (- = stdin).")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite an agent with the same id.")
+    ] = False,
+    store: StoreOpt = None,
+    cwd: CwdOpt = None,
+) -> None:
+    """Recreate an exported agent in this store, bound to this workspace."""
+    with cli_errors():
+        from mentra.store.transfer import import_agent
+
+        workspace = workspace_dir(cwd)
+        data = _read_json(file)
+        s = _store(store, workspace, create=True)
+        try:
+            agent = import_agent(s, data, workspace=str(workspace), replace=replace)
+        finally:
+            s.close()
+        summary = {k: v for k, v in _row(agent).items() if k not in ("created_at", "updated_at")}
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+def _read_json(file: Path) -> object:
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{file} is not a mentra agent export (not UTF-8 text)") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{file}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None

@@ -1,0 +1,131 @@
+"""`list-agents`, `show`, `export` and `import` through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mentra.messages import Message, TextBlock
+from mentra.store.base import AgentRecord, RunRecord
+from mentra.store.location import default_store_path
+from mentra.store.sqlite import SQLiteStore
+from mentra_cli.app import app
+
+runner = CliRunner()
+
+
+def _seed(path: Path, workspace: Path, agent_id: str = "0a1b2c3d4e", name: str = "rev") -> None:
+    with SQLiteStore(path) as store:
+        store.create_agent(
+            AgentRecord(
+                id=agent_id,
+                name=name,
+                model="scripted:demo.yaml",
+                workspace=str(workspace),
+                config={"name": name},
+            )
+        )
+        run = RunRecord(id=f"{agent_id}-r1", agent_id=agent_id, prompt="hi")
+        store.begin_run(run)
+        reply = Message(role="assistant", content=[TextBlock(text="hello")])
+        store.commit_round(agent_id, run.id, [Message.user_text("hi"), reply], run)
+        run.status = "success"
+        store.finish_run(run)
+
+
+def test_list_agents_workspace_and_all(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    ws, other = tmp_path / "ws", tmp_path / "other"
+    ws.mkdir()
+    other.mkdir()
+    _seed(db, ws.resolve(), "aaa111", "here")
+    _seed(db, other.resolve(), "bbb222", "there")
+    result = runner.invoke(app, ["list-agents", "--store", str(db), "-C", str(ws)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["id"], r["name"], r["status"], r["turns"], r["items"]) for r in rows] == [
+        ("aaa111", "here", "idle", 1, 2)
+    ]
+    assert rows[0]["created_at"] and rows[0]["updated_at"]
+    result = runner.invoke(app, ["list-agents", "--store", str(db), "--all", "--output", "json"])
+    assert result.exit_code == 0
+    assert {r["id"] for r in json.loads(result.stdout)} == {"aaa111", "bbb222"}
+    result = runner.invoke(app, ["list-agents", "--store", str(db), "-o", "yaml"])
+    assert result.exit_code == 2
+
+
+def test_list_agents_uses_env_and_creates_no_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["list-agents"])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert not default_store_path(tmp_path).exists()
+    db = tmp_path / "env.sqlite"
+    _seed(db, tmp_path.resolve())
+    monkeypatch.setenv("MENTRA_STORE", str(db))
+    result = runner.invoke(app, ["list-agents"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["id"] == "0a1b2c3d4e"
+
+
+def test_show_prints_the_transcript(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    _seed(db, tmp_path)
+    result = runner.invoke(app, ["show", "0a1b", "--store", str(db)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(x["seq"], x["role"], x["content"][0]["text"]) for x in lines] == [
+        (1, "user", "hi"),
+        (2, "assistant", "hello"),
+    ]
+    assert lines[0]["run_id"] == "0a1b2c3d4e-r1"
+    result = runner.invoke(app, ["show", "nope", "--store", str(db)])
+    assert result.exit_code == 2 and "no agent 'nope'" in result.stderr
+
+
+def test_export_then_import_elsewhere(tmp_path: Path) -> None:
+    source, target = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    _seed(source, tmp_path / "runner-1")
+    out = tmp_path / "agent.json"
+    result = runner.invoke(app, ["export", "0a1b2c", "--store", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["format"] == "mentra-agent"
+    ws = tmp_path / "runner-2"
+    ws.mkdir()
+    result = runner.invoke(app, ["import", str(out), "--store", str(target), "-C", str(ws)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["id"] == "0a1b2c3d4e" and summary["workspace"] == str(ws.resolve())
+    assert summary["items"] == 2
+    again = runner.invoke(app, ["import", str(out), "--store", str(target), "-C", str(ws)])
+    assert again.exit_code == 2 and "--replace" in again.stderr
+    replaced = runner.invoke(
+        app, ["import", str(out), "--store", str(target), "-C", str(ws), "--replace"]
+    )
+    assert replaced.exit_code == 0
+    exported = runner.invoke(app, ["export", "0a1b2c3d4e", "--store", str(target)])
+    assert exported.exit_code == 0
+    assert len(json.loads(exported.stdout)["transcript"]) == 2
+
+
+def test_import_bad_files(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "mentra-agent",\n  oops}')
+    result = runner.invoke(app, ["import", str(bad), "--store", str(db)])
+    assert result.exit_code == 2 and f"{bad}:2:3" in result.stderr
+    result = runner.invoke(app, ["import", str(tmp_path / "missing.json"), "--store", str(db)])
+    assert result.exit_code == 2 and "cannot read" in result.stderr
+    result = runner.invoke(app, ["import", "-", "--store", str(db)], input='{"format": "x"}')
+    assert result.exit_code == 2 and "not a mentra agent export" in result.stderr
+
+
+def test_store_that_is_not_a_database(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not sqlite at all\n" * 10)
+    result = runner.invoke(app, ["list-agents", "--store", str(junk)])
+    assert result.exit_code == 1
+    assert "not a mentra store" in result.stderr and "Traceback" not in result.stderr

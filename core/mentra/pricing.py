@@ -1,7 +1,8 @@
 """Turns normalised usage into dollars from a shipped price table (``data/prices.json``).
 
 The table is per million tokens, by provider then model id. A user table, named by the
-``MENTRA_PRICES`` environment variable or found at ``~/.config/mentra/prices.json``, is laid over
+``MENTRA_PRICES`` environment variable or found at ``prices.json`` in the user config directory
+(``$MENTRA_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/mentra``, else ``~/.config/mentra``), is laid over
 it model by model (same shape). Dated snapshots (``claude-sonnet-4-5-20250929``,
 ``gpt-4o-2024-08-06``) are priced as their base model. OpenRouter ids (``openai/gpt-5``) are
 priced from the upstream vendor's table unless the user table lists them.
@@ -43,7 +44,13 @@ def _read(path: Path) -> Prices:
 
 def user_price_files() -> list[tuple[Path, bool]]:
     """Override files, lowest precedence first, each with whether it must exist."""
-    files = [(Path.home() / ".config" / "mentra" / "prices.json", False)]
+    base = os.environ.get("MENTRA_CONFIG_DIR")
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    if base:
+        config_dir = Path(base)
+    else:
+        config_dir = Path(xdg) / "mentra" if xdg else Path.home() / ".config" / "mentra"
+    files = [(config_dir / "prices.json", False)]
     env = os.environ.get("MENTRA_PRICES")
     if env:
         files.append((Path(env).expanduser(), True))

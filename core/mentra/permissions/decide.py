@@ -20,11 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, get_args
+from typing import Annotated, Any, Literal, Protocol, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from mentra.permissions.rules import Rule, covering_rules, exact_rules, first_hit, parse_rule
+from mentra.permissions.rules import (
+    Rule,
+    check_rule,
+    covering_rules,
+    exact_rules,
+    first_hit,
+    parse_rule,
+)
 
 PermissionMode = Literal["default", "read-only", "accept-edits", "bypass"]
 Outcome = Literal["allow", "deny", "ask"]
@@ -33,6 +40,7 @@ MODES: tuple[str, ...] = get_args(PermissionMode)
 SCOPES: tuple[str, ...] = get_args(Scope)
 # narrowest first: an untrusted project file may only move the mode to the left
 MODE_ORDER: dict[str, int] = {"read-only": 0, "default": 1, "accept-edits": 2, "bypass": 3}
+RuleText = Annotated[str, AfterValidator(check_rule)]
 
 
 class PermissionsConfig(BaseModel):
@@ -41,16 +49,9 @@ class PermissionsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: PermissionMode = "default"
-    allow: list[str] = Field(default_factory=list)
-    ask: list[str] = Field(default_factory=list)
-    deny: list[str] = Field(default_factory=list)
-
-    @field_validator("allow", "ask", "deny", mode="after")
-    @classmethod
-    def _rules_parse(cls, value: list[str]) -> list[str]:
-        from mentra.permissions.rules import check_rule
-
-        return [check_rule(v) for v in value]
+    allow: list[RuleText] = Field(default_factory=list)
+    ask: list[RuleText] = Field(default_factory=list)
+    deny: list[RuleText] = Field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from mentra import _yaml
 from mentra.errors import ConfigError
@@ -37,9 +37,10 @@ from mentra.permissions.decide import (
     Authorizer,
     PermissionMode,
     RememberedRule,
+    RuleText,
     Scope,
 )
-from mentra.permissions.rules import Rule, check_rule, parse_rule
+from mentra.permissions.rules import Rule, parse_rule
 
 USER_POLICY_FILE = "policy.yaml"
 PROJECT_POLICY_FILE = Path(".mentra") / "policy.yaml"
@@ -52,15 +53,10 @@ class PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: PermissionMode | None = None
-    allow: list[str] = Field(default_factory=list)
-    ask: list[str] = Field(default_factory=list)
-    deny: list[str] = Field(default_factory=list)
+    allow: list[RuleText] = Field(default_factory=list)
+    ask: list[RuleText] = Field(default_factory=list)
+    deny: list[RuleText] = Field(default_factory=list)
     trusted_folders: list[str] = Field(default_factory=list)
-
-    @field_validator("allow", "ask", "deny", mode="after")
-    @classmethod
-    def _rules_parse(cls, value: list[str]) -> list[str]:
-        return [check_rule(v) for v in value]
 
 
 class PermissionsSource(Protocol):

@@ -87,11 +87,13 @@ def parse_rule(text: str, *, source: str | None = None) -> Rule:
 
 
 def check_rule(text: Any) -> str:
-    """Pydantic-friendly validation: raises ``ValueError`` with the parse message."""
+    """Pydantic-friendly validation: the parse message as a validation error."""
+    from pydantic_core import PydanticCustomError
+
     try:
         parse_rule(text)
     except ConfigError as exc:
-        raise ValueError(exc.message) from None
+        raise PydanticCustomError("permission_rule", exc.message) from None
     return str(text)
 
 

@@ -335,6 +335,28 @@ def test_finish_unknown_run_is_an_error(seeded: Store) -> None:
         seeded.finish_run(make_run("nope"))
 
 
+def test_interrupt_stale_runs(seeded: Store) -> None:
+    done = make_run("r0")
+    seeded.begin_run(done)
+    done.status = "success"
+    seeded.finish_run(done)
+    seeded.begin_run(make_run("r2"))
+    stale = seeded.interrupt_stale_runs("a1b2c3", reason="its process died")
+    assert [(r.id, r.status, r.error) for r in stale] == [
+        ("r1", "interrupted", "its process died"),
+        ("r2", "interrupted", "its process died"),
+    ]
+    assert all(r.finished_at is not None for r in stale)
+    stored = seeded.get_run("r1")
+    assert stored is not None and (stored.status, stored.error) == (
+        "interrupted",
+        "its process died",
+    )
+    r0 = seeded.get_run("r0")
+    assert r0 is not None and r0.status == "success"
+    assert seeded.interrupt_stale_runs("a1b2c3", reason="again") == []
+
+
 def test_runs_listed_oldest_first_and_last_run(store: Store) -> None:
     store.create_agent(make_agent())
     assert store.last_run("a1b2c3") is None

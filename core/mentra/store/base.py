@@ -173,6 +173,12 @@ class Store(Protocol):
         ``interrupted`` -> interrupted, any other failure -> failed."""
         ...
 
+    def interrupt_stale_runs(self, agent_id: str, *, reason: str) -> list[RunRecord]:
+        """Mark the agent's runs still ``running`` as ``interrupted`` (with ``reason`` as their
+        error) and return them. Call it holding the lease: a run left ``running`` then belongs
+        to a process that died (``kill -9``, power loss) without finishing it."""
+        ...
+
     def get_run(self, run_id: str) -> RunRecord | None: ...
 
     def list_runs(self, agent_id: str) -> list[RunRecord]:

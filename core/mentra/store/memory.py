@@ -196,6 +196,18 @@ class MemoryStore:
             agent.status = status_after_run(run.status)
             self._touch(agent)
 
+    def interrupt_stale_runs(self, agent_id: str, *, reason: str) -> list[RunRecord]:
+        with self._lock:
+            self._check_open()
+            now = utcnow()
+            stale = [r for r in self._runs.values() if r.agent_id == agent_id]
+            stale = [r for r in stale if r.status == "running"]
+            for run in stale:
+                run.status = "interrupted"
+                run.error = run.error or reason
+                run.finished_at = now
+            return [_copy(r) for r in stale]
+
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._lock:
             self._check_open()

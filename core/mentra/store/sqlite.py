@@ -463,6 +463,26 @@ class SQLiteStore:
                 (status_after_run(run.status), _ts(None), run.agent_id),
             )
 
+    def interrupt_stale_runs(self, agent_id: str, *, reason: str) -> list[RunRecord]:
+        with self._write() as conn:
+            rows = conn.execute(
+                f"SELECT {_RUN_COLS} FROM runs WHERE agent_id = ? AND status = 'running' "
+                "ORDER BY rowid",
+                (agent_id,),
+            ).fetchall()
+            now = _ts(None)
+            conn.execute(
+                "UPDATE runs SET status = 'interrupted', error = coalesce(error, ?), "
+                "finished_at = ? WHERE agent_id = ? AND status = 'running'",
+                (reason, now, agent_id),
+            )
+        stale = [_run(r) for r in rows]
+        for run in stale:
+            run.status = "interrupted"
+            run.error = run.error or reason
+            run.finished_at = _dt(now)
+        return stale
+
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as conn:
             row = conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()

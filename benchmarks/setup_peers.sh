@@ -13,8 +13,11 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 
 status=0
+LOG="$HERE/.peers/pip.log"
 for pkg in httpx llm "pydantic-ai-slim[openai]" openai-agents; do
-    if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$pkg"; then
+    echo "setup_peers: installing $pkg" >&2
+    if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$pkg" >"$LOG" 2>&1; then
+        grep -v '^WARNING: Location' "$LOG" >&2
         echo "setup_peers: could not install $pkg (its scenarios will print n/a)" >&2
         status=1
     fi

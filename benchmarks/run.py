@@ -1,0 +1,991 @@
+"""mentra beside its peers: every scenario of issue 7 in one run, printed as one table.
+
+    python benchmarks/run.py            everything (sets up benchmarks/.peers/venv if missing)
+    python benchmarks/run.py --quick    mentra's own scenarios and the raw-httpx floor only
+
+A fake provider server (benchmarks/fake_server.py) is started on 127.0.0.1 for the run; every
+subject talks to it. Whole-process figures are timed with hyperfine when it is installed
+(else repeated subprocess timing); in-process figures come from the drivers in
+benchmarks/peers/ (one JSON line of samples each). Peak RSS comes from ``/usr/bin/time -v``
+(else ``getrusage`` of a child). Anything that cannot run prints ``n/a (reason)``.
+The table is also written to benchmarks/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PEERS_DIR = HERE / "peers"
+MENTRA_VENV = ROOT / ".venv"
+MENTRA_PY = MENTRA_VENV / "bin" / "python"
+MENTRA_BIN = MENTRA_VENV / "bin" / "mentra"
+PEERS_VENV = HERE / ".peers" / "venv"
+PEERS_PY = PEERS_VENV / "bin" / "python"
+RESULTS = HERE / "results"
+TIME_BIN = Path("/usr/bin/time")
+
+ROUNDS_N = 20  # tool rounds per timed run in the per-round scenario
+DELTAS_M = 20_000
+RESUME_ITEMS = 10_000
+PEERS = ("llm", "pydantic-ai", "openai-agents")
+TIMES = "\N{MULTIPLICATION SIGN}"
+DASH = "\N{EN DASH}"
+DRIVER_TIMEOUT = 300.0
+
+
+def log(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------ results ----
+
+
+@dataclass
+class Row:
+    scenario: str
+    subject: str
+    unit: str
+    samples: list[float] = field(default_factory=list)
+    na: str | None = None
+    role: str = "peer"  # mentra | floor | peer | info
+    target: float | None = None
+    note: str = ""
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.samples) if self.samples and not self.na else None
+
+
+@dataclass
+class Scenario:
+    title: str
+    unit: str
+    target_text: str
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        return row
+
+    def primary(self, role: str) -> Row | None:
+        return next((r for r in self.rows if r.role == role and r.median is not None), None)
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "\N{EN DASH}"
+    if unit == "MB":
+        return f"{value:.0f} MB" if value >= 10 else f"{value:.1f} MB"
+    if unit in ("ms", "us"):
+        sym = "ms" if unit == "ms" else "µs"
+        if value >= 1000:
+            return f"{value:,.0f} {sym}"
+        if value >= 100:
+            return f"{value:.0f} {sym}"
+        if value >= 10:
+            return f"{value:.1f} {sym}"
+        return f"{value:.2f} {sym}"
+    if unit == "x":
+        return f"{value:.2f}\N{MULTIPLICATION SIGN}"
+    return f"{value:.3g} {unit}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "\N{EN DASH}"
+    r = a / b
+    return f"{r:.2f}\N{MULTIPLICATION SIGN}" if r < 10 else f"{r:.0f}\N{MULTIPLICATION SIGN}"
+
+
+def render(scenarios: list[Scenario]) -> str:
+    cols = ["scenario", "subject", "median", f"min{DASH}max", f"{TIMES} floor", "mentra ÷ this"]
+    head = "| " + " | ".join([*cols, "target"]) + " |\n" + "|---" * (len(cols) + 1) + "|"
+    lines = [head]
+    for sc in scenarios:
+        floor = sc.primary("floor")
+        mentra = sc.primary("mentra")
+        first = True
+        for row in sc.rows:
+            title = f"**{sc.title}**" if first else ""
+            first = False
+            subject = row.subject + (f" ({row.note})" if row.note else "")
+            if row.na:
+                lines.append(f"| {title} | {subject} | n/a ({clean(row.na)}) | | | | |")
+                continue
+            med = row.median
+            lo, hi = min(row.samples), max(row.samples)
+            spread = (
+                f"{_fmt(lo, row.unit)} \N{EN DASH} {_fmt(hi, row.unit)}"
+                if len(row.samples) > 1
+                else "1 run"
+            )
+            x_floor = (
+                "1\N{MULTIPLICATION SIGN}" if row is floor else _ratio(med, floor and floor.median)
+            )
+            vs = "\N{EN DASH}"
+            if mentra is not None and not row.role.startswith("mentra"):
+                vs = _ratio(mentra.median, med)
+            target = ""
+            if row.target is not None and med is not None:
+                ok = med <= row.target
+                target = f"≤ {_fmt(row.target, row.unit)} {'✓' if ok else '✗'}"
+            lines.append(
+                f"| {title} | {subject} | {_fmt(med, row.unit)} | {spread} | {x_floor} | {vs} "
+                f"| {target} |"
+            )
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the server ----
+
+
+class FakeServer:
+    def __init__(self) -> None:
+        py = str(MENTRA_PY) if MENTRA_PY.exists() else sys.executable
+        self.proc = subprocess.Popen(
+            [py, str(HERE / "fake_server.py"), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            self.proc.kill()
+            raise SystemExit("bench: the fake server did not start")
+        self.port = int(line.split()[1])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.v1 = f"{self.base}/v1"
+
+    def _call(self, path: str, method: str = "GET") -> dict[str, Any]:
+        req = urllib.request.Request(
+            self.base + path, method=method, data=b"" if method == "POST" else None
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:  # loopback only
+            data: dict[str, Any] = json.loads(resp.read() or b"{}")
+            return data
+
+    def reset(self) -> None:
+        self._call("/bench/reset", "POST")
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("/bench/stats")
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# ------------------------------------------------------------------------- measurement ----
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "OPENAI_BASE_URL"
+    }
+    env.update(
+        OPENAI_API_KEY="dummy",
+        BENCH_KEY="dummy",
+        OPENAI_AGENTS_DISABLE_TRACING="1",
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        env.pop(proxy, None)
+    env.update(extra or {})
+    return env
+
+
+def _why(proc: subprocess.CompletedProcess[str]) -> str:
+    """The gist of a failure: the exit code and the last meaningful line of its output."""
+    lines = [
+        line.strip()
+        for line in (proc.stderr or proc.stdout or "").splitlines()
+        if line.strip() and not line.startswith("\t") and not line.startswith("Command ")
+    ]
+    last = lines[-1] if lines else ""
+    return clean(f"exit {proc.returncode}: {last}" if last else f"exit {proc.returncode}")
+
+
+def clean(reason: str, width: int = 90) -> str:
+    """One short table-safe line."""
+    reason = " ".join(reason.replace("|", "/").split())
+    return reason if len(reason) <= width else reason[: width - 1] + "\N{HORIZONTAL ELLIPSIS}"
+
+
+def check_once(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> str | None:
+    """Run ``cmd`` once (a warm-up); the reason it failed, or None."""
+    try:
+        proc = subprocess.run(
+            cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return f"timed out after {timeout:.0f} s"
+    except OSError as exc:
+        return str(exc)
+    return None if proc.returncode == 0 else _why(proc)
+
+
+def time_process(cmd: list[str], env: dict[str, str], cwd: Path, runs: int) -> list[float]:
+    """Wall times (ms) of ``runs`` runs of ``cmd``; hyperfine when installed."""
+    hyperfine = shutil.which("hyperfine")
+    if hyperfine:
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+            out = Path(tmp.name)
+        try:
+            proc = subprocess.run(
+                [
+                    hyperfine,
+                    "-N",
+                    "--style",
+                    "none",
+                    "--warmup",
+                    "1",
+                    "--runs",
+                    str(runs),
+                    "--export-json",
+                    str(out),
+                    subprocess.list2cmdline(cmd),
+                ],
+                env=env,
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode == 0:
+                data = json.loads(out.read_text())
+                return [t * 1000 for t in data["results"][0]["times"]]
+        finally:
+            out.unlink(missing_ok=True)
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, check=False)
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def peak_rss_mb(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float | None, str | None]:
+    if TIME_BIN.exists():
+        proc = subprocess.run(
+            [str(TIME_BIN), "-v", *cmd],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=DRIVER_TIMEOUT,
+        )
+        if proc.returncode != 0:
+            return None, _why(proc)
+        for line in proc.stderr.splitlines():
+            if "Maximum resident set size" in line:
+                return int(line.rsplit(":", 1)[1]) / 1024, None
+        return None, "no RSS in /usr/bin/time output"
+    code = (
+        "import resource, subprocess, sys\n"
+        "r = subprocess.run(sys.argv[1:], capture_output=True)\n"
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *cmd], env=env, cwd=cwd, capture_output=True, text=True
+    )
+    rc, kb = proc.stdout.split()
+    if rc != "0":
+        return None, f"exit {rc}"
+    return int(kb) / 1024, None
+
+
+def run_driver(
+    py: Path,
+    driver: str,
+    scenario: str,
+    base: str,
+    *,
+    repeat: int,
+    n: int = ROUNDS_N,
+    m: int = DELTAS_M,
+    env: dict[str, str],
+    cwd: Path,
+) -> tuple[list[float], str | None]:
+    cmd = [
+        str(py),
+        str(PEERS_DIR / driver),
+        scenario,
+        "--base-url",
+        base,
+        "--repeat",
+        str(repeat),
+        "--n",
+        str(n),
+        "--m",
+        str(m),
+    ]
+    try:
+        proc = subprocess.run(
+            cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=DRIVER_TIMEOUT
+        )
+    except subprocess.TimeoutExpired:
+        return [], f"timed out after {DRIVER_TIMEOUT:.0f} s"
+    if proc.returncode != 0:
+        return [], _why(proc)
+    try:
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+        return [float(x) for x in data["samples"]], None
+    except (ValueError, KeyError, IndexError):
+        return [], "driver printed no samples"
+
+
+# ------------------------------------------------------------------------------ subjects ----
+
+
+@dataclass
+class Subject:
+    """One way of running one contender: its interpreter and how each scenario is invoked."""
+
+    name: str
+    role: str
+    py: Path
+    driver: str | None  # benchmarks/peers/<driver> for the in-process scenarios
+    missing: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.quick: bool = args.quick
+        self.repeat: int = args.repeat or (3 if self.quick else 5)
+        self.proc_runs: int = args.runs or (5 if self.quick else 10)
+        self.tmp = Path(tempfile.mkdtemp(prefix="mentra-bench-"))
+        self.server = FakeServer()
+        self.scenarios: list[Scenario] = []
+        self.extra_sections: list[str] = []
+        self.server_costs: dict[str, dict[str, Any]] = {}
+        self.mentra_missing = None if MENTRA_BIN.exists() else "no .venv/bin/mentra (make install)"
+        self._write_configs()
+
+    # -- fixtures ----------------------------------------------------------------------------
+
+    def _write_configs(self) -> None:
+        v1 = self.server.v1
+        self.workspace = self.tmp / "ws"
+        self.workspace.mkdir()
+        providers = (
+            "providers:\n"
+            f'  openai: {{base_url: "{v1}"}}\n'
+            f'  bchat: {{wire: openai-chat, base_url: "{v1}", api_key_env: BENCH_KEY}}\n'
+        )
+        self.cfg0 = self.tmp / "oneshot.yaml"
+        self.cfg0.write_text(providers)
+        self.cfg_par = self.tmp / "parallel.yaml"
+        self.cfg_par.write_text(
+            providers + "tools:\n"
+            "  only: [bench_sleep]\n"
+            "  custom:\n"
+            "    - name: bench_sleep\n"
+            "      description: Sleep half a second.\n"
+            '      command: ["sleep", "0.5"]\n'
+            "      input_schema: {type: object, properties: {i: {type: integer}}}\n"
+            "      mutates: false\n"
+            "permissions: {mode: bypass}\n"
+        )
+        # llm reads extra OpenAI-compatible models from LLM_USER_PATH
+        self.llm_home = self.tmp / "llm"
+        self.llm_home.mkdir()
+        ids = {f"bench-n0-m{m}" for m in (1, 8, DELTAS_M)} | {
+            "bench-n1-m1",
+            f"bench-n{ROUNDS_N}-m1",
+            "bench-n1-m1-p8",
+        }
+        self.llm_home.joinpath("extra-openai-models.yaml").write_text(
+            "".join(
+                f"- model_id: {i}\n  model_name: {i}\n  api_base: {v1}\n"
+                "  supports_tools: true\n  api_key_name: bench\n"
+                for i in sorted(ids)
+            )
+        )
+
+    def subjects(self) -> list[Subject]:
+        subs = [
+            Subject("mentra", "mentra", MENTRA_PY, "drv_mentra.py", self.mentra_missing),
+            Subject("floor: raw httpx", "floor", MENTRA_PY, "drv_raw_httpx.py"),
+        ]
+        if self.quick:
+            return subs
+        peers_missing = None if PEERS_PY.exists() else "peers venv missing (setup_peers.sh failed)"
+        installed = self._peer_versions()
+        for name, driver, pkg in (
+            ("llm", "drv_llm.py", "llm"),
+            ("pydantic-ai", "drv_pydantic_ai.py", "pydantic-ai-slim"),
+            ("openai-agents", "drv_openai_agents.py", "openai-agents"),
+        ):
+            missing = peers_missing or (None if pkg in installed else f"{pkg} not installed")
+            label = f"{name} {installed.get(pkg, '')}".strip()
+            env = {"LLM_USER_PATH": str(self.llm_home)} if name == "llm" else {}
+            subs.append(Subject(label, "peer", PEERS_PY, driver, missing, env))
+        return subs
+
+    def _peer_versions(self) -> dict[str, str]:
+        if not PEERS_PY.exists():
+            return {}
+        proc = subprocess.run(
+            [str(PEERS_PY), "-m", "pip", "list", "--format", "json", "--disable-pip-version-check"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        try:
+            return {
+                p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(proc.stdout)
+            }
+        except ValueError:
+            return {}
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return _env(extra)
+
+    def mentra_run_cmd(self, provider: str, model: str, cfg: Path, *extra: str) -> list[str]:
+        return [
+            str(MENTRA_BIN),
+            "run",
+            "-c",
+            str(cfg),
+            "-m",
+            f"{provider}:{model}",
+            "--no-user-config",
+            *extra,
+            "hello",
+        ]
+
+    def process_row(
+        self,
+        sc: Scenario,
+        subject: str,
+        role: str,
+        cmd: list[str] | None,
+        *,
+        missing: str | None = None,
+        env: dict[str, str] | None = None,
+        target: float | None = None,
+        runs: int | None = None,
+        note: str = "",
+    ) -> Row:
+        row = sc.add(Row(sc.title, subject, "ms", role=role, target=target, note=note))
+        if missing or cmd is None:
+            row.na = missing or "not available"
+            return row
+        e = self.env(env)
+        why = check_once(cmd, e, self.workspace)
+        if why:
+            row.na = why
+            return row
+        row.samples = time_process(cmd, e, self.workspace, runs or self.proc_runs)
+        log(f"{sc.title} / {subject}: {statistics.median(row.samples):.1f} ms")
+        return row
+
+    def driver_row(
+        self,
+        sc: Scenario,
+        sub: Subject,
+        scenario: str,
+        *,
+        target: float | None = None,
+        repeat: int | None = None,
+        env: dict[str, str] | None = None,
+        note: str = "",
+        subject: str | None = None,
+    ) -> Row:
+        row = sc.add(
+            Row(sc.title, subject or sub.name, sc.unit, role=sub.role, target=target, note=note)
+        )
+        if sub.missing or sub.driver is None:
+            row.na = sub.missing or "no driver"
+            return row
+        self.server.reset()
+        samples, why = run_driver(
+            sub.py,
+            sub.driver,
+            scenario,
+            self.server.v1,
+            repeat=repeat or self.repeat,
+            env=self.env({**sub.env, **(env or {})}),
+            cwd=self.workspace,
+        )
+        stats = self.server.stats()
+        self.server_costs[f"{scenario}/{row.subject}"] = stats
+        if why:
+            row.na = why
+        else:
+            row.samples = samples
+            log(f"{sc.title} / {row.subject}: {statistics.median(samples):.2f} {sc.unit}")
+        return row
+
+    # -- scenarios ---------------------------------------------------------------------------
+
+    def cold_start(self) -> None:
+        sc = Scenario("cold start", "ms", "`--version` ≤ 100 ms, `--help` ≤ 200 ms")
+        self.scenarios.append(sc)
+        m = self.mentra_missing
+        self.process_row(
+            sc, "mentra --version", "mentra", [str(MENTRA_BIN), "--version"], missing=m, target=100
+        )
+        self.process_row(
+            sc, "mentra --help", "mentra-extra", [str(MENTRA_BIN), "--help"], missing=m, target=200
+        )
+        self.process_row(sc, "floor: python -c pass", "floor", [str(MENTRA_PY), "-c", "pass"])
+        self.process_row(
+            sc,
+            "floor: import typer, rich, httpx, pydantic, yaml",
+            "info",
+            [str(MENTRA_PY), "-c", "import typer, rich, httpx, pydantic, yaml"],
+        )
+        if self.quick:
+            return
+        for sub in self.subjects()[2:]:
+            if sub.name.startswith("llm"):
+                cmd = [str(PEERS_VENV / "bin" / "llm"), "--version"]
+                label = f"{sub.name}: llm --version"
+            elif sub.name.startswith("pydantic-ai"):
+                cmd = [str(PEERS_PY), "-c", "import pydantic_ai"]
+                label = f"{sub.name}: import pydantic_ai"
+            else:
+                cmd = [str(PEERS_PY), "-c", "import agents"]
+                label = f"{sub.name}: import agents"
+            self.process_row(sc, label, "peer", cmd, missing=sub.missing, env=sub.env)
+
+    def one_shot(self) -> None:
+        sc = Scenario("one-shot run, no tool round, streaming, whole process", "ms", "≤ 200 ms")
+        self.scenarios.append(sc)
+        m = self.mentra_missing
+        self.process_row(
+            sc,
+            "mentra run (openai, Responses)",
+            "mentra",
+            self.mentra_run_cmd("openai", "bench-n0-m8", self.cfg0, "--ephemeral"),
+            missing=m,
+            target=200,
+        )
+        self.process_row(
+            sc,
+            "mentra run (openai-chat wire)",
+            "mentra-extra",
+            self.mentra_run_cmd("bchat", "bench-n0-m8", self.cfg0, "--ephemeral"),
+            missing=m,
+            target=200,
+        )
+        store = self.tmp / "oneshot-store.db"
+        self.process_row(
+            sc,
+            "mentra run --store (SQLite)",
+            "mentra-extra",
+            self.mentra_run_cmd("openai", "bench-n0-m8", self.cfg0, "--store", str(store)),
+            missing=m,
+            target=200,
+        )
+        for sub in self.subjects()[1:]:
+            if sub.name.startswith("llm"):
+                cmd = [str(PEERS_VENV / "bin" / "llm"), "-m", "bench-n0-m8", "hello"]
+                label = f"{sub.name} (CLI)"
+            else:
+                cmd = self._driver_cmd(sub, "oneshot", 8)
+                label = sub.name
+            self.process_row(
+                sc,
+                label,
+                sub.role,
+                cmd,
+                missing=sub.missing,
+                env=sub.env,
+                runs=max(3, self.proc_runs // 2),
+            )
+
+    def _driver_cmd(self, sub: Subject, scenario: str, m: int) -> list[str]:
+        assert sub.driver is not None
+        return [
+            str(sub.py),
+            str(PEERS_DIR / sub.driver),
+            scenario,
+            "--base-url",
+            self.server.v1,
+            "--m",
+            str(m),
+        ]
+
+    def per_round(self) -> None:
+        sc = Scenario("cost per tool round (streaming), in-process", "ms", "≤ 2 ms")
+        self.scenarios.append(sc)
+        for sub in self.subjects():
+            target = 2.0 if sub.role == "mentra" else None
+            note = "SQLite store commit included" if sub.role == "mentra" else ""
+            self.driver_row(sc, sub, "rounds", target=target, note=note)
+            if sub.role == "mentra" and not self.quick:
+                self.driver_row(
+                    sc,
+                    sub,
+                    "rounds",
+                    env={"BENCH_MENTRA_STORE": "memory"},
+                    subject="mentra",
+                    note="in-memory store",
+                )
+
+    def per_delta(self) -> None:
+        sc = Scenario(f"consuming a {DELTAS_M:,}-delta stream, per delta", "us", "≤ 10 µs")
+        self.scenarios.append(sc)
+        for sub in self.subjects():
+            target = 10.0 if sub.role == "mentra" else None
+            note = "every delta as an event" if sub.role == "mentra" else ""
+            repeat = 3 if sub.role == "peer" else self.repeat
+            self.driver_row(sc, sub, "stream", target=target, repeat=repeat, note=note)
+
+    def peak_memory(self) -> None:
+        for m, title in (
+            (8, "peak RSS, 0-round run"),
+            (DELTAS_M, f"peak RSS, {DELTAS_M:,}-delta run"),
+        ):
+            sc = Scenario(title, "MB", "≤ 40 MB, flat as the stream grows")
+            self.scenarios.append(sc)
+            for sub in self.subjects():
+                row = sc.add(Row(title, sub.name, "MB", role=sub.role))
+                if sub.role == "mentra":
+                    row.target = 40
+                    row.subject = "mentra run (whole process)"
+                    if sub.missing:
+                        row.na = sub.missing
+                        continue
+                    cmd = self.mentra_run_cmd("openai", f"bench-n0-m{m}", self.cfg0, "--ephemeral")
+                elif sub.missing:
+                    row.na = sub.missing
+                    continue
+                elif sub.name.startswith("llm"):
+                    cmd = [str(PEERS_VENV / "bin" / "llm"), "-m", f"bench-n0-m{m}", "hello"]
+                    row.note = "CLI"
+                else:
+                    cmd = self._driver_cmd(sub, "oneshot", m)
+                rss, why = peak_rss_mb(cmd, self.env(sub.env), self.workspace)
+                if why:
+                    row.na = why
+                else:
+                    row.samples = [rss] if rss is not None else []
+                    log(f"{title} / {row.subject}: {rss:.1f} MB")
+
+    def parallel(self) -> None:
+        sc = Scenario("one round of 8 parallel 0.5 s tools", "ms", "≤ 530 ms")
+        self.scenarios.append(sc)
+        ideal = sc.add(Row(sc.title, "ideal", "ms", role="info", samples=[500.0]))
+        ideal.note = "one tool's time"
+        for sub in self.subjects():
+            target = 530.0 if sub.role == "mentra" else None
+            note = "in-process, thread tools" if sub.role == "mentra" else ""
+            self.driver_row(sc, sub, "parallel", target=target, note=note)
+            if sub.role == "mentra":
+                self.process_row(
+                    sc,
+                    "mentra run, YAML command tools",
+                    "mentra-extra",
+                    self.mentra_run_cmd("openai", "bench-n1-m1-p8", self.cfg_par, "--ephemeral"),
+                    missing=sub.missing,
+                    target=530,
+                    runs=self.repeat,
+                    note="whole process",
+                )
+        external = HERE / "parallel_tools.py"
+        if external.exists():
+            self._external(external, "parallel_tools.py")
+
+    def resume(self) -> None:
+        sc = Scenario(
+            f"resume of an agent with {RESUME_ITEMS:,} items, to first request", "ms", "≤ 300 ms"
+        )
+        self.scenarios.append(sc)
+        row = sc.add(Row(sc.title, "mentra resume", "ms", role="mentra", target=300))
+        if self.mentra_missing:
+            row.na = self.mentra_missing
+            return
+        store = self.tmp / "resume.db"
+        proc = subprocess.run(
+            [
+                str(MENTRA_PY),
+                str(HERE / "resume_fixture.py"),
+                str(store),
+                str(self.workspace),
+                "--items",
+                str(RESUME_ITEMS),
+                "--base-url",
+                self.server.v1,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=self.env(),
+        )
+        if proc.returncode != 0:
+            row.na = f"fixture: {_why(proc)}"
+            return
+        agent_id = proc.stdout.strip().splitlines()[-1]
+        cmd = [
+            str(MENTRA_BIN),
+            "resume",
+            agent_id,
+            "--store",
+            str(store),
+            "--no-user-config",
+            "-m",
+            "openai:bench-n0-m1",
+            "continue",
+        ]
+        samples = []
+        for _ in range(self.repeat + 1):
+            self.server.reset()
+            t0 = time.time()
+            done = subprocess.run(
+                cmd,
+                env=self.env(),
+                cwd=self.workspace,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=120,
+            )
+            first = self.server.stats().get("first_request_ts")
+            if done.returncode != 0:
+                row.na = _why(done)
+                return
+            if first is None:
+                row.na = "no request reached the server"
+                return
+            samples.append((first - t0) * 1000)
+        row.samples = samples[1:]  # the first run warms the page cache
+        log(f"resume: {statistics.median(row.samples):.1f} ms")
+
+    def store_growth(self) -> None:
+        sc = Scenario(
+            "store cost per round as history grows",
+            "x",
+            "rounds 900\N{EN DASH}1000 within 1.5\N{MULTIPLICATION SIGN} of rounds 1\N{EN DASH}100",
+        )
+        self.scenarios.append(sc)
+        script = HERE / "store_growth.py"
+        if not script.exists():
+            sc.add(
+                Row(
+                    sc.title,
+                    "mentra",
+                    "x",
+                    role="mentra",
+                    na="benchmarks/store_growth.py not present yet",
+                )
+            )
+            return
+        self._external(script, "store_growth.py", sc)
+
+    def _external(self, script: Path, name: str, sc: Scenario | None = None) -> None:
+        """Run another engineer's benchmark script; keep its output, and a ratio if it gives one."""
+        try:
+            proc = subprocess.run(
+                [str(MENTRA_PY), str(script)],
+                env=self.env(),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=DRIVER_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            if sc is not None:
+                sc.add(Row(sc.title, "mentra", "x", role="mentra", na=f"{name} timed out"))
+            return
+        out = proc.stdout.strip()
+        self.extra_sections.append(f"### {name}\n\n```\n{out or proc.stderr.strip()}\n```\n")
+        if sc is None:
+            return
+        if proc.returncode != 0:
+            sc.add(Row(sc.title, "mentra", "x", role="mentra", na=f"{name}: {_why(proc)}"))
+            return
+        for label, value in re.findall(r"mean per round, (rounds [0-9-]+):\s*([0-9.]+) us", out):
+            sc.add(
+                Row(
+                    sc.title,
+                    f"mentra: commit_round, mean of {label.replace('-', DASH)}",
+                    "us",
+                    role="mentra-extra",
+                    samples=[float(value)],
+                    note="SQLite",
+                )
+            )
+        ratio = _find_ratio(out)
+        if ratio is None:
+            sc.add(Row(sc.title, "mentra", "x", role="mentra", na=f"see {name} output below"))
+        else:
+            sc.add(
+                Row(
+                    sc.title,
+                    "mentra: late ÷ early rounds",
+                    "x",
+                    role="mentra",
+                    samples=[ratio],
+                    target=1.5,
+                )
+            )
+
+    def server_cost(self) -> None:
+        sc = Scenario("fake server's own cost (CPU, same machine)", "ms", "")
+        self.scenarios.append(sc)
+        rounds = self.server_costs.get("rounds/floor: raw httpx")
+        stream = self.server_costs.get("stream/floor: raw httpx")
+        if rounds and rounds.get("cpu_ms_per_request") is not None:
+            sc.add(
+                Row(
+                    sc.title,
+                    "CPU per request (tool rounds, Chat Completions)",
+                    "ms",
+                    role="info",
+                    samples=[rounds["cpu_ms_per_request"]],
+                )
+            )
+        if stream and stream.get("cpu_us_per_delta") is not None:
+            sc.add(
+                Row(
+                    sc.title,
+                    "CPU per streamed delta (Chat Completions)",
+                    "us",
+                    role="info",
+                    samples=[stream["cpu_us_per_delta"]],
+                )
+            )
+        if not sc.rows:
+            sc.add(Row(sc.title, "server", "ms", role="info", na="no floor run to measure it on"))
+
+    # -- all ---------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        steps = [
+            self.cold_start,
+            self.one_shot,
+            self.per_round,
+            self.per_delta,
+            self.peak_memory,
+            self.parallel,
+            self.resume,
+            self.store_growth,
+            self.server_cost,
+        ]
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # one broken scenario must not lose the others
+                title = step.__name__.replace("_", " ")
+                sc = Scenario(title, "ms", "")
+                sc.add(
+                    Row(
+                        title, "harness", "ms", role="info", na=f"{type(exc).__name__}: {exc}"[:120]
+                    )
+                )
+                self.scenarios.append(sc)
+        return render(self.scenarios)
+
+    def close(self) -> None:
+        self.server.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _find_ratio(text: str) -> float | None:
+    """A ratio from store_growth.py: a JSON line with ``ratio``, or a line ``ratio...: N``."""
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                data = json.loads(line)
+                for key in ("ratio", "late_over_early", "growth_ratio"):
+                    if isinstance(data.get(key), (int, float)):
+                        return float(data[key])
+        found = re.search(r"ratio[^:]*:\s*([0-9]+(?:\.[0-9]+)?)", line, re.IGNORECASE)
+        if found:
+            return float(found.group(1))
+    return None
+
+
+def ensure_peers() -> None:
+    if PEERS_PY.exists():
+        return
+    log("setting up the peers' virtualenv (benchmarks/setup_peers.sh), once")
+    subprocess.run(["sh", str(HERE / "setup_peers.sh")], check=False)
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    tools = []
+    tools.append("hyperfine" if shutil.which("hyperfine") else "subprocess timing")
+    tools.append("/usr/bin/time -v" if TIME_BIN.exists() else "getrusage")
+    return (
+        f"{platform.system()} {platform.machine()}, {cpus} CPUs, "
+        f"Python {platform.python_version()}; timing: {', '.join(tools)}"
+    )
+
+
+@contextlib.contextmanager
+def _bench(args: argparse.Namespace) -> Iterator[Bench]:
+    bench = Bench(args)
+    try:
+        yield bench
+    finally:
+        bench.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="mentra's benchmarks beside its peers")
+    p.add_argument("--quick", action="store_true", help="mentra and the floor only (< 1 min)")
+    p.add_argument("--repeat", type=int, default=0, help="samples per in-process scenario")
+    p.add_argument("--runs", type=int, default=0, help="runs per whole-process scenario")
+    p.add_argument("--no-setup", action="store_true", help="do not create the peers' venv")
+    p.add_argument("--out", type=Path, default=RESULTS / "latest.md")
+    args = p.parse_args(argv)
+    if not args.quick and not args.no_setup:
+        ensure_peers()
+    started = time.monotonic()
+    with _bench(args) as bench:
+        table = bench.run()
+        extra = "\n".join(bench.extra_sections)
+    elapsed = time.monotonic() - started
+    mode = "quick (mentra and floor only)" if args.quick else "full"
+    header = (
+        f"mentra benchmarks, {mode}, {time.strftime('%Y-%m-%d %H:%M')} — {machine()}; "
+        f"took {elapsed:.0f} s.\n"
+        "median of repeated runs; \N{MULTIPLICATION SIGN} floor = median ÷ the floor's median; "
+        "mentra ÷ this < 1 means mentra is faster/smaller.\n"
+    )
+    doc = header + "\n" + table + "\n" + (("\n" + extra) if extra else "")
+    print(doc)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(doc)
+    log(f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,12 +12,19 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mentra import _yaml
 from mentra.errors import ConfigError
-from mentra.tools.base import ArgsTool, ToolContext, ToolResult
+from mentra.tools.base import (
+    ToolContext,
+    ToolInputError,
+    ToolResult,
+    canonical_json,
+    format_validation_error,
+)
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.MULTILINE)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -113,14 +120,35 @@ class LoadSkillArgs(BaseModel):
     name: str = Field(description="The skill's name, as listed in the system prompt.")
 
 
-class LoadSkillTool(ArgsTool[LoadSkillArgs]):
-    name = "load_skill"
-    description = "Load the full instructions of a skill listed in the system prompt, by name."
-    mutates = False
-    Args = LoadSkillArgs
+class LoadSkillTool:
+    """``load_skill``: the body of one skill, by name. (Instance attributes rather than an
+    `ArgsTool`, so it type-checks as a `Tool` wherever one is expected.)"""
 
     def __init__(self, skills: SkillSet) -> None:
         self.skills = skills
+        self.name = "load_skill"
+        self.description = (
+            "Load the full instructions of a skill listed in the system prompt, by name."
+        )
+        self.mutates = False
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        schema = LoadSkillArgs.model_json_schema()
+        schema.pop("title", None)
+        return schema
+
+    def parse_input(self, raw: dict[str, Any]) -> LoadSkillArgs:
+        try:
+            return LoadSkillArgs.model_validate(raw)
+        except ValidationError as exc:
+            raise ToolInputError(format_validation_error(self.name, exc)) from None
+
+    def is_mutating(self, args: LoadSkillArgs) -> bool:
+        return False
+
+    def permission_subjects(self, args: LoadSkillArgs) -> list[str]:
+        return [canonical_json(args.model_dump(mode="json"))]
 
     async def run(self, args: LoadSkillArgs, ctx: ToolContext) -> ToolResult:
         skill = self.skills.get(args.name)

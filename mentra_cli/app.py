@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from mentra_cli.commands import agents, inspect, run
+from mentra_cli.commands import agents, inspect, permissions, run
 
 app = typer.Typer(
     name="mentra",
@@ -50,6 +50,7 @@ app.command("list-agents")(agents.list_agents)
 app.command("show")(agents.show)
 app.command("export")(agents.export)
 app.command("import")(agents.import_)
+app.add_typer(permissions.app, name="permissions")
 
 
 def run_app(args: list[str]) -> int:

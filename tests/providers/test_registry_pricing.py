@@ -217,7 +217,7 @@ def test_missing_or_broken_override_is_a_config_error(
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     monkeypatch.setenv("MENTRA_PRICES", str(bad))
-    with pytest.raises(ConfigError, match="bad.json"):
+    with pytest.raises(ConfigError, match=r"bad\.json"):
         pricing.cost_for("openai", "gpt-4o", Usage())
 
 

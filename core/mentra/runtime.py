@@ -248,7 +248,7 @@ class Runtime:
 
         system = assemble.system_prompt(system, self, loaded)
         authorizer, make_request, mode, notices = assemble.build_permissions(
-            self, config, overrides, policy
+            self, loaded, overrides, policy
         )
         services = assemble.tool_services(self, agent_id)
         opts = config.model_options

@@ -94,7 +94,7 @@ def _default_decisions(runtime: Any, loaded: Any, overrides: Any) -> dict[str, s
 
     policy = runtime.build_policy(loaded.config)
     authorizer, _make, _mode, _notices = assemble.build_permissions(
-        runtime, loaded.config, overrides, policy
+        runtime, loaded, overrides, policy
     )
     from mentra.permissions.decide import PermissionRequest
 

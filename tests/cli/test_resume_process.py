@@ -55,7 +55,7 @@ def test_kill_9_while_a_tool_runs_then_resume(mentra: Any, tmp_path: Path) -> No
     events = _wait_for(proc, "tool_started")
     agent_id = events[0]["agent_id"]
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    proc.communicate(timeout=10)
     assert _integrity(store) == "ok"
 
     r = mentra("resume", agent_id, "--store", str(store), "--permission-mode", "bypass",
@@ -80,7 +80,7 @@ def test_kill_9_while_a_reply_streams_then_resume_without_prompt(
     agent_id = events[0]["agent_id"]
     time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    proc.communicate(timeout=10)
     fast = tmp_path / "fast.yaml"
     fast.write_text("turns:\n  - text: the answer\n")
     # no prompt: re-run the turn that was interrupted; -m swaps the script for a quick one

@@ -96,11 +96,15 @@ def system_prompt(system: str | None, runtime: Runtime, loaded: LoadedConfig | N
 
 
 def build_permissions(
-    runtime: Runtime, config: AgentConfig, overrides: RunOverrides, policy: RuntimePolicy
+    runtime: Runtime,
+    loaded: LoadedConfig | None,
+    overrides: RunOverrides,
+    policy: RuntimePolicy,
 ) -> tuple[Any, Callable[..., Any], str, list[str]]:
     from mentra.permissions.decide import PermissionRequest
     from mentra.permissions.layers import build_authorizer
 
+    config = loaded.config if loaded is not None else AgentConfig()
     approver: Any = None
     if overrides.approval_command:
         from mentra.permissions.approval import CommandApprover
@@ -120,6 +124,7 @@ def build_permissions(
         flag_deny=overrides.deny,
         flag_mode=overrides.permission_mode,
         approver=approver,
+        store=runtime.store,
     )
 
     def make_request(tool: Tool, args: Any, use: Any, mutating: bool) -> Any:

@@ -156,6 +156,9 @@ class Agent:
                 candidate = LeaseHolder(pid=os.getpid(), host=socket.gethostname(), run_id=run_id)
                 s.store.acquire_lease(s.agent_id, candidate, s.lease_ttl_s)
                 holder = candidate
+                s.store.interrupt_stale_runs(
+                    s.agent_id, reason="the process running it stopped before it finished"
+                )
                 heartbeat = asyncio.create_task(self._heartbeat(holder))
                 s.store.begin_run(record)
                 s.store.set_agent_status(s.agent_id, "running")

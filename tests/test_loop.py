@@ -267,9 +267,7 @@ turns:
 
 
 def test_retries_exhausted_is_a_provider_error(write_script: Any, tmp_path: Path) -> None:
-    script = write_script(
-        "turns:\n  - error: {status: 503, times: 5}\n  - text: never\n"
-    )
+    script = write_script("turns:\n  - error: {status: 503, times: 5}\n  - text: never\n")
     agent, events = make_agent(script, tmp_path)
     finished = run(agent, events)
     assert finished.status == "provider_error" and finished.exit_code == 3
@@ -299,7 +297,11 @@ turns:
   - text: '{"answer": 42}'
 """
     )
-    schema = {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "integer"}}}
+    schema = {
+        "type": "object",
+        "required": ["answer"],
+        "properties": {"answer": {"type": "integer"}},
+    }
     agent, events = make_agent(script, tmp_path, json_schema=schema)
     finished = run(agent, events)
     assert finished.status == "success"
@@ -320,8 +322,9 @@ def test_cancellation_answers_pending_calls(write_script: Any, tmp_path: Path) -
     agent, events = make_agent(script, tmp_path)
 
     async def main() -> Any:
-        task = asyncio.ensure_future(agent.run("hi", run_id="r", sink=events.append,
-                                               signal_holder=[2]))
+        task = asyncio.ensure_future(
+            agent.run("hi", run_id="r", sink=events.append, signal_holder=[2])
+        )
         await asyncio.sleep(0.3)
         task.cancel()
         return await task

@@ -73,7 +73,7 @@ def check(
             trust_project=trust_project,
         )
         authorizer, _make, _mode, notices = assemble.build_permissions(
-            runtime, loaded.config, overrides, runtime.build_policy(loaded.config)
+            runtime, loaded, overrides, runtime.build_policy(loaded.config)
         )
         tools = _tools(runtime, loaded)
         known = tool in tools

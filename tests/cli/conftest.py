@@ -33,8 +33,13 @@ class Result:
 
 @pytest.fixture
 def mentra(tmp_path: Path) -> Any:
-    def run(*args: str, input: str | None = None, cwd: Path | None = None,
-            env: dict[str, str] | None = None, timeout: float = 60) -> Result:
+    def run(
+        *args: str,
+        input: str | None = None,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> Result:
         full_env = {**os.environ, **(env or {})}
         proc = subprocess.run(
             [MENTRA, *args],

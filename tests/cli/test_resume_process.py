@@ -15,8 +15,12 @@ from tests.cli.conftest import MENTRA, REPO
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [MENTRA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, text=True, cwd=cwd,
+        [MENTRA, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=cwd,
     )
 
 
@@ -49,8 +53,16 @@ def test_kill_9_while_a_tool_runs_then_resume(mentra: Any, tmp_path: Path) -> No
         "  - text: finished after the crash\n"
     )
     store = tmp_path / "store.sqlite"
-    args = ["run", "-m", f"scripted:{script}", "go", "--store", str(store),
-            "--permission-mode", "bypass"]
+    args = [
+        "run",
+        "-m",
+        f"scripted:{script}",
+        "go",
+        "--store",
+        str(store),
+        "--permission-mode",
+        "bypass",
+    ]
     proc = _start(args, tmp_path)
     events = _wait_for(proc, "tool_started")
     agent_id = events[0]["agent_id"]
@@ -58,8 +70,9 @@ def test_kill_9_while_a_tool_runs_then_resume(mentra: Any, tmp_path: Path) -> No
     proc.communicate(timeout=10)
     assert _integrity(store) == "ok"
 
-    r = mentra("resume", agent_id, "--store", str(store), "--permission-mode", "bypass",
-               cwd=tmp_path)
+    r = mentra(
+        "resume", agent_id, "--store", str(store), "--permission-mode", "bypass", cwd=tmp_path
+    )
     assert r.code == 0, r.stderr
     assert r.events[0]["resumed"] is True
     done = r.events[-1]
@@ -94,8 +107,9 @@ def test_kill_9_while_a_reply_streams_then_resume_without_prompt(
 
 def test_two_concurrent_runs_of_one_agent_one_is_busy(mentra: Any, tmp_path: Path) -> None:
     script = tmp_path / "s.yaml"
-    script.write_text("turns:\n  - text: first\n  - text: second\n    delay_ms: 3000\n"
-                      "  - text: third\n")
+    script.write_text(
+        "turns:\n  - text: first\n  - text: second\n    delay_ms: 3000\n  - text: third\n"
+    )
     store = tmp_path / "store.sqlite"
     r = mentra("run", "-m", f"scripted:{script}", "one", "--store", str(store), cwd=tmp_path)
     agent_id = r.events[0]["agent_id"]
@@ -104,7 +118,7 @@ def test_two_concurrent_runs_of_one_agent_one_is_busy(mentra: Any, tmp_path: Pat
     busy = mentra("resume", agent_id, "three", "--store", str(store), cwd=tmp_path)
     assert busy.code == 6
     assert busy.events[-1]["status"] == "busy" and "holds" in busy.stderr
-    out, _ = slow.communicate(timeout=30)
+    _out, _ = slow.communicate(timeout=30)
     assert slow.returncode == 0
 
 
@@ -127,7 +141,8 @@ def test_unknown_agent_and_bad_store(mentra: Any, tmp_path: Path) -> None:
     assert r.code == 2 and "no agent" in r.stderr and "Traceback" not in r.stderr
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"this is not a database" * 100)
-    r = mentra("run", "-c", str(REPO / "examples/agents/demo.yaml"), "hi", "--store", str(bad),
-               cwd=REPO)
+    r = mentra(
+        "run", "-c", str(REPO / "examples/agents/demo.yaml"), "hi", "--store", str(bad), cwd=REPO
+    )
     assert r.code == 1 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -13,8 +13,14 @@ from tests.cli.conftest import MENTRA, REPO
 
 
 def test_demo_runs_offline_and_uses_a_tool(mentra: Any, tmp_path: Path) -> None:
-    r = mentra("run", "-c", "examples/agents/demo.yaml", "What is this project?",
-               "--store", str(tmp_path / "s.sqlite"))
+    r = mentra(
+        "run",
+        "-c",
+        "examples/agents/demo.yaml",
+        "What is this project?",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+    )
     assert r.code == 0, r.stderr
     types = r.types
     assert types[0] == "session_started" and types[-1] == "run_finished"
@@ -35,8 +41,17 @@ def test_output_json_and_text(mentra: Any, tmp_path: Path) -> None:
     obj = json.loads(r.stdout)
     assert obj["type"] == "run_finished" and obj["status"] == "success"
     out = tmp_path / "last.txt"
-    r = mentra("run", "-c", "examples/agents/demo.yaml", "hi", "--ephemeral", "--output", "text",
-               "--output-last-message", str(out))
+    r = mentra(
+        "run",
+        "-c",
+        "examples/agents/demo.yaml",
+        "hi",
+        "--ephemeral",
+        "--output",
+        "text",
+        "--output-last-message",
+        str(out),
+    )
     assert r.code == 0 and r.stdout.startswith("mentra is an agent runtime")
     assert out.read_text().startswith("mentra is an agent runtime")
 
@@ -67,7 +82,10 @@ def test_sigint_exits_130_with_run_finished(tmp_path: Path) -> None:
     script.write_text("turns:\n  - text: late\n    delay_ms: 20000\n")
     proc = subprocess.Popen(
         [MENTRA, "run", "-m", f"scripted:{script}", "hi", "--store", str(tmp_path / "s.sqlite")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
         cwd=REPO,
     )
     assert proc.stdout is not None
@@ -87,7 +105,10 @@ def test_sigterm_exits_143(tmp_path: Path) -> None:
     script.write_text("turns:\n  - text: late\n    delay_ms: 20000\n")
     proc = subprocess.Popen(
         [MENTRA, "run", "-m", f"scripted:{script}", "hi", "--ephemeral"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
     )
     assert proc.stdout is not None
     proc.stdout.readline()
@@ -104,8 +125,9 @@ def test_prompt_from_stdin(mentra: Any) -> None:
 
 
 def test_prompt_plus_piped_context(mentra: Any) -> None:
-    r = mentra("run", "-c", "examples/agents/demo.yaml", "--ephemeral", "Summarise:",
-               input="some context")
+    r = mentra(
+        "run", "-c", "examples/agents/demo.yaml", "--ephemeral", "Summarise:", input="some context"
+    )
     assert r.events[1]["text"] == "Summarise:\n\nsome context"
 
 
@@ -160,8 +182,15 @@ def test_malformed_script_after_start(mentra: Any, tmp_path: Path) -> None:
 
 
 def test_every_stdout_line_is_json(mentra: Any) -> None:
-    r = mentra("run", "-c", "examples/agents/demo.yaml", "hi", "--ephemeral", "--verbose",
-               "--include-deltas")
+    r = mentra(
+        "run",
+        "-c",
+        "examples/agents/demo.yaml",
+        "hi",
+        "--ephemeral",
+        "--verbose",
+        "--include-deltas",
+    )
     assert r.code == 0
     for line in r.stdout.splitlines():
         assert isinstance(json.loads(line), dict)

@@ -347,9 +347,13 @@ class Agent:
             try:
                 async for event in s.provider.stream(request):
                     feed(event)
-                    if deltas and type(event) is BlockDelta and event.kind in ("text", "reasoning"):
-                        if event.text:
-                            emitter.emit(AssistantTokenDelta, kind=event.kind, delta=event.text)
+                    if (
+                        deltas
+                        and type(event) is BlockDelta
+                        and event.kind in ("text", "reasoning")
+                        and event.text
+                    ):
+                        emitter.emit(AssistantTokenDelta, kind=event.kind, delta=event.text)
                 return reply
             except ProviderError as exc:
                 if not exc.transient or attempt >= s.retries.max_attempts:

@@ -143,3 +143,12 @@ def test_policy_refuses_loops_and_odd_paths(workspace: Path) -> None:
     for bad in ("self", "self/x", "", "a\x00b"):
         with pytest.raises(PolicyViolationError):
             policy.resolve(bad)
+
+
+def test_special_files_do_not_hang(run: Run, files: FilesTool, workspace: Path) -> None:
+    os.mkfifo(workspace / "pipe")
+    (workspace / "ok.txt").write_text("needle\n")
+    result = run(files, {"operations": [{"op": "read", "path": "pipe"}]})
+    assert result.is_error and "not a regular file" in result.content
+    found = run(files, {"operations": [{"op": "search", "pattern": "needle"}]})
+    assert "ok.txt:1: needle" in found.content

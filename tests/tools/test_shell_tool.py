@@ -128,3 +128,34 @@ def test_lane_and_subject() -> None:
     args = shell.parse_input({"command": "git status", "justification": "look"})
     assert shell.is_mutating(args) is True
     assert shell.permission_subjects(args) == ["git status"]
+
+
+def test_cancellation_kills_the_group(ctx: ToolContext, workspace: Path) -> None:
+    import asyncio
+
+    async def scenario() -> None:
+        args = shell.parse_input({"command": "echo $$ > leader.pid; sleep 30 & sleep 30"})
+        task = asyncio.create_task(shell.run(args, ctx))
+        while not (workspace / "leader.pid").exists():
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    leader = int((workspace / "leader.pid").read_text())
+    assert _running_in_group(leader) == []
+
+
+def _running_in_group(pgid: int) -> list[int]:
+    """Processes of a group that still run (zombies awaiting a reaper are dead)."""
+    running = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat_file.read_text()
+        except OSError:
+            continue
+        state, _ppid, group = text[text.rfind(")") + 2 :].split()[:3]
+        if int(group) == pgid and state not in ("Z", "X"):
+            running.append(int(stat_file.parent.name))
+    return running

@@ -251,9 +251,7 @@ def model_from_signature(func: Callable[..., Any], *, name: str) -> type[BaseMod
             raise ConfigError(f"custom tool {name!r}: parameter {param.name!r} needs a type hint")
         default = ... if param.default is param.empty else param.default
         fields[param.name] = (hints[param.name], Field(default, description=docs.get(param.name)))
-    return create_model(
-        f"{name}_input", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    return create_model(f"{name}_input", __config__=ConfigDict(extra="forbid"), **fields)
 
 
 def _param_docs(doc: str) -> dict[str, str]:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from mentra.errors import MentraError
 
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
 
 class StagingError(MentraError):
     """An operation cannot apply to the staged view (missing file, count mismatch, …)."""
@@ -62,6 +64,14 @@ class StagedView:
             raise StagingError(f"{shown} is a directory")
         if not path.exists():
             raise StagingError(f"{shown} does not exist")
+        if not path.is_file():  # a FIFO or a device would block or never end
+            raise StagingError(f"{shown} is not a regular file")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise StagingError(
+                f"{shown} is too large ({size} bytes; the limit is {MAX_FILE_BYTES}); "
+                "use the shell (head, tail, sed -n) to look at parts of it"
+            )
         return path.read_bytes()
 
     def read_text(self, path: Path, *, shown: str) -> str:

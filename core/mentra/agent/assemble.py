@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 def effective_tools(runtime: Runtime, loaded: LoadedConfig | None) -> dict[str, tuple[Tool, str]]:
     from mentra.tools.builtin import builtin_tools
 
-    tools: dict[str, tuple[Tool, str]] = {t.name: (t, "builtin") for t in builtin_tools()}
     config = loaded.config if loaded else None
+    working_dir = runtime.workspace / (config.policy.working_dir if config else ".")
+    tools: dict[str, tuple[Tool, str]] = {
+        t.name: (t, "builtin") for t in builtin_tools(working_dir)
+    }
     skill_dirs = list(runtime._skill_dirs)
     if config is not None:
         skill_dirs += [runtime.workspace / d for d in config.skills]

@@ -31,7 +31,8 @@ class ToolResult:
     is_error: bool = False
 
 
-ProgressFn = Callable[[str, str], None]  # (message, stream) -> None; stream: stdout|stderr|heartbeat
+# (message, stream) -> None; stream is stdout, stderr or heartbeat
+ProgressFn = Callable[[str, str], None]
 
 
 def _no_progress(message: str, stream: str) -> None:
@@ -56,9 +57,16 @@ class ToolContext:
 
 @runtime_checkable
 class Tool(Protocol):
-    name: str
-    description: str
-    mutates: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def mutates(self) -> bool:
+        """The default lane (and default permission) of the tool's calls."""
+        ...
 
     @property
     def input_schema(self) -> dict[str, Any]: ...

@@ -8,7 +8,6 @@ shortened results, for `read_tool_result`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 from mentra.tools.base import Tool
 from mentra.tools.builtin.background import (
@@ -24,16 +23,13 @@ from mentra.tools.large_results import ReadToolResultTool
 def builtin_tools(working_dir: Path | None = None) -> list[Tool]:
     """Fresh instances of every builtin tool. ``working_dir`` only shapes the permission
     subjects of `files` (absolute paths shown relative to it); tools run in the policy's."""
-    # `ArgsTool` keeps name/description/mutates as class variables, which mypy will not match
-    # against the protocol's instance attributes; the objects do satisfy it at run time.
-    tools: list[object] = [
+    return [
         FilesTool(working_dir),
         ShellTool(),
         BackgroundRunTool(),
         CheckBackgroundTool(),
         ReadToolResultTool(),
     ]
-    return [cast(Tool, tool) for tool in tools]
 
 
 __all__ = [

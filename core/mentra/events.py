@@ -8,6 +8,7 @@ on every exit path. Changing an existing field in a way that breaks consumers bu
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -27,7 +28,8 @@ RunStatus = Literal[
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # built on first use: a run touches a handful of the event types, start-up pays for those
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     seq: int
     ts: str = Field(description="RFC 3339 UTC timestamp")
@@ -229,15 +231,18 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+@cache
+def event_adapter() -> TypeAdapter[Event]:
+    """The one parser of the event union (built on first use, not at import)."""
+    return TypeAdapter(Event)
 
 
 def parse_event(line: str | bytes) -> Event:
     """Parse one JSONL line into its typed event (for consumers and tests)."""
-    return EVENT_ADAPTER.validate_json(line)
+    return event_adapter().validate_json(line)
 
 
 def events_json_schema() -> dict[str, Any]:
-    schema = EVENT_ADAPTER.json_schema()
+    schema = event_adapter().json_schema()
     schema["title"] = f"mentra session event (schema_version {SCHEMA_VERSION})"
     return schema

@@ -6,13 +6,14 @@ JSON. Blocks are frozen pydantic models joined in one discriminated union.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class _Block(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class TextBlock(_Block):
@@ -88,8 +89,10 @@ class Message(BaseModel):
         return cls(role="user", content=[TextBlock(text=text)])
 
 
-MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
-MESSAGES_ADAPTER: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
+@cache
+def messages_adapter() -> TypeAdapter[list[Message]]:
+    """Parses a JSON array of messages in one call (built on first use, not at import)."""
+    return TypeAdapter(list[Message])
 
 
 class Usage(BaseModel):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mentra.events import EVENT_ADAPTER
+from mentra.events import parse_event
 from mentra_cli.app import app
 from tests.cli.conftest import REPO
 
@@ -24,7 +24,7 @@ def _in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_run_demo_events_parse_as_the_union() -> None:
     result = runner.invoke(app, ["run", "-c", "examples/agents/demo.yaml", "hi", "--ephemeral"])
     assert result.exit_code == 0, result.output
-    events = [EVENT_ADAPTER.validate_json(line) for line in result.stdout.splitlines()]
+    events = [parse_event(line) for line in result.stdout.splitlines()]
     assert events[0].type == "session_started" and events[-1].type == "run_finished"
 
 

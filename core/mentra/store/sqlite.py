@@ -21,7 +21,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from mentra.errors import AgentBusyError, StoreError
-from mentra.messages import MESSAGES_ADAPTER, Message, Usage
+from mentra.messages import Message, Usage, messages_adapter
 from mentra.store._common import (
     ambiguous_prefix,
     busy_error,
@@ -370,7 +370,7 @@ class SQLiteStore:
             ).fetchall()
         # One parse of a JSON array is much faster than one parse per item.
         try:
-            messages = MESSAGES_ADAPTER.validate_json("[" + ",".join(r[2] for r in rows) + "]")
+            messages = messages_adapter().validate_json("[" + ",".join(r[2] for r in rows) + "]")
         except ValidationError as exc:
             raise StoreError(
                 f"the transcript of agent {agent_id} in {self.path} is unreadable: "

@@ -87,7 +87,10 @@ class Scenario:
         return row
 
     def primary(self, role: str) -> Row | None:
-        return next((r for r in self.rows if r.role == role and r.median is not None), None)
+        """The first measured row of ``role`` (``mentra`` also takes ``mentra-extra`` rows)."""
+        return next(
+            (r for r in self.rows if r.role.startswith(role) and r.median is not None), None
+        )
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -577,7 +580,8 @@ class Bench:
             else:
                 cmd = [str(PEERS_PY), "-c", "import agents"]
                 label = f"{sub.name}: import agents"
-            self.process_row(sc, label, "peer", cmd, missing=sub.missing, env=sub.env)
+            runs = max(3, self.proc_runs // 2)
+            self.process_row(sc, label, "peer", cmd, missing=sub.missing, env=sub.env, runs=runs)
 
     def one_shot(self) -> None:
         sc = Scenario("one-shot run, no tool round, streaming, whole process", "ms", "≤ 200 ms")
@@ -712,7 +716,7 @@ class Bench:
                     missing=sub.missing,
                     target=530,
                     runs=self.repeat,
-                    note="whole process",
+                    note="whole process, start-up included",
                 )
         external = HERE / "parallel_tools.py"
         if external.exists():

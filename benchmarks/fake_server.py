@@ -47,15 +47,17 @@ def _cpu_seconds() -> float:
 
 
 class Stats:
-    __slots__ = ("bytes_sent", "cpu0", "deltas", "requests", "since")
+    __slots__ = ("bytes_sent", "connections", "cpu0", "deltas", "first_ts", "requests", "since")
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
         self.requests = 0
+        self.connections = 0
         self.deltas = 0
         self.bytes_sent = 0
+        self.first_ts: float | None = None  # wall clock (time.time) of the first request
         self.cpu0 = _cpu_seconds()
         self.since = time.monotonic()
 
@@ -63,10 +65,12 @@ class Stats:
         cpu = _cpu_seconds() - self.cpu0
         return {
             "requests": self.requests,
+            "connections": self.connections,
             "deltas": self.deltas,
             "bytes_sent": self.bytes_sent,
             "cpu_s": cpu,
             "wall_s": time.monotonic() - self.since,
+            "first_request_ts": self.first_ts,
             "cpu_ms_per_request": (cpu * 1000 / self.requests) if self.requests else None,
             "cpu_us_per_delta": (cpu * 1e6 / self.deltas) if self.deltas else None,
         }
@@ -93,7 +97,7 @@ class Plan:
     def calls(self) -> list[tuple[str, str]]:
         """(call id, arguments JSON) of each parallel call of this turn."""
         base = self.results
-        return [(f"call_{base + j}", '{"i":%d}' % (base + j)) for j in range(self.p)]
+        return [(f"call_{base + j}", '{"i":' + str(base + j) + "}") for j in range(self.p)]
 
 
 def _params(model: str, headers: dict[str, str]) -> tuple[int, int, int]:
@@ -522,7 +526,7 @@ def _models_body(path: str, headers: dict[str, str]) -> bytes:
 
 
 def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, str, bytes]:
-    path, _, query = target.partition("?")
+    path, _, _query = target.partition("?")
     if method == "GET" and path.rstrip("/") in ("/v1/models", "/v1beta/models", "/models"):
         return 200, "application/json", _models_body(path, headers)
     if path == "/bench/stats":
@@ -546,6 +550,8 @@ def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> tup
     streaming = wire == "gemini" and "streamGenerateContent" in path
     streaming = streaming or bool(body.get("stream"))
     STATS.requests += 1
+    if STATS.first_ts is None:
+        STATS.first_ts = time.time()
     if not streaming and json_fn is not None:
         payload, _ = json_fn(model, plan)
         return 200, "application/json", payload
@@ -577,6 +583,7 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 
 async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    STATS.connections += 1
     try:
         while True:
             try:

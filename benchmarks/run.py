@@ -547,6 +547,10 @@ class Bench:
         else:
             row.samples = samples
             log(f"{sc.title} / {row.subject}: {statistics.median(samples):.2f} {sc.unit}")
+            if scenario == "rounds" and stats.get("requests"):
+                conns = max(int(stats.get("connections", 1)) - 1, 0)  # minus the stats call
+                reuse = f"{conns} TCP connections for {stats['requests']} requests"
+                row.note = f"{row.note}; {reuse}" if row.note else reuse
         return row
 
     # -- scenarios ---------------------------------------------------------------------------
@@ -666,6 +670,14 @@ class Bench:
             note = "every delta as an event" if sub.role == "mentra" else ""
             repeat = 3 if sub.role == "peer" else self.repeat
             self.driver_row(sc, sub, "stream", target=target, repeat=repeat, note=note)
+            if sub.role == "mentra":
+                self.driver_row(
+                    sc,
+                    sub,
+                    "stream",
+                    env={"BENCH_MENTRA_DELTAS": "0"},
+                    note="no delta events, as `mentra run` without --include-deltas",
+                )
 
     def peak_memory(self) -> None:
         for m, title in (

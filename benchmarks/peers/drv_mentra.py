@@ -94,6 +94,7 @@ def make(base_url: str) -> Any:
             "api_key_env": "BENCH_KEY",
         }
     provider = "bchat" if wire == "chat" else "openai"
+    deltas = os.environ.get("BENCH_MENTRA_DELTAS", "1") != "0"  # 0: deltas folded, no events
     os.environ.setdefault("OPENAI_API_KEY", "dummy")
     loaded = {
         name: LoadedConfig(
@@ -120,7 +121,8 @@ def make(base_url: str) -> Any:
         cfg = loaded[
             "bench_sleep" if tool is not None and tool.__name__ == "bench_sleep" else "bench_tool"
         ]
-        agent = runtime.spawn(cfg, RunOverrides(model=f"{provider}:{model}", include_deltas=True))
+        overrides = RunOverrides(model=f"{provider}:{model}", include_deltas=deltas)
+        agent = runtime.spawn(cfg, overrides)
         outcome = await agent.run("hello", run_id=new_id(), sink=sink)
         if outcome.exit_code != 0:
             raise SystemExit(f"mentra run failed: {outcome.status}: {outcome.error}")

@@ -945,6 +945,16 @@ def _find_ratio(text: str) -> float | None:
     return None
 
 
+def update_readme(block: str) -> None:
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- latest-table -->\n", "<!-- /latest-table -->"
+    if start in text and end in text:
+        before = text.split(start, 1)[0]
+        after = text.split(end, 1)[1]
+        readme.write_text(before + start + block + end + after)
+
+
 def ensure_peers() -> None:
     if PEERS_PY.exists():
         return
@@ -979,6 +989,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=0, help="runs per whole-process scenario")
     p.add_argument("--no-setup", action="store_true", help="do not create the peers' venv")
     p.add_argument("--out", type=Path, default=RESULTS / "latest.md")
+    p.add_argument(
+        "--update-readme", action="store_true", help="also put the table in benchmarks/README.md"
+    )
     args = p.parse_args(argv)
     if not args.quick and not args.no_setup:
         ensure_peers()
@@ -998,6 +1011,8 @@ def main(argv: list[str] | None = None) -> int:
     print(doc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(doc)
+    if args.update_readme:
+        update_readme(header + "\n" + table + "\n")
     log(f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 0
 

@@ -326,3 +326,30 @@ def test_exact_rules() -> None:
 def test_files_dotdot_is_resolved_before_matching() -> None:
     assert not allows("files(write:src/**)", "files", "create:src/../x")
     assert allows("files(write:**)", "files", "create:src/../x")
+
+
+# -- parser robustness --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cmd", ["'${'*", "git status '${'*", "git status; echo ${", "x" * 9000])
+def test_parser_hangs_and_huge_commands_are_unsplittable(cmd: str) -> None:
+    import time
+
+    started = time.monotonic()
+    assert split_shell_command(cmd) is None
+    assert not allows("shell(git status*)", "shell", cmd)
+    first_hit([parse_rule("shell(rm *)")], "shell", [cmd])
+    assert time.monotonic() - started < 5
+
+
+def test_random_input_never_raises() -> None:
+    import random
+
+    rng = random.Random(6)
+    alphabet = "ab $()`'\"\\;&|<>{}!#\n\t*?[]=-~012ers"
+    rules = [parse_rule("shell(rm *)"), parse_rule("shell(a*)")]
+    for _ in range(300):
+        cmd = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25)))
+        split_shell_command(cmd)
+        first_hit(rules, "shell", [cmd])
+        covering_rules(rules, "shell", [cmd])

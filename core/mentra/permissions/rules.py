@@ -19,6 +19,9 @@ Matching is deliberately lopsided, because the two mistakes cost different amoun
   or an ``sh -c``/``eval`` string. This is best effort: a shell can always hide a program from a
   deny-list, which is why the default mode asks for what no allow rule covers.
 
+bashlex runs under a step budget (it loops forever on a few malformed inputs) and commands over
+8 KiB are not split: both count as "cannot be split safely".
+
 Glob syntax: ``*`` any run of characters, ``?`` one character, ``[abc]``/``[!abc]`` a class; write
 ``[*]`` for a literal star. In ``files`` patterns the path is matched per segment (``*`` and ``?``
 stop at ``/``, ``**`` crosses segments, ``src/**`` also matches ``src``), the op may be a glob or a
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -193,15 +197,44 @@ class ShellPart:
     argv: tuple[str, ...]
 
 
+_MAX_COMMAND_CHARS = 8192
+_BASE_STEPS = 50_000
+_STEPS_PER_CHAR = 600  # bashlex takes ~200 traced steps per character of ordinary commands
+
+
+class _ParserStuckError(BaseException):
+    """Raised from the trace hook; a BaseException so no ``except Exception`` in the parser
+    can swallow it."""
+
+
 def _parse(cmd: str) -> list[Any]:
+    """bashlex's parse under a step budget: it loops forever on some inputs (``'${'*``), and a
+    model must not be able to hang a run with a command line."""
     import bashlex
 
     if not cmd.strip():
         raise _Unsafe("empty command")
+    if len(cmd) > _MAX_COMMAND_CHARS:
+        raise _Unsafe("command too long to split")
+    budget = _BASE_STEPS + _STEPS_PER_CHAR * len(cmd)
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal budget
+        budget -= 1
+        if budget < 0:
+            raise _ParserStuckError
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
     try:
         return list(bashlex.parse(cmd))
+    except _ParserStuckError:
+        raise _Unsafe("the shell parser gave up") from None
     except Exception as exc:  # bashlex raises ParsingError, NotImplementedError, AttributeError…
         raise _Unsafe(str(exc)) from None
+    finally:
+        sys.settrace(previous)
 
 
 def _word_is_safe(raw: str) -> bool:
@@ -277,14 +310,17 @@ def _collect(node: Any, cmd: str, out: list[ShellPart]) -> None:
         raise _Unsafe(kind)
 
 
-def shell_parts(cmd: str) -> list[ShellPart] | None:
+@lru_cache(maxsize=256)
+def shell_parts(cmd: str) -> tuple[ShellPart, ...] | None:
     """The simple commands of ``cmd``, or None when it cannot be split safely."""
     try:
         out: list[ShellPart] = []
         for node in _parse(cmd):
             _collect(node, cmd, out)
-        return out or None
+        return tuple(out) or None
     except (_Unsafe, RecursionError):
+        return None
+    except Exception:  # an AST shape we did not expect: refuse rather than guess
         return None
 
 
@@ -347,16 +383,20 @@ def _strip_wrappers(argv: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(words)
 
 
-def _deny_texts(cmd: str) -> set[str]:
+@lru_cache(maxsize=256)
+def _deny_texts(cmd: str) -> frozenset[str]:
     texts = {cmd, cmd.strip()}
     for part in shell_parts(cmd) or []:
         texts.add(part.text)
-    for argv in _all_argvs(cmd):
-        texts.add(" ".join(argv))
-        stripped = _strip_wrappers(argv)
-        if stripped:
-            texts.add(" ".join(stripped))
-    return texts
+    try:
+        for argv in _all_argvs(cmd):
+            texts.add(" ".join(argv))
+            stripped = _strip_wrappers(argv)
+            if stripped:
+                texts.add(" ".join(stripped))
+    except Exception:  # an AST shape we did not expect: keep what was found
+        pass
+    return frozenset(texts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,7 +478,7 @@ def first_hit(rules: Sequence[Rule], tool: str, subjects: Sequence[str]) -> Rule
     candidates = [r for r in rules if r.matches_tool(tool)]
     if not candidates:
         return None
-    texts_per_subject: list[set[str]] | None = None
+    texts_per_subject: list[frozenset[str]] | None = None
     for rule in candidates:
         if rule.pattern is None:
             return rule

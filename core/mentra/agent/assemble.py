@@ -112,7 +112,7 @@ def build_permissions(
     if overrides.approval_command:
         from mentra.permissions.approval import CommandApprover
 
-        approver = CommandApprover(overrides.approval_command)
+        approver = CommandApprover(overrides.approval_command, cwd=runtime.workspace)
     elif runtime.interactive_approver is not None:
         approver = runtime.interactive_approver
     authorizer, notices = build_authorizer(
@@ -141,7 +141,7 @@ def build_permissions(
             is_file_edit=tool.name == "files" and mutating,
         )
 
-    mode = overrides.permission_mode or config.permissions.mode
+    mode = str(authorizer.mode)
     return authorizer, make_request, mode, notices
 
 

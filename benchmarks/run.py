@@ -548,7 +548,9 @@ class Bench:
             log(f"{sc.title} / {row.subject}: {statistics.median(samples):.2f} {sc.unit}")
             if scenario == "rounds" and stats.get("requests"):
                 conns = max(int(stats.get("connections", 1)) - 1, 0)  # minus the stats call
-                reuse = f"{conns} TCP connections for {stats['requests']} requests"
+                reuse = (
+                    f"{conns} TCP connection{'s' * (conns != 1)} for {stats['requests']} requests"
+                )
                 row.note = f"{row.note}; {reuse}" if row.note else reuse
         return row
 

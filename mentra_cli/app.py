@@ -7,20 +7,23 @@ turns a bad flag into one line on stderr with exit 2, instead of a usage dump.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import typer
 
 from mentra_cli.commands import agents, inspect, permissions, run
 
-app = typer.Typer(
-    name="mentra",
-    help="An agent runtime for tool-using LLM applications. JSONL events on stdout.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+
+def _new_app() -> typer.Typer:
+    return typer.Typer(
+        name="mentra",
+        help="An agent runtime for tool-using LLM applications. JSONL events on stdout.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
 
 
 def _version(value: bool) -> None:
@@ -31,7 +34,6 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."
@@ -40,21 +42,42 @@ def _root(
     """mentra: run tool-using agents from shell scripts and CI."""
 
 
-app.command("run")(run.run)
-app.command("resume")(run.resume)
-app.command("tools")(inspect.tools)
-app.command("models")(inspect.models)
-app.command("schema")(inspect.schema)
-app.command("validate")(inspect.validate)
-app.command("list-agents")(agents.list_agents)
-app.command("show")(agents.show)
-app.command("export")(agents.export)
-app.command("import")(agents.import_)
-app.add_typer(permissions.app, name="permissions")
+COMMANDS: dict[str, Callable[..., None]] = {
+    "run": run.run,
+    "resume": run.resume,
+    "tools": inspect.tools,
+    "models": inspect.models,
+    "schema": inspect.schema,
+    "validate": inspect.validate,
+    "list-agents": agents.list_agents,
+    "show": agents.show,
+    "export": agents.export,
+    "import": agents.import_,
+}
+GROUPS: dict[str, typer.Typer] = {"permissions": permissions.app}
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The whole app, or (for dispatch) an app with just the command being run: typer
+    inspects every command's signature when it builds the group, a cost one call need not pay."""
+    built = _new_app()
+    built.callback()(_root)
+    for name, func in COMMANDS.items():
+        if only in (None, name):
+            built.command(name)(func)
+    for name, group in GROUPS.items():
+        if only in (None, name):
+            built.add_typer(group, name=name)
+    return built
+
+
+app = build_app()
 
 
 def run_app(args: list[str]) -> int:
-    command = typer.main.get_command(app)
+    first = args[0] if args else None
+    target = build_app(first) if first in COMMANDS or first in GROUPS else app
+    command = typer.main.get_command(target)
     try:
         result = command.main(args=args, prog_name="mentra", standalone_mode=False)
     except typer.TyperException as exc:  # click usage errors: one line, exit 2

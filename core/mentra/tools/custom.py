@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from mentra._duration import Duration
 from mentra.errors import ConfigError
 from mentra.tools._process import CommandNotFoundError, run_process
+from mentra.tools._threads import run_blocking
 from mentra.tools.base import (
     SchemaTool,
     Tool,
@@ -221,7 +222,7 @@ class PythonTool:
             if inspect.iscoroutinefunction(self.func):
                 value = await asyncio.wait_for(self.func(**kwargs), timeout)
             else:  # a thread cannot be killed: on timeout it is abandoned, not stopped
-                value = await asyncio.wait_for(asyncio.to_thread(self.func, **kwargs), timeout)
+                value = await asyncio.wait_for(run_blocking(self.func, **kwargs), timeout)
         except TimeoutError:
             return ToolResult(f"Custom tool `{self.name}` timed out after {timeout:g}s.", True)
         except Exception as exc:

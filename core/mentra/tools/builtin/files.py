@@ -9,7 +9,6 @@ inside the write roots, symlinks followed.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mentra.permissions.policy import PolicyViolationError, RuntimePolicy
+from mentra.tools._threads import run_blocking
 from mentra.tools.base import ArgsTool, ToolContext, ToolResult
 from mentra.tools.builtin._staging import StagedView, StagingError, is_binary
 
@@ -135,7 +135,7 @@ class FilesTool(ArgsTool[FilesArgs]):
         self._wd = Path(os.path.realpath(working_dir)) if working_dir else None
 
     async def run(self, args: FilesArgs, ctx: ToolContext) -> ToolResult:
-        return await asyncio.to_thread(run_operations, args, ctx.policy)
+        return await run_blocking(run_operations, args, ctx.policy)
 
 
 def _subject_path(path: str, working_dir: Path | None) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
 
@@ -149,7 +149,7 @@ class Endpoint:
         *,
         model: str,
         params: dict[str, str] | None = None,
-    ) -> AsyncIterator[SSEEvent]:
+    ) -> AsyncGenerator[SSEEvent, None]:
         """POST ``body`` and yield the response's server-sent events."""
         key = self.api_key()
         headers = self.headers(key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -175,54 +176,55 @@ class AnthropicProvider:
         body = to_request_body(request, name)
         usage = _Usage()
         stop: str | None = None
-        async for _event, data in self._http.sse("/v1/messages", body, model=request.model):
-            ev = loads(name, data)
-            kind = ev.get("type")
-            if kind == "content_block_delta":
-                delta = ev["delta"]
-                mapped = _DELTA_KIND.get(delta.get("type"))
-                if mapped is not None:
-                    text = delta.get(mapped[1])
-                    if text:
-                        yield BlockDelta(ev["index"], mapped[0], text)  # type: ignore[arg-type]
-            elif kind == "content_block_start":
-                index, block = ev["index"], ev["content_block"]
-                btype = block.get("type")
-                if btype == "text":
-                    yield BlockStart(index, "text")
-                    if block.get("text"):
-                        yield BlockDelta(index, "text", block["text"])
-                elif btype == "tool_use":
-                    yield BlockStart(
-                        index, "tool_use", tool_id=block["id"], tool_name=block["name"]
-                    )
-                    if block.get("input"):
-                        yield BlockDelta(index, "input_json", json.dumps(block["input"]))
-                elif btype == "thinking":
-                    yield BlockStart(index, "reasoning")
-                    if block.get("thinking"):
-                        yield BlockDelta(index, "reasoning", block["thinking"])
-                    if block.get("signature"):
-                        yield BlockDelta(index, "signature", block["signature"])
-                elif btype == "redacted_thinking":
-                    yield BlockStart(index, "reasoning", redacted=True)
-                    yield BlockDelta(index, "encrypted", block.get("data") or "")
-            elif kind == "content_block_stop":
-                yield BlockStop(ev["index"])
-            elif kind == "message_start":
-                message = ev.get("message") or {}
-                yield MessageStart(message.get("id"), message.get("model"))
-                if message.get("usage"):
-                    yield UsageUpdate(usage.update(message["usage"]))
-            elif kind == "message_delta":
-                stop = (ev.get("delta") or {}).get("stop_reason") or stop
-                if ev.get("usage"):
-                    yield UsageUpdate(usage.update(ev["usage"]))
-            elif kind == "message_stop":
-                yield MessageStop(stop)
-                return
-            elif kind == "error":
-                _raise_error(name, ev.get("error") or {})
+        async with aclosing(self._http.sse("/v1/messages", body, model=request.model)) as events:
+            async for _event, data in events:
+                ev = loads(name, data)
+                kind = ev.get("type")
+                if kind == "content_block_delta":
+                    delta = ev["delta"]
+                    mapped = _DELTA_KIND.get(delta.get("type"))
+                    if mapped is not None:
+                        text = delta.get(mapped[1])
+                        if text:
+                            yield BlockDelta(ev["index"], mapped[0], text)  # type: ignore[arg-type]
+                elif kind == "content_block_start":
+                    index, block = ev["index"], ev["content_block"]
+                    btype = block.get("type")
+                    if btype == "text":
+                        yield BlockStart(index, "text")
+                        if block.get("text"):
+                            yield BlockDelta(index, "text", block["text"])
+                    elif btype == "tool_use":
+                        yield BlockStart(
+                            index, "tool_use", tool_id=block["id"], tool_name=block["name"]
+                        )
+                        if block.get("input"):
+                            yield BlockDelta(index, "input_json", json.dumps(block["input"]))
+                    elif btype == "thinking":
+                        yield BlockStart(index, "reasoning")
+                        if block.get("thinking"):
+                            yield BlockDelta(index, "reasoning", block["thinking"])
+                        if block.get("signature"):
+                            yield BlockDelta(index, "signature", block["signature"])
+                    elif btype == "redacted_thinking":
+                        yield BlockStart(index, "reasoning", redacted=True)
+                        yield BlockDelta(index, "encrypted", block.get("data") or "")
+                elif kind == "content_block_stop":
+                    yield BlockStop(ev["index"])
+                elif kind == "message_start":
+                    message = ev.get("message") or {}
+                    yield MessageStart(message.get("id"), message.get("model"))
+                    if message.get("usage"):
+                        yield UsageUpdate(usage.update(message["usage"]))
+                elif kind == "message_delta":
+                    stop = (ev.get("delta") or {}).get("stop_reason") or stop
+                    if ev.get("usage"):
+                        yield UsageUpdate(usage.update(ev["usage"]))
+                elif kind == "message_stop":
+                    yield MessageStop(stop)
+                    return
+                elif kind == "error":
+                    _raise_error(name, ev.get("error") or {})
         fail(name, "the stream ended before message_stop")
 
     async def list_models(self) -> list[ModelInfo]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any, NoReturn
 
 import httpx
@@ -177,70 +178,77 @@ class GeminiProvider:
         calls = 0
         started = False
         finish: str | None = None
-        async for _event, data in self._http.sse(path, body, model=model, params={"alt": "sse"}):
-            chunk = loads(name, data)
-            if "error" in chunk:
-                _raise_error(name, chunk["error"])
-            if not started:
-                started = True
-                yield MessageStart(chunk.get("responseId"), chunk.get("modelVersion"))
-            candidates = chunk.get("candidates") or ()
-            if not candidates:
-                blocked = (chunk.get("promptFeedback") or {}).get("blockReason")
-                if blocked:
-                    raise ProviderError(
-                        f"{name}: the prompt was blocked ({blocked})", provider=name
-                    )
-            for candidate in candidates[:1]:
-                for part in (candidate.get("content") or {}).get("parts") or ():
-                    signature = part.get("thoughtSignature")
-                    if part.get("thought"):
-                        if not thought_open:
+        async with aclosing(
+            self._http.sse(path, body, model=model, params={"alt": "sse"})
+        ) as events:
+            async for _event, data in events:
+                chunk = loads(name, data)
+                if "error" in chunk:
+                    _raise_error(name, chunk["error"])
+                if not started:
+                    started = True
+                    yield MessageStart(chunk.get("responseId"), chunk.get("modelVersion"))
+                candidates = chunk.get("candidates") or ()
+                if not candidates:
+                    blocked = (chunk.get("promptFeedback") or {}).get("blockReason")
+                    if blocked:
+                        raise ProviderError(
+                            f"{name}: the prompt was blocked ({blocked})", provider=name
+                        )
+                for candidate in candidates[:1]:
+                    for part in (candidate.get("content") or {}).get("parts") or ():
+                        signature = part.get("thoughtSignature")
+                        if part.get("thought"):
+                            if not thought_open:
+                                if text_open:
+                                    yield BlockStop(index)
+                                index += 1
+                                text_open, thought_open = False, True
+                                yield BlockStart(index, "reasoning")
+                            if part.get("text"):
+                                yield BlockDelta(index, "reasoning", part["text"])
+                            if signature:
+                                yield BlockDelta(index, "signature", signature)
+                            continue
+                        if thought_open:
+                            yield BlockStop(index)
+                            thought_open = False
+                        if signature:
                             if text_open:
                                 yield BlockStop(index)
+                                text_open = False
                             index += 1
-                            text_open, thought_open = False, True
                             yield BlockStart(index, "reasoning")
-                        if part.get("text"):
-                            yield BlockDelta(index, "reasoning", part["text"])
-                        if signature:
                             yield BlockDelta(index, "signature", signature)
-                        continue
-                    if thought_open:
-                        yield BlockStop(index)
-                        thought_open = False
-                    if signature:
-                        if text_open:
                             yield BlockStop(index)
-                            text_open = False
-                        index += 1
-                        yield BlockStart(index, "reasoning")
-                        yield BlockDelta(index, "signature", signature)
-                        yield BlockStop(index)
-                    if "functionCall" in part:
-                        if text_open:
-                            yield BlockStop(index)
-                            text_open = False
-                        call = part["functionCall"]
-                        index += 1
-                        calls += 1
-                        call_id = call.get("id") or f"gemini_call_{calls}"
-                        yield BlockStart(index, "tool_use", tool_id=call_id, tool_name=call["name"])
-                        yield BlockDelta(index, "input_json", json.dumps(call.get("args") or {}))
-                        yield BlockStop(index)
-                    elif "text" in part:
-                        if not text_open:
+                        if "functionCall" in part:
+                            if text_open:
+                                yield BlockStop(index)
+                                text_open = False
+                            call = part["functionCall"]
                             index += 1
-                            text_open = True
-                            yield BlockStart(index, "text")
-                        if part["text"]:
-                            yield BlockDelta(index, "text", part["text"])
-                    elif "inlineData" in part or "executableCode" in part:
-                        continue  # not part of the neutral model
-                if candidate.get("finishReason"):
-                    finish = candidate["finishReason"]
-            if chunk.get("usageMetadata"):
-                yield UsageUpdate(to_usage(chunk["usageMetadata"]))
+                            calls += 1
+                            call_id = call.get("id") or f"gemini_call_{calls}"
+                            yield BlockStart(
+                                index, "tool_use", tool_id=call_id, tool_name=call["name"]
+                            )
+                            yield BlockDelta(
+                                index, "input_json", json.dumps(call.get("args") or {})
+                            )
+                            yield BlockStop(index)
+                        elif "text" in part:
+                            if not text_open:
+                                index += 1
+                                text_open = True
+                                yield BlockStart(index, "text")
+                            if part["text"]:
+                                yield BlockDelta(index, "text", part["text"])
+                        elif "inlineData" in part or "executableCode" in part:
+                            continue  # not part of the neutral model
+                    if candidate.get("finishReason"):
+                        finish = candidate["finishReason"]
+                if chunk.get("usageMetadata"):
+                    yield UsageUpdate(to_usage(chunk["usageMetadata"]))
         if finish is None:
             fail(name, "the stream ended before a finishReason")
         if text_open or thought_open:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -175,54 +176,61 @@ class OpenAIChatProvider:
         tools: dict[int, int] = {}  # wire tool-call index -> our block index
         finish: str | None = None
         done = False
-        async for _event, data in self._http.sse("/chat/completions", body, model=request.model):
-            if data == "[DONE]":
-                done = True
-                break
-            chunk = loads(name, data)
-            if "error" in chunk:
-                _raise_stream_error(name, chunk["error"])
-            if not started:
-                started = True
-                yield MessageStart(chunk.get("id"), chunk.get("model"))
-            for choice in chunk.get("choices") or ():
-                if choice.get("index", 0) != 0:
-                    continue  # n > 1 is never requested; ignore extra choices
-                delta = choice.get("delta") or {}
-                text = delta.get("content")
-                if text:
-                    if _TEXT not in open_blocks:
-                        open_blocks.add(_TEXT)
-                        yield BlockStart(_TEXT, "text")
-                    yield BlockDelta(_TEXT, "text", text)
-                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                if reasoning and isinstance(reasoning, str):
-                    if _REASONING not in open_blocks:
-                        open_blocks.add(_REASONING)
-                        yield BlockStart(_REASONING, "reasoning")
-                    yield BlockDelta(_REASONING, "reasoning", reasoning)
-                for call in delta.get("tool_calls") or ():
-                    wire_index = call.get("index", len(tools))
-                    fn = call.get("function") or {}
-                    index = tools.get(wire_index)
-                    if index is None:
-                        index = tools[wire_index] = 2 + len(tools)
-                        open_blocks.add(index)
-                        yield BlockStart(
-                            index, "tool_use", tool_id=call.get("id"), tool_name=fn.get("name")
-                        )
-                    elif call.get("id") or fn.get("name"):
-                        yield BlockStart(
-                            index, "tool_use", tool_id=call.get("id"), tool_name=fn.get("name")
-                        )
-                    arguments = fn.get("arguments")
-                    if arguments:
-                        yield BlockDelta(index, "input_json", arguments)
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-            usage = chunk.get("usage")
-            if usage:
-                yield UsageUpdate(to_usage(usage))
+        async with aclosing(
+            self._http.sse("/chat/completions", body, model=request.model)
+        ) as events:
+            async for _event, data in events:
+                if data == "[DONE]":
+                    # read on to the end of the body (nothing should follow): a response left
+                    # half-read cannot go back to the pool, and the next round would reconnect
+                    done = True
+                    continue
+                if done:
+                    continue
+                chunk = loads(name, data)
+                if "error" in chunk:
+                    _raise_stream_error(name, chunk["error"])
+                if not started:
+                    started = True
+                    yield MessageStart(chunk.get("id"), chunk.get("model"))
+                for choice in chunk.get("choices") or ():
+                    if choice.get("index", 0) != 0:
+                        continue  # n > 1 is never requested; ignore extra choices
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content")
+                    if text:
+                        if _TEXT not in open_blocks:
+                            open_blocks.add(_TEXT)
+                            yield BlockStart(_TEXT, "text")
+                        yield BlockDelta(_TEXT, "text", text)
+                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                    if reasoning and isinstance(reasoning, str):
+                        if _REASONING not in open_blocks:
+                            open_blocks.add(_REASONING)
+                            yield BlockStart(_REASONING, "reasoning")
+                        yield BlockDelta(_REASONING, "reasoning", reasoning)
+                    for call in delta.get("tool_calls") or ():
+                        wire_index = call.get("index", len(tools))
+                        fn = call.get("function") or {}
+                        index = tools.get(wire_index)
+                        if index is None:
+                            index = tools[wire_index] = 2 + len(tools)
+                            open_blocks.add(index)
+                            yield BlockStart(
+                                index, "tool_use", tool_id=call.get("id"), tool_name=fn.get("name")
+                            )
+                        elif call.get("id") or fn.get("name"):
+                            yield BlockStart(
+                                index, "tool_use", tool_id=call.get("id"), tool_name=fn.get("name")
+                            )
+                        arguments = fn.get("arguments")
+                        if arguments:
+                            yield BlockDelta(index, "input_json", arguments)
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+                usage = chunk.get("usage")
+                if usage:
+                    yield UsageUpdate(to_usage(usage))
         if not done and finish is None:
             fail(name, "the stream ended before the reply was complete")
         for index in sorted(open_blocks):

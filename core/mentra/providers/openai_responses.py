@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any, NoReturn
 
 import httpx
@@ -178,73 +179,87 @@ class OpenAIResponsesProvider:
         kinds: dict[int, str] = {}  # output_index -> item type
         with_args: set[int] = set()  # function calls whose arguments arrived as deltas
         summaries: dict[int, int] = {}  # reasoning output_index -> summary parts seen
-        async for _event, data in self._http.sse("/responses", body, model=request.model):
-            ev = loads(name, data)
-            kind = ev.get("type")
-            if kind == "response.output_text.delta" or kind == "response.refusal.delta":
-                yield BlockDelta(ev["output_index"], "text", ev["delta"])
-            elif kind == "response.function_call_arguments.delta":
-                index = ev["output_index"]
-                with_args.add(index)
-                yield BlockDelta(index, "input_json", ev["delta"])
-            elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-                yield BlockDelta(ev["output_index"], "reasoning", ev["delta"])
-            elif kind == "response.reasoning_summary_part.added":
-                index = ev["output_index"]
-                seen = summaries.get(index, 0)
-                summaries[index] = seen + 1
-                if seen:
-                    yield BlockDelta(index, "reasoning", "\n\n")
-            elif kind == "response.output_item.added":
-                index, item = ev["output_index"], ev["item"]
-                item_type = kinds[index] = item.get("type", "")
-                if item_type == "message":
-                    yield BlockStart(index, "text", item_id=item.get("id"))
-                elif item_type == "function_call":
-                    yield BlockStart(
-                        index,
-                        "tool_use",
-                        tool_id=item.get("call_id"),
-                        tool_name=item.get("name"),
-                        item_id=item.get("id"),
-                    )
-                elif item_type == "reasoning":
-                    yield BlockStart(index, "reasoning", item_id=item.get("id"))
-            elif kind == "response.output_item.done":
-                index, item = ev["output_index"], ev["item"]
-                item_type = kinds.setdefault(index, item.get("type", ""))
-                if item_type == "function_call":
-                    if index not in with_args and item.get("arguments"):
+        final_stop: str | None = None
+        async with aclosing(self._http.sse("/responses", body, model=request.model)) as events:
+            async for _event, data in events:
+                if final_stop is not None:
+                    continue
+                ev = loads(name, data)
+                kind = ev.get("type")
+                if kind == "response.output_text.delta" or kind == "response.refusal.delta":
+                    yield BlockDelta(ev["output_index"], "text", ev["delta"])
+                elif kind == "response.function_call_arguments.delta":
+                    index = ev["output_index"]
+                    with_args.add(index)
+                    yield BlockDelta(index, "input_json", ev["delta"])
+                elif kind in (
+                    "response.reasoning_summary_text.delta",
+                    "response.reasoning_text.delta",
+                ):
+                    yield BlockDelta(ev["output_index"], "reasoning", ev["delta"])
+                elif kind == "response.reasoning_summary_part.added":
+                    index = ev["output_index"]
+                    seen = summaries.get(index, 0)
+                    summaries[index] = seen + 1
+                    if seen:
+                        yield BlockDelta(index, "reasoning", "\n\n")
+                elif kind == "response.output_item.added":
+                    index, item = ev["output_index"], ev["item"]
+                    item_type = kinds[index] = item.get("type", "")
+                    if item_type == "message":
+                        yield BlockStart(index, "text", item_id=item.get("id"))
+                    elif item_type == "function_call":
                         yield BlockStart(
-                            index, "tool_use", tool_id=item.get("call_id"), tool_name=item["name"]
+                            index,
+                            "tool_use",
+                            tool_id=item.get("call_id"),
+                            tool_name=item.get("name"),
+                            item_id=item.get("id"),
                         )
-                        yield BlockDelta(index, "input_json", item["arguments"])
-                elif item_type == "reasoning" and item.get("encrypted_content"):
-                    yield BlockStart(index, "reasoning", item_id=item.get("id"))
-                    yield BlockDelta(index, "encrypted", item["encrypted_content"])
-                if item_type in ("message", "function_call", "reasoning"):
-                    yield BlockStop(index)
-            elif kind == "response.created":
-                response = ev.get("response") or {}
-                yield MessageStart(response.get("id"), response.get("model"))
-            elif kind == "response.completed" or kind == "response.incomplete":
-                response = ev.get("response") or {}
-                if response.get("usage"):
-                    yield UsageUpdate(to_usage(response["usage"]))
-                if kind == "response.incomplete":
-                    reason = (response.get("incomplete_details") or {}).get("reason")
-                    stop = _INCOMPLETE.get(reason or "", reason or "incomplete")
-                elif "function_call" in kinds.values():
-                    stop = "tool_use"
-                else:
-                    stop = "end_turn"
-                yield MessageStop(stop)
-                return
-            elif kind == "response.failed":
-                response = ev.get("response") or {}
-                _raise_failure(name, response.get("error") or {})
-            elif kind == "error":
-                _raise_failure(name, ev.get("error") if isinstance(ev.get("error"), dict) else ev)
+                    elif item_type == "reasoning":
+                        yield BlockStart(index, "reasoning", item_id=item.get("id"))
+                elif kind == "response.output_item.done":
+                    index, item = ev["output_index"], ev["item"]
+                    item_type = kinds.setdefault(index, item.get("type", ""))
+                    if item_type == "function_call":
+                        if index not in with_args and item.get("arguments"):
+                            yield BlockStart(
+                                index,
+                                "tool_use",
+                                tool_id=item.get("call_id"),
+                                tool_name=item["name"],
+                            )
+                            yield BlockDelta(index, "input_json", item["arguments"])
+                    elif item_type == "reasoning" and item.get("encrypted_content"):
+                        yield BlockStart(index, "reasoning", item_id=item.get("id"))
+                        yield BlockDelta(index, "encrypted", item["encrypted_content"])
+                    if item_type in ("message", "function_call", "reasoning"):
+                        yield BlockStop(index)
+                elif kind == "response.created":
+                    response = ev.get("response") or {}
+                    yield MessageStart(response.get("id"), response.get("model"))
+                elif kind == "response.completed" or kind == "response.incomplete":
+                    response = ev.get("response") or {}
+                    if response.get("usage"):
+                        yield UsageUpdate(to_usage(response["usage"]))
+                    if kind == "response.incomplete":
+                        reason = (response.get("incomplete_details") or {}).get("reason")
+                        stop = _INCOMPLETE.get(reason or "", reason or "incomplete")
+                    elif "function_call" in kinds.values():
+                        stop = "tool_use"
+                    else:
+                        stop = "end_turn"
+                    final_stop = stop  # yielded once the body is read to its end (pooling)
+                elif kind == "response.failed":
+                    response = ev.get("response") or {}
+                    _raise_failure(name, response.get("error") or {})
+                elif kind == "error":
+                    _raise_failure(
+                        name, ev.get("error") if isinstance(ev.get("error"), dict) else ev
+                    )
+        if final_stop is not None:
+            yield MessageStop(final_stop)
+            return
         fail(name, "the stream ended before the reply was complete")
 
     async def list_models(self) -> list[ModelInfo]:

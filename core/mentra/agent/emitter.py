@@ -5,8 +5,8 @@ The core yields, the edge renders: the sink is a callable the CLI (or a Python c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from mentra.events import Event, _Event
@@ -15,8 +15,20 @@ EventSink = Callable[[Event], None]
 E = TypeVar("E", bound=_Event)
 
 
+_last_ms = -1
+_last_stamp = ""
+
+
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """RFC 3339 UTC with milliseconds. Events of one burst (stream deltas) share a
+    millisecond, so the string is built once per millisecond, not once per event."""
+    global _last_ms, _last_stamp
+    now = time.time()
+    ms = int(now * 1000)
+    if ms != _last_ms:
+        _last_ms = ms
+        _last_stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{ms % 1000:03d}Z"
+    return _last_stamp
 
 
 class Emitter:

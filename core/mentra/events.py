@@ -231,6 +231,7 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
+
 @cache
 def event_adapter() -> TypeAdapter[Event]:
     """The one parser of the event union (built on first use, not at import)."""

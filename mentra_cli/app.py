@@ -6,6 +6,7 @@ turns a bad flag into one line on stderr with exit 2, instead of a usage dump.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -89,6 +90,13 @@ def run_app(args: list[str]) -> int:
         return 130
     except typer.Exit as exc:
         return exc.exit_code
+    except Exception as exc:  # a bug of ours: still one line, unless asked for the traceback
+        if os.environ.get("MENTRA_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"mentra: internal error: {type(exc).__name__}: {exc} (MENTRA_DEBUG=1 shows where)\n"
+        )
+        return 1
     return result if isinstance(result, int) else 0
 
 

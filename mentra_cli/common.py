@@ -110,15 +110,17 @@ def open_runtime(
     return runtime
 
 
-def default_listing_format() -> ListingFormat:
-    return "table" if sys.stdout.isatty() else "jsonl"
+def listing_format(value: str | None) -> ListingFormat:
+    """``--output`` of a listing command; by default a table on a terminal, JSONL otherwise."""
+    if value is None:
+        return "table" if sys.stdout.isatty() else "jsonl"
+    if value not in ("table", "json", "jsonl"):
+        raise ConfigError(f"--output must be table, json or jsonl, got {value!r}")
+    return value  # type: ignore[return-value]
 
 
-def print_listing(
-    rows: list[dict[str, Any]], fmt: ListingFormat | None, columns: list[str]
-) -> None:
+def print_listing(rows: list[dict[str, Any]], fmt: ListingFormat, columns: list[str]) -> None:
     """Rows as a rich table (terminal), one JSON array, or JSON lines."""
-    fmt = fmt or default_listing_format()
     if fmt == "json":
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
     elif fmt == "jsonl":

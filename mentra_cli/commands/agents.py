@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mentra.errors import ConfigError, UsageError
-from mentra_cli.common import ListingFormat, cli_errors, print_listing, workspace_dir
+from mentra.errors import UsageError
+from mentra_cli.common import cli_errors, listing_format, print_listing, workspace_dir
 
 if TYPE_CHECKING:
     from mentra.store.base import AgentRecord, Store
@@ -33,12 +33,6 @@ def _store(store_flag: str | None, workspace: Path, *, create: bool) -> Store:
     if not create and not path.exists() and not str(path).startswith(("postgres:", "postgresql:")):
         return open_store(None)  # nothing stored yet: read an empty store, create no file
     return open_store(path)
-
-
-def _listing_format(value: str | None) -> ListingFormat | None:
-    if value is not None and value not in ("table", "json", "jsonl"):
-        raise ConfigError(f"--output must be table, json or jsonl, got {value!r}")
-    return value  # type: ignore[return-value]
 
 
 def _row(agent: AgentRecord) -> dict[str, Any]:
@@ -67,7 +61,7 @@ def list_agents(
 ) -> None:
     """List persisted agents, most recently active first."""
     with cli_errors():
-        fmt = _listing_format(output)
+        fmt = listing_format(output)
         workspace = workspace_dir(cwd)
         s = _store(store, workspace, create=False)
         try:
@@ -75,7 +69,7 @@ def list_agents(
         finally:
             s.close()
         rows = [_row(a) for a in agents]
-        if (fmt or ("table" if sys.stdout.isatty() else "jsonl")) == "table":
+        if fmt == "table":
             for row in rows:
                 for key in ("created_at", "updated_at"):
                     row[key] = (row[key] or "")[:19].replace("T", " ")

@@ -11,8 +11,8 @@ import typer
 
 from mentra.errors import ConfigError
 from mentra_cli.common import (
-    ListingFormat,
     cli_errors,
+    listing_format,
     load_config,
     open_runtime,
     print_listing,
@@ -25,12 +25,6 @@ ListOutOpt = Annotated[
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", dir_okay=False)]
 CwdOpt = Annotated[Path | None, typer.Option("--cwd", "-C")]
 NoUserOpt = Annotated[bool, typer.Option("--no-user-config")]
-
-
-def _listing_format(value: str | None) -> ListingFormat | None:
-    if value is not None and value not in ("table", "json", "jsonl"):
-        raise ConfigError(f"--output must be table, json or jsonl, got {value!r}")
-    return value  # type: ignore[return-value]
 
 
 def tools(
@@ -49,7 +43,7 @@ def tools(
     with cli_errors():
         from mentra.runtime import RunOverrides
 
-        fmt = _listing_format(output)
+        fmt = listing_format(output)
         workspace = workspace_dir(cwd)
         loaded, user = load_config(config, variables=[], no_user_config=no_user_config)
         runtime = open_runtime(
@@ -82,7 +76,7 @@ def tools(
                     "input_schema": desc.input_schema,
                 }
             )
-        if (fmt or ("table" if sys.stdout.isatty() else "jsonl")) == "table":
+        if fmt == "table":
             for row in rows:
                 row["description"] = str(row["description"]).split("\n")[0][:80]
         print_listing(rows, fmt, ["name", "source", "mutates", "permission", "description"])
@@ -124,7 +118,7 @@ def models(
     with cli_errors():
         from mentra.config import split_model
 
-        fmt = _listing_format(output)
+        fmt = listing_format(output)
         workspace = workspace_dir(cwd)
         loaded, user = load_config(config, variables=[], no_user_config=no_user_config)
         runtime = open_runtime(

@@ -66,21 +66,24 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="People's view
 
 def _read_prompt(prompt: str | None) -> str:
     """The prompt from the argument, ``-``/piped stdin, or both (stdin appended as context)."""
-    stdin_text: str | None = None
+    stdin = sys.stdin  # None when the process was started with stdin closed
     if prompt == "-" or prompt is None:
-        if prompt is None and sys.stdin.isatty():
+        if stdin is None or (prompt is None and stdin.isatty()):
             raise UsageError("no prompt: give one as an argument, or pipe it on stdin")
-        stdin_text = sys.stdin.read()
-        prompt_text = stdin_text
+        prompt_text = stdin.read()
     else:
         prompt_text = prompt
-        if not sys.stdin.isatty() and _stdin_has_data():
-            stdin_text = sys.stdin.read()
+        if stdin is not None and not stdin.isatty() and _stdin_has_data():
+            stdin_text = stdin.read()
             if stdin_text.strip():
                 prompt_text = f"{prompt}\n\n{stdin_text}"
     if not prompt_text.strip():
         raise UsageError("the prompt is empty")
     return prompt_text
+
+
+def _is_tty(stream: Any) -> bool:
+    return stream is not None and bool(stream.isatty())
 
 
 def _stdin_has_data() -> bool:
@@ -210,7 +213,7 @@ def execute(
     if resuming and ephemeral:
         raise UsageError("resume cannot be --ephemeral: it needs the store")
     text = _read_prompt(prompt) if (prompt is not None or not resuming) else None
-    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    interactive = _is_tty(sys.stdin) and _is_tty(sys.stderr)
     runtime = open_runtime(
         workspace=workspace,
         store_flag=store,
@@ -236,7 +239,7 @@ def execute(
     from mentra_cli.render.sinks import OutputSink
 
     console = None
-    if verbose or sys.stderr.isatty():
+    if verbose or _is_tty(sys.stderr):
         from mentra_cli.render.console import ConsoleView
 
         console = ConsoleView()

@@ -212,3 +212,25 @@ def test_env_interpolation_and_vars(mentra: Any, tmp_path: Path) -> None:
     assert r.code == 0, r.stderr
     r = mentra("run", "-c", str(cfg), "hi", "--ephemeral")
     assert r.code == 2 and "{{who}}" in r.stderr and "--var who=" in r.stderr
+
+
+def test_closed_stdin_never_crashes(tmp_path: Path) -> None:
+    """CI steps may start mentra with stdin closed: the prompt argument alone must do."""
+    import os
+
+    def close_stdin() -> None:
+        os.close(0)
+
+    args = [MENTRA, "run", "-c", "examples/agents/demo.yaml", "--ephemeral", "--output", "text"]
+    done = subprocess.run(
+        [*args, "hi"], capture_output=True, text=True, cwd=REPO, preexec_fn=close_stdin, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("mentra is an agent runtime")
+    done = subprocess.run(
+        args, capture_output=True, text=True, cwd=REPO, preexec_fn=close_stdin, timeout=60
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "mentra: error: no prompt: give one as an argument, or pipe it on stdin"
+    )

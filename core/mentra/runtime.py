@@ -74,7 +74,7 @@ class Runtime:
         self.no_user_config = no_user_config
         self.interactive_approver = interactive_approver
         self._extra_tools: dict[str, Tool] = {}
-        self._skill_dirs: list[Path] = []
+        self.skill_dirs: list[Path] = []
         self._providers: dict[str, Provider] = {}
         self._declared: dict[str, ProviderSettings] = {}
         self.trusted_folders: list[str] = []
@@ -99,7 +99,9 @@ class Runtime:
         self._extra_tools[tool.name] = tool
 
     def register_skills_dir(self, path: Path) -> None:
-        self._skill_dirs.append(path)
+        """Skills every agent of this runtime gets, besides its config's ``skills:``."""
+        if path not in self.skill_dirs:
+            self.skill_dirs.append(path)
 
     def declare_providers(self, declared: dict[str, ProviderSettings]) -> None:
         self._declared.update(declared)
@@ -118,8 +120,6 @@ class Runtime:
         provider = self._providers.get(name)
         if provider is None:
             provider = create_provider(name, self.provider_settings(name))
-            if hasattr(provider, "_base_dir"):
-                provider._base_dir = self.workspace
             self._providers[name] = provider
         return provider
 
@@ -149,7 +149,7 @@ class Runtime:
         """The effective tools of a config: builtins, skills, custom, then only/hide."""
         from mentra.agent import assemble
 
-        return assemble.effective_tools(self, loaded)
+        return assemble.effective_tools(self, loaded, assemble.skill_set(self, loaded))
 
     def tools(self, loaded: LoadedConfig | None = None) -> list[ToolDescriptor]:
         return [
@@ -238,15 +238,14 @@ class Runtime:
         provider = self.provider(provider_name)
         if settings.wire == "scripted" and not Path(model).is_absolute():
             model = str(self.workspace / model)
-        for d in config.skills:
-            self.register_skills_dir(self.workspace / d)
         policy = self.build_policy(config)
-        tools = self.tool_set(loaded)
-        tool_map = {name: tool for name, (tool, _src) in tools.items()}
-        system = overrides.system if overrides.system is not None else config.system
         from mentra.agent import assemble
 
-        system = assemble.system_prompt(system, self, loaded)
+        skills = assemble.skill_set(self, loaded)
+        tools = assemble.effective_tools(self, loaded, skills)
+        tool_map = {name: tool for name, (tool, _src) in tools.items()}
+        system = overrides.system if overrides.system is not None else config.system
+        system = assemble.system_prompt(system, skills)
         authorizer, make_request, mode, notices = assemble.build_permissions(
             self, loaded, overrides, policy
         )

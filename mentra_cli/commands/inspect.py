@@ -61,8 +61,6 @@ def tools(
             permission_mode=permission_mode,
             trust_project=trust_project,
         )
-        for d in loaded.config.skills:
-            runtime.register_skills_dir(workspace / d)
         decisions = _default_decisions(runtime, loaded, overrides)
         rows = []
         for desc in runtime.tools(loaded):

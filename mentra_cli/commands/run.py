@@ -222,38 +222,64 @@ def execute(
         user=user,
         interactive=interactive,
     )
-    from mentra.ids import new_id
+    try:
+        return _start(
+            runtime,
+            loaded if config is not None else None,
+            loaded,
+            overrides,
+            text=text,
+            resume_id=resume_id,
+            resume_last=resume_last,
+            fmt=fmt,
+            output_last_message=output_last_message,
+            verbose=verbose,
+        )
+    finally:
+        if runtime.store is not None:
+            runtime.store.close()
 
+
+def _start(
+    runtime: Any,
+    resume_config: Any,
+    loaded: Any,
+    overrides: Any,
+    *,
+    text: str | None,
+    resume_id: str | None,
+    resume_last: bool,
+    fmt: OutputFormat,
+    output_last_message: Path | None,
+    verbose: bool,
+) -> int:
+    """Spawn or restore the agent and run it under signal handling; the exit code."""
+    import asyncio
+
+    from mentra.ids import new_id
+    from mentra_cli.render.sinks import OutputSink
+
+    resuming = resume_id is not None or resume_last
     if resuming:
         agent_id = runtime.latest_agent_id() if resume_last else resume_id
-        assert agent_id is not None
-        agent, _record = runtime.resume_agent(
-            agent_id, overrides, loaded if config is not None else None
-        )
+        agent, _record = runtime.resume_agent(agent_id, overrides, resume_config)
         if text is None and not _resumable(agent.history):
             raise UsageError(
                 f"agent {agent.id} has nothing to re-run (its last turn finished); give a prompt"
             )
     else:
         agent = runtime.spawn(loaded, overrides)
-    from mentra_cli.render.sinks import OutputSink
-
     console = None
     if verbose or _is_tty(sys.stderr):
         from mentra_cli.render.console import ConsoleView
 
         console = ConsoleView()
     sink = OutputSink(fmt, last_message_file=output_last_message, console=console)
-    import asyncio
-
-    outcome_code = asyncio.run(
+    return asyncio.run(
         _run_with_signals(
             agent, text, run_id=new_id(), sink=sink, resumed=resuming, runtime=runtime
         )
     )
-    if runtime.store is not None:
-        runtime.store.close()
-    return outcome_code
 
 
 def _resumable(history: list[Any]) -> bool:

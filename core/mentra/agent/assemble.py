@@ -17,9 +17,13 @@ from mentra.tools.base import Tool
 
 if TYPE_CHECKING:
     from mentra.runtime import RunOverrides, Runtime
+    from mentra.skills import SkillSet
 
 
-def effective_tools(runtime: Runtime, loaded: LoadedConfig | None) -> dict[str, tuple[Tool, str]]:
+def effective_tools(
+    runtime: Runtime, loaded: LoadedConfig | None, skills: SkillSet | None
+) -> dict[str, tuple[Tool, str]]:
+    """The tools of a config: builtins, ``load_skill``, registered, custom; then only/hide."""
     from mentra.tools.builtin import builtin_tools
 
     config = loaded.config if loaded else None
@@ -27,10 +31,6 @@ def effective_tools(runtime: Runtime, loaded: LoadedConfig | None) -> dict[str, 
     tools: dict[str, tuple[Tool, str]] = {
         t.name: (t, "builtin") for t in builtin_tools(working_dir)
     }
-    skill_dirs = list(runtime._skill_dirs)
-    if config is not None:
-        skill_dirs += [runtime.workspace / d for d in config.skills]
-    skills = _skills(skill_dirs)
     if skills is not None:
         from mentra.skills import LoadSkillTool
 
@@ -64,7 +64,11 @@ def effective_tools(runtime: Runtime, loaded: LoadedConfig | None) -> dict[str, 
     return tools
 
 
-def _skills(dirs: list[Path]) -> Any:
+def skill_set(runtime: Runtime, loaded: LoadedConfig | None) -> SkillSet | None:
+    """The skills of an agent: the runtime's registered folders, then its config's."""
+    dirs = list(runtime.skill_dirs)
+    if loaded is not None:
+        dirs += [d for d in (runtime.workspace / s for s in loaded.config.skills) if d not in dirs]
     if not dirs:
         return None
     from mentra.skills import load_skills
@@ -87,12 +91,11 @@ def _custom_tool(raw: dict[str, Any], workspace: Path, loaded: LoadedConfig | No
     return tool
 
 
-def system_prompt(system: str | None, runtime: Runtime, loaded: LoadedConfig | None) -> str | None:
-    dirs = list(runtime._skill_dirs)
-    skills = _skills(dirs)
+def system_prompt(system: str | None, skills: SkillSet | None) -> str | None:
+    """The system prompt with the skills' names and descriptions appended."""
     if skills is None:
         return system
-    section: str = skills.system_prompt_section()
+    section = skills.system_prompt_section()
     if not section:
         return system
     return f"{system}\n\n{section}" if system else section

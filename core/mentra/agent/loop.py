@@ -28,6 +28,7 @@ from mentra.errors import (
     MentraError,
     ProviderError,
     RunTimeoutError,
+    UsageError,
 )
 from mentra.events import (
     AssistantMessageCompleted,
@@ -167,8 +168,6 @@ class Agent:
                 emitter.emit(UserMessage, text=prompt)
                 self._commit([Message.user_text(prompt)], record, state)
             elif not self.history or self.history[-1].role != "user":
-                from mentra.errors import UsageError
-
                 raise UsageError("nothing to continue: give a prompt")
             coro = self._rounds(emitter, state, record)
             if s.limits.timeout is not None:

@@ -83,6 +83,8 @@ class ToolRunner:
         self.audit = audit
         self.shrink = shrink
         self.services = services or {}
+        # on interruption: a result for every call of the round, finished or not
+        self.partial: list[ToolResultBlock] | None = None
 
     async def run(self, uses: list[ToolUseBlock], stats: ToolRoundStats) -> list[ToolResultBlock]:
         planned = [self._plan(use) for use in uses]
@@ -131,8 +133,6 @@ class ToolRunner:
             )
             for p in planned
         ]
-
-    partial: list[ToolResultBlock] | None = None
 
     def _plan(self, use: ToolUseBlock) -> _Planned:
         item = _Planned(use=use)

@@ -125,13 +125,14 @@ def validate(model: type[M], data: Any, *, file: str, marks: Marks, what: str) -
         real = loc
         while real and real not in marks:
             real = real[:-1]
-        shown = ".".join(str(p) for p in loc) or "(top level)"
+        shown = ".".join(str(p) for p in loc)
         if err["type"] == "extra_forbidden":
             msg = f"unknown key {loc[-1]!r} in {what}" if loc else f"unknown key in {what}"
             if (*loc, KEY) in marks:
                 real = (*loc, KEY)
         else:
-            msg = f"{shown}: {err['msg']}"
+            text = err["msg"].removeprefix("Value error, ")
+            msg = f"{shown}: {text}" if shown else text
         count = exc.error_count()
         if count > 1:
             msg += f" (and {count - 1} more problem{'s' if count > 2 else ''})"

@@ -56,7 +56,7 @@ def interpolate_env(text: str) -> str:
     return _ENV_RE.sub(repl, text)
 
 
-def _interpolate_tree(value: Any, path: tuple[str | int, ...], marks: Marks, file: str) -> Any:
+def interpolate_tree(value: Any, path: tuple[str | int, ...], marks: Marks, file: str) -> Any:
     if isinstance(value, str) and "${" in value:
         try:
             return interpolate_env(value)
@@ -66,9 +66,9 @@ def _interpolate_tree(value: Any, path: tuple[str | int, ...], marks: Marks, fil
                 location=location(file, marks, path),
             ) from None
     if isinstance(value, dict):
-        return {k: _interpolate_tree(v, (*path, k), marks, file) for k, v in value.items()}
+        return {k: interpolate_tree(v, (*path, k), marks, file) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate_tree(v, (*path, i), marks, file) for i, v in enumerate(value)]
+        return [interpolate_tree(v, (*path, i), marks, file) for i, v in enumerate(value)]
     return value
 
 
@@ -110,7 +110,7 @@ def parse_yaml(text: str, *, file: str, what: str, env: bool = True) -> tuple[An
     if data is None:
         raise ConfigError(f"{what} is empty", location=f"{file}:1:1")
     if env:
-        data = _interpolate_tree(data, (), marks, file)
+        data = interpolate_tree(data, (), marks, file)
     return data, marks
 
 

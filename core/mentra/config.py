@@ -144,10 +144,20 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 class LoadedConfig:
     """An agent config with where it came from, for error locations and custom-tool checks."""
 
-    def __init__(self, config: AgentConfig, *, file: str | None, marks: _yaml.Marks) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        file: str | None,
+        marks: _yaml.Marks,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
         self.config = config
         self.file = file
         self.marks = marks
+        # the config as written (``${VAR}`` unexpanded): what the store keeps, so a secret
+        # passed through the environment (a header token, say) never lands in it
+        self.raw = raw
 
     def location(self, *path: str | int) -> str | None:
         return _yaml.location(self.file, self.marks, path) if self.file else None
@@ -161,28 +171,42 @@ def load_agent_config(
 ) -> tuple[LoadedConfig, UserConfig | None]:
     """Load the agent file (if any) over the user defaults (if any)."""
     user: UserConfig | None = None
+    user_raw: dict[str, Any] = {}  # as written: ${VAR} not yet expanded
     user_data: dict[str, Any] = {}
     if user_config is not None and user_config.is_file():
-        raw, umarks = _yaml.load_yaml(user_config, what="user config")
+        ufile = str(user_config)
+        raw, umarks = _yaml.load_yaml(user_config, what="user config", env=False)
         if not isinstance(raw, dict):
-            raise ConfigError("user config must be a mapping", location=f"{user_config}:1:1")
-        user = _yaml.validate(
-            UserConfig, raw, file=str(user_config), marks=umarks, what="user config"
-        )
-        user_data = {k: v for k, v in raw.items() if k != "trusted_folders"}
+            raise ConfigError("user config must be a mapping", location=f"{ufile}:1:1")
+        expanded = _yaml.interpolate_tree(raw, (), umarks, ufile)
+        user = _yaml.validate(UserConfig, expanded, file=ufile, marks=umarks, what="user config")
+        user_raw = {k: v for k, v in raw.items() if k != "trusted_folders"}
+        user_data = {k: v for k, v in expanded.items() if k != "trusted_folders"}
     if path is None:
-        return LoadedConfig(AgentConfig.model_validate(user_data), file=None, marks={}), user
-    data, marks = _yaml.load_yaml(path, what="config")
+        config = AgentConfig.model_validate(user_data)
+        return LoadedConfig(config, file=None, marks={}, raw=user_raw), user
+    raw, marks = _yaml.load_yaml(path, what="config", env=False)
     file = str(path)
-    if not isinstance(data, dict):
+    if not isinstance(raw, dict):
         raise ConfigError("an agent config must be a mapping of keys", location=f"{file}:1:1")
     if variables is not None:
-        data = _fill_vars(data, variables, (), marks, file)
+        raw = _fill_vars(raw, variables, (), marks, file)
+    data = _yaml.interpolate_tree(raw, (), marks, file)
     # validate the file alone first, so errors point at the file's own lines
     _yaml.validate(AgentConfig, data, file=file, marks=marks, what="agent config")
     merged = _deep_merge(user_data, data) if user_data else data
     config = AgentConfig.model_validate(merged)
-    return LoadedConfig(config, file=file, marks=marks), user
+    merged_raw = _deep_merge(user_raw, raw) if user_raw else raw
+    return LoadedConfig(config, file=file, marks=marks, raw=merged_raw), user
+
+
+def config_from_stored(raw: dict[str, Any]) -> LoadedConfig:
+    """An agent's stored config (as written, ``${VAR}`` unexpanded) made live again: the
+    environment of the resuming process fills the variables, so secrets are never stored."""
+    where = "stored agent config"
+    data = _yaml.interpolate_tree(raw, (), {}, where)
+    config = _yaml.validate(AgentConfig, data, file=where, marks={}, what=where)
+    return LoadedConfig(config, file=None, marks={}, raw=raw)
 
 
 def agent_config_json_schema() -> dict[str, Any]:

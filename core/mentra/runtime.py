@@ -14,7 +14,13 @@ from typing import Any
 from mentra.agent.emitter import Emitter
 from mentra.agent.loop import Agent, AgentSetup, Limits
 from mentra.agent.tool_runner import ToolRunner
-from mentra.config import AgentConfig, LoadedConfig, ModelMapping, split_model
+from mentra.config import (
+    AgentConfig,
+    LoadedConfig,
+    ModelMapping,
+    config_from_stored,
+    split_model,
+)
 from mentra.errors import ConfigError, UsageError
 from mentra.ids import new_id
 from mentra.messages import Message
@@ -182,7 +188,9 @@ class Runtime:
             name=config.name,
             model=model_spec,
             workspace=str(self.workspace),
-            config=config.model_dump(mode="json", exclude_defaults=True),
+            config=loaded.raw
+            if loaded.raw is not None
+            else config.model_dump(mode="json", exclude_defaults=True),
         )
         agent = self._build(agent_id, loaded, overrides, model_spec, history=[])
         if self.store is not None:
@@ -198,7 +206,7 @@ class Runtime:
         if record is None:
             raise UsageError(f"no agent {agent_id!r} in store {self.store_label}")
         if loaded is None:
-            loaded = LoadedConfig(AgentConfig.model_validate(record.config), file=None, marks={})
+            loaded = config_from_stored(record.config)
         history = [item.message for item in self.store.load_transcript(record.id)]
         model_spec = overrides.model or record.model
         agent = self._build(record.id, loaded, overrides, model_spec, history=history)

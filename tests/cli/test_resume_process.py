@@ -146,3 +146,47 @@ def test_unknown_agent_and_bad_store(mentra: Any, tmp_path: Path) -> None:
     )
     assert r.code == 1 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_secrets_from_the_environment_never_reach_the_store(mentra: Any, tmp_path: Path) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text("turns:\n  - text: one\n  - text: two\n")
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(
+        f"model: scripted:{script}\n"
+        "providers:\n"
+        "  gateway: {wire: openai-chat, base_url: 'http://127.0.0.1:9/v1',\n"
+        "            headers: {Authorization: 'Bearer ${GATEWAY_TOKEN}'}}\n"
+    )
+    store = tmp_path / "store.sqlite"
+    secret = "tok-SECRET-4242"
+    r = mentra(
+        "run",
+        "-c",
+        str(cfg),
+        "hi",
+        "--store",
+        str(store),
+        cwd=tmp_path,
+        env={"GATEWAY_TOKEN": secret},
+    )
+    assert r.code == 0, r.stderr
+    assert secret not in r.stdout
+    assert secret.encode() not in store.read_bytes()
+    for extra in ("-wal", "-shm"):
+        side = Path(str(store) + extra)
+        assert not side.exists() or secret.encode() not in side.read_bytes()
+    agent_id = r.events[0]["agent_id"]
+    # resume re-reads the variable from its own environment
+    r = mentra(
+        "resume",
+        agent_id,
+        "again",
+        "--store",
+        str(store),
+        cwd=tmp_path,
+        env={"GATEWAY_TOKEN": secret},
+    )
+    assert r.code == 0 and r.events[-1]["final_text"] == "two"
+    r = mentra("resume", agent_id, "again", "--store", str(store), cwd=tmp_path)
+    assert r.code == 2 and "GATEWAY_TOKEN is not set" in r.stderr

@@ -34,6 +34,10 @@ class UsageError(ConfigError):
     """A command was called in a way that cannot work (empty prompt, nothing to resume)."""
 
 
+# HTTP statuses worth retrying: timeouts, conflicts, rate limits, server errors, Anthropic's 529
+TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+
+
 class ProviderError(MentraError):
     """The model provider failed: auth, unknown model, bad request, or retries exhausted."""
 

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from mentra.messages import Usage
+
 SCHEMA_VERSION = 1
 
 RunStatus = Literal[
@@ -35,16 +37,6 @@ class _Event(BaseModel):
     ts: str = Field(description="RFC 3339 UTC timestamp")
     agent_id: str
     run_id: str
-
-
-class UsageTotals(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_input_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
 
 
 class ToolCallSummary(BaseModel):
@@ -88,7 +80,7 @@ class AssistantMessageCompleted(_Event):
     reasoning: str | None = None
     tool_calls: list[ToolCallSummary]
     stop_reason: str | None
-    usage: UsageTotals
+    usage: Usage
     cost_usd: float | None
 
 
@@ -200,7 +192,7 @@ class RunFinished(_Event):
     exit_code: int
     final_text: str | None
     structured_output: Any = None
-    usage: UsageTotals
+    usage: Usage
     cost_usd: float | None
     duration_ms: int
     rounds: int

@@ -39,7 +39,6 @@ from mentra.events import (
     RunFinished,
     SessionStarted,
     ToolCallSummary,
-    UsageTotals,
     UserMessage,
 )
 from mentra.messages import (
@@ -216,7 +215,7 @@ class Agent:
             exit_code=outcome.exit_code,
             final_text=outcome.final_text,
             structured_output=outcome.structured_output,
-            usage=UsageTotals(**state.usage.model_dump()),
+            usage=state.usage.model_copy(),
             cost_usd=state.cost,
             duration_ms=int((time.monotonic() - state.started) * 1000),
             rounds=state.rounds,
@@ -270,7 +269,7 @@ class Agent:
                     for u in uses
                 ],
                 stop_reason=reply.stop_reason,
-                usage=UsageTotals(**usage.model_dump()),
+                usage=usage.model_copy(),
                 cost_usd=cost,
             )
             self._commit([message], record, state)

@@ -22,11 +22,9 @@ from typing import Any, NoReturn
 import httpx
 
 from mentra._version import __version__
-from mentra.errors import ProviderError
+from mentra.errors import TRANSIENT_STATUSES, ProviderError
 from mentra.providers._sse import SSEEvent, iter_sse
 from mentra.providers.registry import ProviderSettings
-
-TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
 AuthHeaders = Callable[[str], dict[str, str]]
 

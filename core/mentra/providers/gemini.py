@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import httpx
 
-from mentra.errors import ProviderError
+from mentra.errors import TRANSIENT_STATUSES, ProviderError
 from mentra.messages import (
     ImageBlock,
     Message,
@@ -27,7 +27,7 @@ from mentra.messages import (
     ToolUseBlock,
     Usage,
 )
-from mentra.providers._http import TRANSIENT_STATUSES, Endpoint, fail, loads, stream_error
+from mentra.providers._http import Endpoint, fail, loads, stream_error
 from mentra.providers.base import (
     BlockDelta,
     BlockStart,

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mentra import _yaml
-from mentra.errors import ProviderError
+from mentra.errors import TRANSIENT_STATUSES, ProviderError
 from mentra.messages import Usage
 from mentra.providers.base import (
     BlockDelta,
@@ -31,8 +31,6 @@ from mentra.providers.base import (
     StreamEvent,
     UsageUpdate,
 )
-
-TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
 
 class ScriptToolCall(BaseModel):
@@ -59,23 +57,13 @@ class ScriptError(BaseModel):
     message: str | None = None
 
 
-class ScriptUsage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_input_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-
-
 class ScriptTurn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str | None = None
     reasoning: str | None = None
     tool_calls: list[ScriptToolCall] = Field(default_factory=list)
-    usage: ScriptUsage | None = None
+    usage: Usage | None = None
     delay_ms: int = Field(0, ge=0)
     error: ScriptError | None = None
 
@@ -174,7 +162,7 @@ class ScriptedProvider:
             yield BlockStop(index)
             index += 1
         if turn.usage is not None:
-            yield UsageUpdate(Usage(**turn.usage.model_dump()))
+            yield UsageUpdate(turn.usage.model_copy())
         yield MessageStop("tool_use" if turn.tool_calls else "end_turn")
 
     def _inject_failure(self, model: str, n: int, errors: list[list[ScriptError]]) -> None:

@@ -360,3 +360,31 @@ def test_nothing_to_continue(write_script: Any, tmp_path: Path, prompt: str | No
     agent, events = make_agent(write_script("turns:\n  - text: x\n"), tmp_path)
     finished = run(agent, events, prompt=prompt)
     assert finished.exit_code == 2
+
+
+def test_max_cost(write_script: Any, tmp_path: Path) -> None:
+    script = write_script(
+        """
+turns:
+  - tool_calls: [{name: echo, input: {text: a}}]
+    usage: {input_tokens: 1000, output_tokens: 100}
+  - text: never
+"""
+    )
+    agent, events = make_agent(
+        script,
+        tmp_path,
+        limits=Limits(max_cost_usd=0.01),
+        cost_fn=lambda _provider, _model, usage: usage.input_tokens * 0.00002,
+    )
+    finished = run(agent, events)
+    assert finished.status == "limit_reached" and "max_cost_usd" in finished.errors[0]
+    assert finished.cost_usd == pytest.approx(0.02)
+
+
+def test_unknown_price_makes_the_total_unknown(write_script: Any, tmp_path: Path) -> None:
+    agent, events = make_agent(
+        write_script("turns:\n  - text: hi\n"), tmp_path, cost_fn=lambda *_: None
+    )
+    finished = run(agent, events)
+    assert finished.status == "success" and finished.cost_usd is None

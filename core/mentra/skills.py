@@ -24,6 +24,7 @@ from mentra.tools.base import (
     ToolResult,
     canonical_json,
     format_validation_error,
+    model_schema,
 )
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.MULTILINE)
@@ -134,9 +135,7 @@ class LoadSkillTool:
 
     @property
     def input_schema(self) -> dict[str, Any]:
-        schema = LoadSkillArgs.model_json_schema()
-        schema.pop("title", None)
-        return schema
+        return model_schema(LoadSkillArgs)
 
     def parse_input(self, raw: dict[str, Any]) -> LoadSkillArgs:
         try:

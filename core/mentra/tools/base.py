@@ -90,6 +90,21 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_SCHEMAS: dict[type[BaseModel], str] = {}
+
+
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schema of an argument model, without its title. Generated once per class
+    (pydantic takes milliseconds for a large model); every call returns a fresh copy."""
+    text = _SCHEMAS.get(model)
+    if text is None:
+        schema = model.model_json_schema()
+        schema.pop("title", None)
+        text = _SCHEMAS[model] = json.dumps(schema)
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
 A = TypeVar("A", bound=BaseModel)
 
 
@@ -103,9 +118,7 @@ class ArgsTool(Generic[A]):
 
     @property
     def input_schema(self) -> dict[str, Any]:
-        schema = self.Args.model_json_schema()
-        schema.pop("title", None)
-        return schema
+        return model_schema(self.Args)
 
     def parse_input(self, raw: dict[str, Any]) -> A:
         try:

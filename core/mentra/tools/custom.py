@@ -41,6 +41,7 @@ from mentra.tools.base import (
     ToolResult,
     canonical_json,
     format_validation_error,
+    model_schema,
 )
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -199,9 +200,7 @@ class PythonTool:
 
     @property
     def input_schema(self) -> dict[str, Any]:
-        schema = self.model.model_json_schema()
-        schema.pop("title", None)
-        return schema
+        return model_schema(self.model)
 
     def parse_input(self, raw: dict[str, Any]) -> BaseModel:
         try:

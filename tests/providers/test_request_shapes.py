@@ -358,3 +358,34 @@ async def test_local_endpoints_send_no_key(harness: Harness) -> None:
     provider = harness.provider("openai-chat", root="/v1", api_key_env=None)
     await collect(provider, conversation("x"))
     assert "authorization" not in harness.requests[0].headers
+
+
+@pytest.mark.parametrize("wire", ["openai-responses", "openai-chat", "anthropic"])
+async def test_sent_bytes_are_the_request_body_round_after_round(
+    harness: Harness, wire: str
+) -> None:
+    """The adapters encode each message once and reuse it while the history grows: the bytes
+    sent must stay exactly the JSON of ``to_request_body`` for the whole, growing history."""
+    root, _, _ = WIRE_PATHS[wire]
+    provider = harness.provider(wire, root=root)
+    request = conversation(wire, **FULL)
+    history = list(request.messages)
+    build = {
+        "openai-responses": lambda r: openai_responses.to_request_body(r, wire),
+        "openai-chat": lambda r: openai_chat.to_request_body(r),
+        "anthropic": lambda r: anthropic.to_request_body(r, wire),
+    }[wire]
+    for i in range(3):
+        request.messages = list(history)
+        harness.queue(Reply.sse(*OK_FIXTURE[wire]))
+        await collect(provider, request)
+        sent = harness.requests[-1].body
+        expected = json.dumps(build(request), ensure_ascii=False, separators=(",", ":"))
+        assert sent == expected.encode()
+        history.append(Message(role="assistant", content=[TextBlock(text=f"round {i} ✓")]))
+        history.append(Message.user_text(f"and {i}"))
+    history.pop(0)  # a history that is not a continuation is encoded afresh
+    request.messages = history
+    harness.queue(Reply.sse(*OK_FIXTURE[wire]))
+    await collect(provider, request)
+    assert json.loads(harness.requests[-1].body) == build(request)

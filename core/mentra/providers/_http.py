@@ -24,6 +24,7 @@ import httpx
 from mentra._version import __version__
 from mentra.errors import TRANSIENT_STATUSES, ProviderError
 from mentra.providers._sse import SSEEvent, iter_sse
+from mentra.providers.base import dumps_compact
 from mentra.providers.registry import ProviderSettings
 
 AuthHeaders = Callable[[str], dict[str, str]]
@@ -143,16 +144,17 @@ class Endpoint:
     async def sse(
         self,
         path: str,
-        body: dict[str, Any],
+        body: dict[str, Any] | bytes,
         *,
         model: str,
         params: dict[str, str] | None = None,
     ) -> AsyncGenerator[SSEEvent, None]:
-        """POST ``body`` and yield the response's server-sent events."""
+        """POST ``body`` (a JSON object, or its encoded bytes) and yield the response's
+        server-sent events."""
         key = self.api_key()
         headers = self.headers(key)
         headers["accept"] = "text/event-stream"
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        content = body if isinstance(body, bytes) else dumps_compact(body).encode()
         url = self.base_url + path
         try:
             async with self.client.stream(

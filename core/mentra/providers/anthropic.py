@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -32,6 +33,7 @@ from mentra.providers.base import (
     BlockDelta,
     BlockStart,
     BlockStop,
+    BodyEncoder,
     MessageStart,
     MessageStop,
     ModelInfo,
@@ -95,13 +97,14 @@ def _content(message: Message, provider: str) -> list[dict[str, Any]]:
     return out
 
 
+def message_items(message: Message, provider: str) -> list[dict[str, Any]]:
+    content = _content(message, provider)
+    return [{"role": message.role, "content": content}] if content else []
+
+
 def to_request_body(request: ModelRequest, provider: str = "anthropic") -> dict[str, Any]:
     o = request.options
-    messages = []
-    for m in request.messages:
-        content = _content(m, provider)
-        if content:
-            messages.append({"role": m.role, "content": content})
+    messages = [item for m in request.messages for item in message_items(m, provider)]
     budget = THINKING_BUDGET.get(o.reasoning_effort or "")
     max_tokens = o.max_output_tokens or DEFAULT_MAX_TOKENS
     if budget is not None and max_tokens <= budget:
@@ -170,10 +173,13 @@ class AnthropicProvider:
     ) -> None:
         self.name = name
         self._http = Endpoint(provider=name, settings=settings, client=client, auth=_auth)
+        self._encoder = BodyEncoder(lambda m: message_items(m, name))
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         name = self.name
-        body = to_request_body(request, name)
+        # to_request_body(request, name), with each message's items encoded once per history
+        shell = to_request_body(replace(request, messages=[]), name)
+        body = self._encoder.encode(shell, "messages", request.messages)
         usage = _Usage()
         stop: str | None = None
         async with aclosing(self._http.sse("/v1/messages", body, model=request.model)) as events:

@@ -8,7 +8,7 @@ slotted dataclasses, not pydantic models: they are made once per delta on the ho
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -136,6 +136,72 @@ def parse_tool_input(raw: str) -> tuple[dict[str, Any], str | None]:
     if not isinstance(value, dict):
         return {}, raw
     return value, None
+
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+dumps_compact = _COMPACT.encode
+"""``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``: how request bodies are sent."""
+
+
+def _list_items_encoder() -> Callable[[list[Any]], str]:
+    """``dumps_compact(items)[1:-1]``. Built once on CPython's C encoder (what ``json.dumps``
+    runs per call), as it is called once per message of a resumed history."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has it
+        return lambda items: dumps_compact(items)[1:-1]
+    enc = make(
+        None, _COMPACT.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    return lambda items: "".join(enc(items, 0))[1:-1]
+
+
+_encode_items = _list_items_encoder()
+
+
+class BodyEncoder:
+    """Encodes request bodies whose history array is re-sent every round.
+
+    Each message's wire items are converted and encoded once, then reused for as long as the
+    same (frozen) message object stays in the history, so a round costs the new messages, not
+    the whole conversation. The bytes are exactly ``dumps_compact(body)`` of the body with the
+    items in place. Only the messages of the latest request are kept.
+    """
+
+    __slots__ = ("_cache", "_convert")
+
+    def __init__(self, convert: Callable[[Message], list[dict[str, Any]]]) -> None:
+        self._convert = convert
+        self._cache: dict[int, tuple[Message, str]] = {}
+
+    def encode(
+        self,
+        body: dict[str, Any],
+        key: str,
+        messages: Sequence[Message],
+        head: Sequence[dict[str, Any]] = (),
+    ) -> bytes:
+        """``body`` with ``body[key]`` = ``head`` + the items of every message, as JSON bytes."""
+        old = self._cache
+        cache: dict[int, tuple[Message, str]] = {}
+        parts = [dumps_compact(item) for item in head]
+        convert = self._convert
+        for message in messages:
+            hit = old.get(id(message))
+            if hit is None or hit[0] is not message:
+                hit = (message, _encode_items(convert(message)))
+            cache[id(message)] = hit
+            if hit[1]:
+                parts.append(hit[1])
+        self._cache = cache
+        array = "[" + ",".join(parts) + "]"
+        return (
+            "{"
+            + ",".join(
+                dumps_compact(k) + ":" + (array if k == key else dumps_compact(v))
+                for k, v in body.items()
+            )
+            + "}"
+        ).encode()
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -32,6 +33,7 @@ from mentra.providers.base import (
     BlockDelta,
     BlockStart,
     BlockStop,
+    BodyEncoder,
     MessageStart,
     MessageStop,
     ModelInfo,
@@ -65,28 +67,36 @@ def tool_choice(choice: str | dict[str, str] | None) -> Any:
 
 
 def to_messages(request: ModelRequest) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    if request.system:
-        out.append({"role": "system", "content": request.system})
+    out: list[dict[str, Any]] = system_items(request)
     for message in request.messages:
-        if message.role == "assistant":
-            out.append(_assistant(message))
-            continue
-        parts: list[dict[str, Any]] = []
-        for block in message.content:
-            if isinstance(block, ToolResultBlock):
-                content = f"Error: {block.content}" if block.is_error else block.content
-                out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": content})
-            elif isinstance(block, TextBlock):
-                parts.append({"type": "text", "text": block.text})
-            elif isinstance(block, ImageBlock):
-                parts.append({"type": "image_url", "image_url": {"url": image_url(block)}})
-        if parts:
-            if all(p["type"] == "text" for p in parts):
-                text = "\n\n".join(p["text"] for p in parts)
-                out.append({"role": "user", "content": text})
-            else:
-                out.append({"role": "user", "content": parts})
+        out.extend(message_items(message))
+    return out
+
+
+def system_items(request: ModelRequest) -> list[dict[str, Any]]:
+    return [{"role": "system", "content": request.system}] if request.system else []
+
+
+def message_items(message: Message) -> list[dict[str, Any]]:
+    """One message's wire messages (a user message of tool results becomes several)."""
+    if message.role == "assistant":
+        return [_assistant(message)]
+    out: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for block in message.content:
+        if isinstance(block, ToolResultBlock):
+            content = f"Error: {block.content}" if block.is_error else block.content
+            out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": content})
+        elif isinstance(block, TextBlock):
+            parts.append({"type": "text", "text": block.text})
+        elif isinstance(block, ImageBlock):
+            parts.append({"type": "image_url", "image_url": {"url": image_url(block)}})
+    if parts:
+        if all(p["type"] == "text" for p in parts):
+            text = "\n\n".join(p["text"] for p in parts)
+            out.append({"role": "user", "content": text})
+        else:
+            out.append({"role": "user", "content": parts})
     return out
 
 
@@ -168,9 +178,12 @@ class OpenAIChatProvider:
         self.name = name
         self._http = Endpoint(provider=name, settings=settings, client=client)
         self._official = "api.openai.com" in self._http.base_url
+        self._encoder = BodyEncoder(message_items)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        body = to_request_body(request, official=self._official)
+        # to_request_body(request), with each message's items encoded once per history
+        shell = to_request_body(replace(request, messages=[], system=None), official=self._official)
+        body = self._encoder.encode(shell, "messages", request.messages, head=system_items(request))
         name = self.name
         started = False
         open_blocks: set[int] = set()

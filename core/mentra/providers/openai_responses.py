@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any, NoReturn
 
 import httpx
 
 from mentra.messages import (
     ImageBlock,
+    Message,
     ReasoningBlock,
     TextBlock,
     ToolResultBlock,
@@ -30,6 +32,7 @@ from mentra.providers.base import (
     BlockDelta,
     BlockStart,
     BlockStop,
+    BodyEncoder,
     MessageStart,
     MessageStop,
     ModelInfo,
@@ -48,50 +51,52 @@ _INCOMPLETE = {"max_output_tokens": "max_tokens", "content_filter": "refusal"}
 
 
 def to_input(request: ModelRequest, provider: str) -> list[dict[str, Any]]:
+    return [item for m in request.messages for item in message_items(m, provider)]
+
+
+def message_items(message: Message, provider: str) -> list[dict[str, Any]]:
+    """One message's input items (a message can become several: text, calls, results)."""
     items: list[dict[str, Any]] = []
-    for message in request.messages:
-        if message.role == "assistant":
-            text: list[str] = []
-            for block in message.content:
-                if isinstance(block, TextBlock):
-                    text.append(block.text)
-                elif isinstance(block, ToolUseBlock):
-                    if text:
-                        items.append({"role": "assistant", "content": "".join(text)})
-                        text = []
-                    arguments = block.raw_input
-                    if arguments is None:
-                        arguments = json.dumps(block.input)
-                    items.append(
-                        {
-                            "type": "function_call",
-                            "call_id": block.id,
-                            "name": block.name,
-                            "arguments": arguments,
-                        }
-                    )
-                elif isinstance(block, ReasoningBlock):
-                    item = _reasoning_item(block, provider)
-                    if item is not None:
-                        items.append(item)
-            if text:
-                items.append({"role": "assistant", "content": "".join(text)})
-            continue
-        parts: list[dict[str, Any]] = []
+    if message.role == "assistant":
+        text: list[str] = []
         for block in message.content:
-            if isinstance(block, ToolResultBlock):
-                output = f"Error: {block.content}" if block.is_error else block.content
+            if isinstance(block, TextBlock):
+                text.append(block.text)
+            elif isinstance(block, ToolUseBlock):
+                if text:
+                    items.append({"role": "assistant", "content": "".join(text)})
+                    text = []
+                arguments = block.raw_input
+                if arguments is None:
+                    arguments = json.dumps(block.input)
                 items.append(
-                    {"type": "function_call_output", "call_id": block.tool_use_id, "output": output}
+                    {
+                        "type": "function_call",
+                        "call_id": block.id,
+                        "name": block.name,
+                        "arguments": arguments,
+                    }
                 )
-            elif isinstance(block, TextBlock):
-                parts.append({"type": "input_text", "text": block.text})
-            elif isinstance(block, ImageBlock):
-                parts.append(
-                    {"type": "input_image", "image_url": image_url(block), "detail": "auto"}
-                )
-        if parts:
-            items.append({"role": "user", "content": parts})
+            elif isinstance(block, ReasoningBlock):
+                item = _reasoning_item(block, provider)
+                if item is not None:
+                    items.append(item)
+        if text:
+            items.append({"role": "assistant", "content": "".join(text)})
+        return items
+    parts: list[dict[str, Any]] = []
+    for block in message.content:
+        if isinstance(block, ToolResultBlock):
+            output = f"Error: {block.content}" if block.is_error else block.content
+            items.append(
+                {"type": "function_call_output", "call_id": block.tool_use_id, "output": output}
+            )
+        elif isinstance(block, TextBlock):
+            parts.append({"type": "input_text", "text": block.text})
+        elif isinstance(block, ImageBlock):
+            parts.append({"type": "input_image", "image_url": image_url(block), "detail": "auto"})
+    if parts:
+        items.append({"role": "user", "content": parts})
     return items
 
 
@@ -172,10 +177,13 @@ class OpenAIResponsesProvider:
     ) -> None:
         self.name = name
         self._http = Endpoint(provider=name, settings=settings, client=client)
+        self._encoder = BodyEncoder(lambda m: message_items(m, name))
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         name = self.name
-        body = to_request_body(request, name)
+        # to_request_body(request, name), with each message's items encoded once per history
+        shell = to_request_body(replace(request, messages=[]), name)
+        body = self._encoder.encode(shell, "input", request.messages)
         kinds: dict[int, str] = {}  # output_index -> item type
         with_args: set[int] = set()  # function calls whose arguments arrived as deltas
         summaries: dict[int, int] = {}  # reasoning output_index -> summary parts seen

@@ -264,7 +264,7 @@ class MemoryStore:
     def append_audit(self, record: AuditRecord) -> None:
         with self._lock:
             self._check_open()
-            stored = _copy(record)
+            stored = copy.copy(record)  # every field is immutable: a shallow copy is a copy
             stored.at = record.at or utcnow()
             self._audit.append(stored)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from email.utils import parsedate_to_datetime
@@ -34,6 +35,18 @@ def bearer(key: str) -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
 
 
+_PROXY_VARS = ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _uses_tls(base_url: str | None) -> bool:
+    """Whether a client for ``base_url`` can ever speak TLS. A plain-HTTP endpoint (Ollama,
+    LM Studio, vLLM on loopback) with no proxy configured never does, and then the CA bundle
+    (about 50 ms to load) is not needed. Redirects are not followed, so the scheme holds."""
+    if base_url is None or not base_url.startswith("http://"):
+        return True
+    return any(os.environ.get(name) for name in _PROXY_VARS)
+
+
 def build_client(settings: ProviderSettings) -> httpx.AsyncClient:
     """A pooled client: connect timeout from settings, read timeout = idle-stream timeout."""
     t = settings.timeouts
@@ -41,7 +54,16 @@ def build_client(settings: ProviderSettings) -> httpx.AsyncClient:
         timeout=httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=t.connect),
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=8, keepalive_expiry=60),
         headers={"user-agent": f"mentra/{__version__}"},
+        verify=True if _uses_tls(settings.base_url) else _no_tls_context(),
     )
+
+
+def _no_tls_context() -> ssl.SSLContext:
+    """A context that is never used (plain HTTP), built without loading any certificates."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

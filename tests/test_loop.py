@@ -14,7 +14,7 @@ from mentra.agent.emitter import Emitter
 from mentra.agent.loop import Agent, AgentSetup, Limits
 from mentra.agent.tool_runner import ToolRunner
 from mentra.events import Event, RunFinished
-from mentra.messages import ToolResultBlock
+from mentra.messages import TextBlock, ToolResultBlock
 from mentra.permissions.policy import RuntimePolicy
 from mentra.providers.base import ToolSpec
 from mentra.providers.registry import Retries
@@ -388,3 +388,23 @@ def test_unknown_price_makes_the_total_unknown(write_script: Any, tmp_path: Path
     )
     finished = run(agent, events)
     assert finished.status == "success" and finished.cost_usd is None
+
+
+def test_pending_notices_reach_the_next_request(write_script: Any, tmp_path: Path) -> None:
+    notice = "Background job job_1 finished.\nexit code: 0"
+    queue = [notice]
+
+    def pending() -> list[str]:
+        out = list(queue)
+        queue.clear()
+        return out
+
+    agent, events = make_agent(
+        write_script("turns:\n  - text: noted\n"), tmp_path, pending_notices=pending
+    )
+    finished = run(agent, events, prompt="what happened?")
+    assert finished.status == "success"
+    first = agent.history[0]
+    texts = [b.text for b in first.content if isinstance(b, TextBlock)]
+    assert texts == ["what happened?", notice]  # delivered with the prompt, once
+    assert queue == []

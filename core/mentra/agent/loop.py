@@ -165,7 +165,10 @@ class Agent:
             self._repair_dangling_calls(record)
             if prompt is not None:
                 emitter.emit(UserMessage, text=prompt)
-                self._commit([Message.user_text(prompt)], record, state)
+                content: list[ContentBlock] = [TextBlock(text=prompt)]
+                if s.pending_notices is not None:  # e.g. background jobs that finished since
+                    content.extend(TextBlock(text=n) for n in s.pending_notices())
+                self._commit([Message(role="user", content=content)], record, state)
             elif not self.history or self.history[-1].role != "user":
                 raise UsageError("nothing to continue: give a prompt")
             coro = self._rounds(emitter, state, record)

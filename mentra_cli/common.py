@@ -16,7 +16,7 @@ from mentra.errors import ConfigError, MentraError
 
 if TYPE_CHECKING:
     from mentra.config import LoadedConfig, UserConfig
-    from mentra.runtime import Runtime
+    from mentra.runtime import RunOverrides, Runtime
 
 ListingFormat = Literal["table", "json", "jsonl"]
 
@@ -108,6 +108,45 @@ def open_runtime(
             str(Path(p).expanduser().resolve()) for p in user.trusted_folders
         ]
     return runtime
+
+
+def inspection_runtime(
+    config: Path | None, *, cwd: Path | None, no_user_config: bool
+) -> tuple[Runtime, LoadedConfig]:
+    """The config and an ephemeral runtime for commands that look without running."""
+    workspace = workspace_dir(cwd)
+    loaded, user = load_config(config, variables=[], no_user_config=no_user_config)
+    runtime = open_runtime(
+        workspace=workspace,
+        store_flag=None,
+        ephemeral=True,
+        no_user_config=no_user_config,
+        user=user,
+    )
+    runtime.declare_providers(loaded.config.providers)
+    return runtime, loaded
+
+
+def permission_overrides(
+    *,
+    allow: list[str] | None,
+    ask: list[str] | None,
+    deny: list[str] | None,
+    policy: list[Path] | None,
+    permission_mode: str | None,
+    trust_project: bool,
+) -> RunOverrides:
+    """The permission flags as run overrides (`--policy` paths relative to the current dir)."""
+    from mentra.runtime import RunOverrides
+
+    return RunOverrides(
+        allow=allow or [],
+        ask=ask or [],
+        deny=deny or [],
+        policy_files=[p if p.is_absolute() else Path.cwd() / p for p in policy or []],
+        permission_mode=permission_mode,
+        trust_project=trust_project,
+    )
 
 
 def listing_format(value: str | None) -> ListingFormat:

@@ -12,11 +12,10 @@ import typer
 from mentra.errors import ConfigError
 from mentra_cli.common import (
     cli_errors,
+    inspection_runtime,
     listing_format,
-    load_config,
-    open_runtime,
+    permission_overrides,
     print_listing,
-    workspace_dir,
 )
 
 ListOutOpt = Annotated[
@@ -41,23 +40,13 @@ def tools(
 ) -> None:
     """List the effective tool set of a config, with schemas and permission defaults."""
     with cli_errors():
-        from mentra.runtime import RunOverrides
-
         fmt = listing_format(output)
-        workspace = workspace_dir(cwd)
-        loaded, user = load_config(config, variables=[], no_user_config=no_user_config)
-        runtime = open_runtime(
-            workspace=workspace,
-            store_flag=None,
-            ephemeral=True,
-            no_user_config=no_user_config,
-            user=user,
-        )
-        overrides = RunOverrides(
-            allow=allow or [],
-            deny=deny or [],
-            ask=ask or [],
-            policy_files=policy or [],
+        runtime, loaded = inspection_runtime(config, cwd=cwd, no_user_config=no_user_config)
+        overrides = permission_overrides(
+            allow=allow,
+            ask=ask,
+            deny=deny,
+            policy=policy,
             permission_mode=permission_mode,
             trust_project=trust_project,
         )
@@ -117,16 +106,7 @@ def models(
         from mentra.config import split_model
 
         fmt = listing_format(output)
-        workspace = workspace_dir(cwd)
-        loaded, user = load_config(config, variables=[], no_user_config=no_user_config)
-        runtime = open_runtime(
-            workspace=workspace,
-            store_flag=None,
-            ephemeral=True,
-            no_user_config=no_user_config,
-            user=user,
-        )
-        runtime.declare_providers(loaded.config.providers)
+        runtime, loaded = inspection_runtime(config, cwd=cwd, no_user_config=no_user_config)
         model_spec = loaded.config.model
         name = provider
         script: str | None = None
@@ -203,12 +183,7 @@ def validate(
 ) -> None:
     """Check an agent config: keys, types, model, tools and skills. Exit 0 when valid."""
     with cli_errors():
-        workspace = workspace_dir(cwd)
-        loaded, user = load_config(file, variables=[], no_user_config=no_user_config)
-        runtime = open_runtime(
-            workspace=workspace, store_flag=None, ephemeral=True, no_user_config=True, user=user
-        )
-        runtime.declare_providers(loaded.config.providers)
+        runtime, loaded = inspection_runtime(file, cwd=cwd, no_user_config=no_user_config)
         names = [d.name for d in runtime.tools(loaded)]
         model = loaded.config.model
         if isinstance(model, str):

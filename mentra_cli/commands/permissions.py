@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from mentra.errors import ConfigError, UsageError
-from mentra_cli.common import cli_errors, load_config, open_runtime, workspace_dir
+from mentra_cli.common import cli_errors, inspection_runtime, permission_overrides
 
 app = typer.Typer(
     name="permissions",
@@ -46,7 +46,6 @@ def check(
     with cli_errors():
         from mentra.agent import assemble
         from mentra.permissions.decide import PermissionRequest, request_for
-        from mentra.runtime import RunOverrides
         from mentra.tools.base import ToolInputError, canonical_json
 
         try:
@@ -55,20 +54,12 @@ def check(
             raise UsageError(f"INPUT_JSON is not valid JSON: {exc}") from None
         if not isinstance(raw, dict):
             raise UsageError('INPUT_JSON must be a JSON object, e.g. \'{"command": "ls"}\'')
-        workspace = workspace_dir(cwd)
-        loaded, user = load_config(config, variables=[], no_user_config=no_user_config)
-        runtime = open_runtime(
-            workspace=workspace,
-            store_flag=None,
-            ephemeral=True,
-            no_user_config=no_user_config,
-            user=user,
-        )
-        overrides = RunOverrides(
-            allow=allow or [],
-            ask=ask or [],
-            deny=deny or [],
-            policy_files=policy or [],
+        runtime, loaded = inspection_runtime(config, cwd=cwd, no_user_config=no_user_config)
+        overrides = permission_overrides(
+            allow=allow,
+            ask=ask,
+            deny=deny,
+            policy=policy,
             permission_mode=permission_mode,
             trust_project=trust_project,
         )

@@ -65,6 +65,7 @@ class SessionStarted(_Event):
 class UserMessage(_Event):
     type: Literal["user_message"] = "user_message"
     text: str
+    images: int = Field(0, description="images attached to the prompt (--image)")
 
 
 class AssistantTokenDelta(_Event):

@@ -61,6 +61,10 @@ EphemeralOpt = Annotated[bool, typer.Option("--ephemeral", help="Keep nothing.")
 VarOpt = Annotated[list[str] | None, typer.Option("--var", help="KEY=VALUE for {{KEY}}.")]
 CwdOpt = Annotated[Path | None, typer.Option("--cwd", "-C", help="Workspace directory.")]
 NoUserOpt = Annotated[bool, typer.Option("--no-user-config", help="Ignore ~/.config/mentra.")]
+ImageOpt = Annotated[
+    list[str] | None,
+    typer.Option("--image", "-i", help="Image file or https URL to send with the prompt."),
+]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="People's view on stderr.")]
 
 
@@ -169,6 +173,7 @@ def execute(
     cwd: Path | None,
     no_user_config: bool,
     verbose: bool,
+    image: list[str] | None,
 ) -> int:
     from mentra.runtime import RunOverrides
 
@@ -213,6 +218,11 @@ def execute(
     if resuming and ephemeral:
         raise UsageError("resume cannot be --ephemeral: it needs the store")
     text = _read_prompt(prompt) if (prompt is not None or not resuming) else None
+    if image and text is None:
+        raise UsageError("--image goes with a prompt: give one")
+    from mentra.attachments import load_image
+
+    images = [load_image(spec, base=Path.cwd()) for spec in image or ()]
     interactive = _is_tty(sys.stdin) and _is_tty(sys.stderr)
     runtime = open_runtime(
         workspace=workspace,
@@ -229,6 +239,7 @@ def execute(
             loaded,
             overrides,
             text=text,
+            images=images,
             resume_id=resume_id,
             resume_last=resume_last,
             fmt=fmt,
@@ -247,6 +258,7 @@ def _start(
     overrides: Any,
     *,
     text: str | None,
+    images: list[Any],
     resume_id: str | None,
     resume_last: bool,
     fmt: OutputFormat,
@@ -277,7 +289,7 @@ def _start(
     sink = OutputSink(fmt, last_message_file=output_last_message, console=console)
     return asyncio.run(
         _run_with_signals(
-            agent, text, run_id=new_id(), sink=sink, resumed=resuming, runtime=runtime
+            agent, text, images, run_id=new_id(), sink=sink, resumed=resuming, runtime=runtime
         )
     )
 
@@ -292,14 +304,28 @@ def _resumable(history: list[Any]) -> bool:
 
 
 async def _run_with_signals(
-    agent: Any, text: str | None, *, run_id: str, sink: OutputSink, resumed: bool, runtime: Any
+    agent: Any,
+    text: str | None,
+    images: list[Any],
+    *,
+    run_id: str,
+    sink: OutputSink,
+    resumed: bool,
+    runtime: Any,
 ) -> int:
     import asyncio
 
     loop = asyncio.get_running_loop()
     received: list[int] = []
     inner = asyncio.ensure_future(
-        agent.run(text, run_id=run_id, sink=sink, resumed=resumed, signal_holder=received)
+        agent.run(
+            text,
+            run_id=run_id,
+            sink=sink,
+            resumed=resumed,
+            signal_holder=received,
+            images=images,
+        )
     )
 
     def on_signal(signum: int) -> None:
@@ -348,6 +374,7 @@ def run(
     cwd: CwdOpt = None,
     no_user_config: NoUserOpt = False,
     verbose: VerboseOpt = False,
+    image: ImageOpt = None,
 ) -> None:
     """Spawn an agent and send it one turn; JSONL events on stdout."""
     with cli_errors():
@@ -388,6 +415,7 @@ def resume(
     cwd: CwdOpt = None,
     no_user_config: NoUserOpt = False,
     verbose: VerboseOpt = False,
+    image: ImageOpt = None,
 ) -> None:
     """Restore a persisted agent and continue it (or re-run its failed turn)."""
     with cli_errors():

@@ -4,6 +4,7 @@ trip (the builtin read-only `files` tool), then the answer; the JSONL ends in su
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -189,3 +190,46 @@ async def test_mentra_run_with_a_tool_round_trip(
     assert len(tcp.requests) == 2
     assert "hello from x" in tcp.requests[1].body.decode()
     assert "dummy-key-for-tests" not in out.decode()
+
+
+PIXEL_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d4944415478da63fccfc0500f0004850180848a8c21"
+    "0000000049454e44ae426082"
+)
+
+
+@pytest.mark.parametrize("provider", list(WIRES))
+async def test_mentra_run_sends_an_attached_image(
+    tcp: TcpHarness, tmp_path: Path, provider: str
+) -> None:
+    build, suffix, key_env, model = WIRES[provider]
+    tcp.queue(Reply(body=build(False), headers={"content-type": "text/event-stream"}))
+    (tmp_path / "pixel.png").write_bytes(PIXEL_PNG)
+    config = tmp_path / "agent.yaml"
+    config.write_text(f'providers:\n  {provider}:\n    base_url: "{tcp.base_url}{suffix}"\n')
+    proc = await asyncio.create_subprocess_exec(
+        str(MENTRA),
+        "run",
+        "-c",
+        str(config),
+        "-m",
+        f"{provider}:{model}",
+        "--ephemeral",
+        "--no-user-config",
+        "--image",
+        "pixel.png",
+        "What colour is this pixel?",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        cwd=tmp_path,
+        env={**os.environ, key_env: "dummy-key-for-tests"},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    assert events[1]["type"] == "user_message" and events[1]["images"] == 1
+    body = tcp.requests[0].body.decode()
+    assert base64.b64encode(PIXEL_PNG).decode() in body  # the image went inline, in base64
+    assert "image/png" in body

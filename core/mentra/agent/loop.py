@@ -43,6 +43,7 @@ from mentra.events import (
 )
 from mentra.messages import (
     ContentBlock,
+    ImageBlock,
     Message,
     ReasoningBlock,
     TextBlock,
@@ -130,8 +131,10 @@ class Agent:
         sink: Callable[[Any], None],
         resumed: bool = False,
         signal_holder: list[int] | None = None,
+        images: list[ImageBlock] | None = None,
     ) -> RunOutcome:
-        """Run to completion. Never raises for run failures: they become the outcome."""
+        """Run to completion. Never raises for run failures: they become the outcome.
+        ``images`` go with the prompt, after its text."""
         s = self.setup
         emitter = Emitter(sink, agent_id=s.agent_id, run_id=run_id)
         state = _RunState(started=time.monotonic())
@@ -164,8 +167,8 @@ class Agent:
                 s.store.set_agent_status(s.agent_id, "running")
             self._repair_dangling_calls(record)
             if prompt is not None:
-                emitter.emit(UserMessage, text=prompt)
-                content: list[ContentBlock] = [TextBlock(text=prompt)]
+                emitter.emit(UserMessage, text=prompt, images=len(images or ()))
+                content: list[ContentBlock] = [TextBlock(text=prompt), *(images or ())]
                 if s.pending_notices is not None:  # e.g. background jobs that finished since
                     content.extend(TextBlock(text=n) for n in s.pending_notices())
                 self._commit([Message(role="user", content=content)], record, state)

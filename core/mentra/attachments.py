@@ -1,0 +1,42 @@
+"""Images attached to a prompt (`--image`): a local file read and inlined, or an https URL."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from mentra.errors import ConfigError
+from mentra.messages import ImageBlock
+
+MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # the smallest per-image cap of the providers' APIs
+
+
+def load_image(spec: str, *, base: Path) -> ImageBlock:
+    """``spec`` is a path (relative to ``base``) or an ``https://`` URL. Raises `ConfigError`."""
+    suffix = Path(spec.split("?", 1)[0]).suffix.lower()
+    media_type = MEDIA_TYPES.get(suffix)
+    if spec.startswith(("https://", "http://")):
+        return ImageBlock(url=spec, media_type=media_type or "image/png")
+    if media_type is None:
+        known = ", ".join(sorted(MEDIA_TYPES))
+        raise ConfigError(f"--image {spec}: not an image type mentra sends ({known})")
+    path = Path(spec) if Path(spec).is_absolute() else base / spec
+    try:
+        size = path.stat().st_size
+        if size > MAX_IMAGE_BYTES:
+            raise ConfigError(f"--image {spec}: {size} bytes is over the 20 MiB limit")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"--image {spec}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--image {spec}: is a directory") from None
+    except PermissionError:
+        raise ConfigError(f"--image {spec}: permission denied") from None
+    return ImageBlock(media_type=media_type, data=base64.b64encode(data).decode("ascii"))

@@ -408,3 +408,17 @@ def test_pending_notices_reach_the_next_request(write_script: Any, tmp_path: Pat
     texts = [b.text for b in first.content if isinstance(b, TextBlock)]
     assert texts == ["what happened?", notice]  # delivered with the prompt, once
     assert queue == []
+
+
+def test_timeout_mid_tool_commits_results_for_every_call(write_script: Any, tmp_path: Path) -> None:
+    script = write_script(
+        "turns:\n  - tool_calls: [{name: echo, input: {text: slow, delay: 5}}]\n  - text: x\n"
+    )
+    agent, events = make_agent(script, tmp_path, limits=Limits(timeout=0.3))
+    finished = run(agent, events)
+    assert finished.status == "timeout" and finished.exit_code == 5
+    last = agent.history[-1]
+    assert last.role == "user"
+    result = last.content[0]
+    assert isinstance(result, ToolResultBlock) and result.is_error
+    assert "interrupted" in result.content

@@ -180,6 +180,7 @@ class Agent:
                     async with asyncio.timeout(s.limits.timeout):
                         await coro
                 except TimeoutError:
+                    self._answer_interrupted(state, record)  # calls cut off get their results
                     raise RunTimeoutError(
                         f"the run timed out after {s.limits.timeout:g}s"
                     ) from None

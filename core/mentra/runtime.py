@@ -254,6 +254,8 @@ class Runtime:
         tool_map = {name: tool for name, (tool, _src) in tools.items()}
         system = overrides.system if overrides.system is not None else config.system
         system = assemble.system_prompt(system, skills)
+        if overrides.json_schema is not None:
+            system = assemble.with_output_schema(system, overrides.json_schema)
         authorizer, make_request, mode, notices = assemble.build_permissions(
             self, loaded, overrides, policy
         )

@@ -101,6 +101,18 @@ def system_prompt(system: str | None, skills: SkillSet | None) -> str | None:
     return f"{system}\n\n{section}" if system else section
 
 
+def with_output_schema(system: str | None, schema: dict[str, Any]) -> str:
+    """Tell the model up front what `--json-schema` will check its final answer against."""
+    import json
+
+    rule = (
+        "When you give your final answer, reply with only one JSON value (no prose, no code "
+        "fence) that is valid against this JSON Schema:\n"
+        + json.dumps(schema, indent=2, sort_keys=True)
+    )
+    return f"{system}\n\n{rule}" if system else rule
+
+
 def build_permissions(
     runtime: Runtime,
     loaded: LoadedConfig | None,

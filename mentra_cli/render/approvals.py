@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from typing import IO, Any
 
 from mentra.permissions.decide import ApprovalAnswer, PermissionRequest, Scope, would_remember
@@ -43,13 +44,38 @@ class TerminalApprover:
         # the loop authorizes calls one at a time, so prompts never overlap
         self._show(request)
         while True:
-            line = await asyncio.to_thread(self._read_line)
+            line = await self._read_line_async()
             if line is None:
                 return ApprovalAnswer(False, "no answer at the prompt (end of input)")
             answer = parse_choice(line)
             if answer is not None:
                 return answer
             self._console().print("[yellow]answer y, s, p, g or n:[/yellow] ", end="")
+
+    async def _read_line_async(self) -> str | None:
+        """Read one line in a daemon thread: if the run is interrupted while the prompt waits,
+        the process can still exit (the default executor would wait for the read to end)."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[str | None] = loop.create_future()
+
+        def settle(line: str | None, error: BaseException | None) -> None:
+            if answer.done():
+                return
+            if error is not None:
+                answer.set_exception(error)
+            else:
+                answer.set_result(line)
+
+        def read() -> None:
+            try:
+                line = self._read_line()
+            except Exception as exc:
+                loop.call_soon_threadsafe(settle, None, exc)
+            else:
+                loop.call_soon_threadsafe(settle, line, None)
+
+        threading.Thread(target=read, name="mentra-approval", daemon=True).start()
+        return await answer
 
     def _read_line(self) -> str | None:
         stream = self._stdin or sys.stdin

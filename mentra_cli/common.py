@@ -17,6 +17,7 @@ from mentra.errors import ConfigError, MentraError
 if TYPE_CHECKING:
     from mentra.config import LoadedConfig, UserConfig
     from mentra.runtime import RunOverrides, Runtime
+    from mentra.store.base import Store
 
 ListingFormat = Literal["table", "json", "jsonl"]
 
@@ -170,3 +171,14 @@ def print_listing(rows: list[dict[str, Any]], fmt: ListingFormat, columns: list[
 
         print_table(rows, columns)
     sys.stdout.flush()
+
+
+def open_workspace_store(store_flag: str | None, workspace: Path, *, create: bool) -> Store:
+    """The store of ``--store``/``MENTRA_STORE``/the workspace. With ``create=False`` a store
+    that does not exist yet reads as empty, and no file is made (read-only commands)."""
+    from mentra.store.location import open_store, resolve_store_path
+
+    path = resolve_store_path(store_flag, workspace)
+    if not create and not path.exists() and not str(path).startswith(("postgres:", "postgresql:")):
+        return open_store(None)
+    return open_store(path)

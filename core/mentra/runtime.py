@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mentra.agent.emitter import Emitter
 from mentra.agent.loop import Agent, AgentSetup, Limits
@@ -29,6 +29,9 @@ from mentra.providers.base import ModelInfo, ModelOptions, Provider, ToolSpec
 from mentra.providers.registry import ProviderSettings, create_provider, effective_settings
 from mentra.store.base import AgentRecord, Store
 from mentra.tools.base import Tool
+
+if TYPE_CHECKING:
+    from mentra.store.location import UserRuleStore
 
 
 @dataclass
@@ -85,6 +88,26 @@ class Runtime:
         self._declared: dict[str, ProviderSettings] = {}
         self.trusted_folders: list[str] = []
         self._data_root: Path | None = None
+        self._global_store: UserRuleStore | None = None
+
+    def global_store(self) -> UserRuleStore | None:
+        """The per-user store for "always, everywhere" permission answers (opened only when
+        used); None for an ephemeral run, which remembers nothing."""
+        if self.store is None:
+            return None
+        if self._global_store is None:
+            from mentra.store.location import UserRuleStore, global_store_path
+
+            self._global_store = UserRuleStore(global_store_path())
+        return self._global_store
+
+    def close(self) -> None:
+        """Close the stores this runtime opened."""
+        if self._global_store is not None:
+            self._global_store.close()
+            self._global_store = None
+        if self.store is not None:
+            self.store.close()
 
     def data_dir(self, agent_id: str) -> Path:
         """Per-agent files (background jobs, full tool results): beside the store, or a

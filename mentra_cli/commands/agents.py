@@ -16,23 +16,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mentra.errors import UsageError
-from mentra_cli.common import cli_errors, listing_format, print_listing, workspace_dir
+from mentra_cli.common import (
+    cli_errors,
+    listing_format,
+    open_workspace_store,
+    print_listing,
+    workspace_dir,
+)
 
 if TYPE_CHECKING:
-    from mentra.store.base import AgentRecord, Store
+    from mentra.store.base import AgentRecord
 
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store path (or MENTRA_STORE).")]
 CwdOpt = Annotated[Path | None, typer.Option("--cwd", "-C", help="The workspace directory.")]
 AgentArg = Annotated[str, typer.Argument(help="Agent id, or a unique prefix of one.")]
 
 
-def _store(store_flag: str | None, workspace: Path, *, create: bool) -> Store:
-    from mentra.store.location import open_store, resolve_store_path
-
-    path = resolve_store_path(store_flag, workspace)
-    if not create and not path.exists() and not str(path).startswith(("postgres:", "postgresql:")):
-        return open_store(None)  # nothing stored yet: read an empty store, create no file
-    return open_store(path)
+_store = open_workspace_store
 
 
 def _row(agent: AgentRecord) -> dict[str, Any]:

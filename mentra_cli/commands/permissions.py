@@ -15,7 +15,15 @@ from typing import Annotated, Any
 import typer
 
 from mentra.errors import ConfigError, UsageError
-from mentra_cli.common import cli_errors, inspection_runtime, permission_overrides
+from mentra_cli.common import (
+    cli_errors,
+    inspection_runtime,
+    listing_format,
+    open_workspace_store,
+    permission_overrides,
+    print_listing,
+    workspace_dir,
+)
 
 app = typer.Typer(
     name="permissions",
@@ -105,3 +113,75 @@ def _tools(runtime: Any, loaded: Any) -> dict[str, Any]:
         raise
     except ImportError:  # builtin tools not available: every call is judged as unknown
         return {}
+
+
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store path (or MENTRA_STORE).")]
+CwdOpt = Annotated[Path | None, typer.Option("--cwd", "-C", help="The workspace directory.")]
+
+
+@app.command("list")
+def list_remembered(
+    store: StoreOpt = None,
+    cwd: CwdOpt = None,
+    output: Annotated[str | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """List the answers remembered at a prompt ("always"): this project's and the global ones."""
+    with cli_errors():
+        fmt = listing_format(output)
+        rows = []
+        for name, rule_store, key in _scopes(store, workspace_dir(cwd)):
+            try:
+                for r in rule_store.list_permission_rules(key):
+                    created = r.created_at.isoformat() if r.created_at else None
+                    rows.append(
+                        {
+                            "scope": name,
+                            "rule": r.rule,
+                            "decision": r.decision,
+                            "created_at": created,
+                        }
+                    )
+            finally:
+                rule_store.close()
+        print_listing(rows, fmt, ["scope", "rule", "decision", "created_at"])
+
+
+@app.command("forget")
+def forget(
+    rule: Annotated[str, typer.Argument(help="The rule as listed, e.g. 'shell(make test)'.")],
+    scope: Annotated[
+        str | None, typer.Option("--scope", help="project | global (default: both)")
+    ] = None,
+    store: StoreOpt = None,
+    cwd: CwdOpt = None,
+) -> None:
+    """Forget a remembered answer; exit 2 when no remembered answer matches."""
+    with cli_errors():
+        if scope not in (None, "project", "global"):
+            raise UsageError(f"--scope must be project or global, got {scope!r}")
+        removed = 0
+        for name, rule_store, key in _scopes(store, workspace_dir(cwd)):
+            try:
+                if scope in (None, name):
+                    for record in rule_store.list_permission_rules(key):
+                        if record.rule == rule:
+                            removed += int(rule_store.remove_permission_rule(record))
+            finally:
+                rule_store.close()
+        if not removed:
+            raise UsageError(f"no remembered answer {rule!r}" + (f" in {scope}" if scope else ""))
+        sys.stdout.write(json.dumps({"forgotten": rule, "count": removed}) + "\n")
+
+
+def _scopes(store_flag: str | None, workspace: Path) -> list[tuple[str, Any, str]]:
+    """(name, store, stored scope) of the two places answers are remembered; opening them
+    creates no file."""
+    import os
+
+    from mentra.store.location import UserRuleStore, global_store_path
+
+    project = open_workspace_store(store_flag, workspace, create=False)
+    return [
+        ("project", project, f"project:{os.path.realpath(workspace)}"),
+        ("global", UserRuleStore(global_store_path()), "global"),
+    ]

@@ -247,8 +247,7 @@ def execute(
             verbose=verbose,
         )
     finally:
-        if runtime.store is not None:
-            runtime.store.close()
+        runtime.close()
 
 
 def _start(

@@ -142,3 +142,28 @@ def test_read_only_mode_denies_mutation(mentra: Any, tmp_path: Path) -> None:
     )
     assert r.code == 0 and not (tmp_path / "made-by-tool.txt").exists()
     assert json.dumps(r.events[-1]["permission_denials"]).count("touch") == 1
+
+
+def test_global_answers_reach_other_workspaces_until_forgotten(mentra: Any, tmp_path: Path) -> None:
+    script = _setup(tmp_path)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    answer = 'echo \'{"decision": "allow", "scope": "global"}\''
+    r = mentra("run", "-m", f"scripted:{script}", "go", "--approval-command", answer, cwd=first)
+    assert r.code == 0 and (first / "made-by-tool.txt").exists()
+    # another workspace, another store: the "everywhere" answer still applies
+    r = mentra("run", "-m", f"scripted:{script}", "go", cwd=second)
+    resolved = next(e for e in r.events if e["type"] == "permission_resolved")
+    assert resolved["decided_by"] == "remembered" and (second / "made-by-tool.txt").exists()
+    listed = mentra("permissions", "list", "-o", "json", cwd=second)
+    rows = json.loads(listed.stdout)
+    assert [(x["scope"], x["rule"]) for x in rows] == [("global", "shell(touch made-by-tool.txt)")]
+    gone = mentra("permissions", "forget", "shell(touch made-by-tool.txt)", cwd=second)
+    assert gone.code == 0 and json.loads(gone.stdout)["count"] == 1
+    again = mentra("permissions", "forget", "shell(touch made-by-tool.txt)", cwd=second)
+    assert again.code == 2 and "no remembered answer" in again.stderr
+    (second / "made-by-tool.txt").unlink()
+    r = mentra("run", "-m", f"scripted:{script}", "go", cwd=second)
+    assert not (second / "made-by-tool.txt").exists()
+    assert r.events[-1]["permission_denials"]

@@ -143,6 +143,7 @@ def build_permissions(
         flag_mode=overrides.permission_mode,
         approver=approver,
         store=runtime.store,
+        global_store=runtime.global_store(),
     )
 
     def make_request(tool: Tool, args: Any, use: Any, mutating: bool) -> Any:

@@ -174,20 +174,28 @@ def _narrowed(layer: _Layer, current_mode: str, notices: list[str]) -> _Layer:
 
 
 class StoreRuleMemory:
-    """Remembered answers in the store: scope ``global`` or ``project:<workspace>``."""
+    """Remembered answers in the store: scope ``global`` or ``project:<workspace>``.
 
-    def __init__(self, store: Any, workspace: Path) -> None:
+    The default store is one per workspace, so "everywhere" answers go to ``global_store`` (one
+    per user) when there is one; without it they live in the workspace's store."""
+
+    def __init__(self, store: Any, workspace: Path, *, global_store: Any = None) -> None:
         self.store = store
+        self.global_store = global_store if global_store is not None else store
         self.project_scope = f"project:{os.path.realpath(workspace)}"
 
     def _scope(self, scope: Scope) -> str:
         return "global" if scope == "global" else self.project_scope
 
+    def _store_for(self, scope: str) -> Any:
+        return self.global_store if scope == "global" else self.store
+
     def save(self, scope: Scope, rule: str, decision: Literal["allow", "deny"]) -> None:
         from mentra.store.base import PermissionRuleRecord
 
-        self.store.add_permission_rule(
-            PermissionRuleRecord(scope=self._scope(scope), rule=rule, decision=decision)
+        stored = self._scope(scope)
+        self._store_for(stored).add_permission_rule(
+            PermissionRuleRecord(scope=stored, rule=rule, decision=decision)
         )
 
     def load(self, *, include_global: bool, notices: list[str]) -> list[RememberedRule]:
@@ -196,7 +204,7 @@ class StoreRuleMemory:
         if include_global:
             wanted.insert(0, ("global", "global"))
         for stored, scope in wanted:
-            for record in self.store.list_permission_rules(stored):
+            for record in self._store_for(stored).list_permission_rules(stored):
                 if record.decision not in ("allow", "deny"):
                     continue
                 try:
@@ -225,6 +233,7 @@ def build_authorizer(
     flag_mode: str | None = None,
     approver: Approver | None = None,
     store: Any = None,
+    global_store: Any = None,
 ) -> tuple[Authorizer, list[str]]:
     """The `Authorizer` for one agent, and notices for people (ignored project rules…).
 
@@ -267,7 +276,7 @@ def build_authorizer(
     memory: StoreRuleMemory | None = None
     remembered: list[RememberedRule] = []
     if store is not None:
-        memory = StoreRuleMemory(store, Path(workspace))
+        memory = StoreRuleMemory(store, Path(workspace), global_store=global_store)
         remembered = memory.load(include_global=not no_user_config, notices=notices)
     authorizer = Authorizer(
         mode=_mode_of(layers),

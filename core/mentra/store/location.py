@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from mentra.errors import StoreError
 
 if TYPE_CHECKING:
-    from mentra.store.base import Store
+    from mentra.store.base import PermissionRuleRecord, Store
 
 STORE_ENV = "MENTRA_STORE"
 # A URL passed through Path() keeps one slash after the scheme, so match on that.
@@ -34,6 +34,13 @@ def default_store_path(workspace: Path) -> Path:
 
     data = platformdirs.user_data_path("mentra", appauthor=False)
     return data / "workspaces" / workspace_key(workspace) / "store.sqlite"
+
+
+def global_store_path() -> Path:
+    """The user's own store, shared by every workspace: answers remembered "everywhere"."""
+    import platformdirs
+
+    return platformdirs.user_data_path("mentra", appauthor=False) / "global.sqlite"
 
 
 def resolve_store_path(store_flag: str | None, workspace: Path) -> Path:
@@ -61,3 +68,36 @@ def open_store(path: str | os.PathLike[str] | None) -> Store:
     from mentra.store.sqlite import SQLiteStore
 
     return SQLiteStore(text)
+
+
+class UserRuleStore:
+    """The user's global store, for permission answers remembered "everywhere". Opened only
+    when it already exists or receives its first rule, so runs that never ask pay nothing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._store: Store | None = None
+
+    def _open(self, *, create: bool) -> Store | None:
+        if self._store is None and (create or self.path.exists()):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._store = open_store(self.path)
+        return self._store
+
+    def list_permission_rules(self, scope: str | None = None) -> list[PermissionRuleRecord]:
+        store = self._open(create=False)
+        return store.list_permission_rules(scope) if store is not None else []
+
+    def add_permission_rule(self, rule: PermissionRuleRecord) -> None:
+        store = self._open(create=True)
+        assert store is not None
+        store.add_permission_rule(rule)
+
+    def remove_permission_rule(self, rule: PermissionRuleRecord) -> bool:
+        store = self._open(create=False)
+        return store.remove_permission_rule(rule) if store is not None else False
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

@@ -98,7 +98,3 @@ def run_app(args: list[str]) -> int:
         )
         return 1
     return result if isinstance(result, int) else 0
-
-
-def main() -> None:
-    sys.exit(run_app(sys.argv[1:]))

@@ -159,9 +159,10 @@ class SQLiteStore:
             try:
                 conn.row_factory = sqlite3.Row
                 conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-                self._migrate(conn)  # first: refuses foreign files before changing them
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across kill -9
+                if self._is_empty(conn):  # a new file: WAL first, so creating it costs no fsyncs
+                    self._use_wal(conn)
+                self._migrate(conn)  # refuses foreign files before changing them
+                self._use_wal(conn)
                 conn.execute("PRAGMA foreign_keys = ON")
             except BaseException:
                 conn.close()
@@ -228,6 +229,18 @@ class SQLiteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    @staticmethod
+    def _is_empty(conn: sqlite3.Connection) -> bool:
+        return bool(
+            conn.execute("PRAGMA user_version").fetchone()[0] == 0
+            and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        )
+
+    @staticmethod
+    def _use_wal(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across kill -9
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]

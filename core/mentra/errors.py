@@ -6,7 +6,19 @@ text. The CLI's single ``except MentraError`` turns ``exit_code`` into the proce
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
+
+# How a run ended: `run_finished.status`, a stored run's final state, and `MentraError.status`.
+RunEndStatus = Literal[
+    "success",
+    "error",
+    "provider_error",
+    "limit_reached",
+    "timeout",
+    "busy",
+    "invalid_output",
+    "interrupted",
+]
 
 
 class MentraError(Exception):

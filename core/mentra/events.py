@@ -13,20 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from mentra.errors import RunEndStatus
 from mentra.messages import Usage
 
 SCHEMA_VERSION = 1
 
-RunStatus = Literal[
-    "success",
-    "error",
-    "provider_error",
-    "limit_reached",
-    "timeout",
-    "busy",
-    "invalid_output",
-    "interrupted",
-]
+RunStatus = RunEndStatus
 
 
 class _Event(BaseModel):

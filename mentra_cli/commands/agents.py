@@ -32,9 +32,6 @@ CwdOpt = Annotated[Path | None, typer.Option("--cwd", "-C", help="The workspace 
 AgentArg = Annotated[str, typer.Argument(help="Agent id, or a unique prefix of one.")]
 
 
-_store = open_workspace_store
-
-
 def _row(agent: AgentRecord) -> dict[str, Any]:
     return {
         "id": agent.id,
@@ -63,7 +60,7 @@ def list_agents(
     with cli_errors():
         fmt = listing_format(output)
         workspace = workspace_dir(cwd)
-        s = _store(store, workspace, create=False)
+        s = open_workspace_store(store, workspace, create=False)
         try:
             agents = s.list_agents(None if all_workspaces else str(workspace))
         finally:
@@ -80,7 +77,7 @@ def list_agents(
 def show(agent_id: AgentArg, store: StoreOpt = None, cwd: CwdOpt = None) -> None:
     """Print an agent's transcript as JSON lines: seq, run_id, role, content."""
     with cli_errors():
-        s = _store(store, workspace_dir(cwd), create=False)
+        s = open_workspace_store(store, workspace_dir(cwd), create=False)
         try:
             agent = s.get_agent(agent_id)
             if agent is None:
@@ -107,7 +104,7 @@ def export(
     with cli_errors():
         from mentra.store.transfer import export_agent
 
-        s = _store(store, workspace_dir(cwd), create=False)
+        s = open_workspace_store(store, workspace_dir(cwd), create=False)
         try:
             text = json.dumps(export_agent(s, agent_id), ensure_ascii=False) + "\n"
         finally:
@@ -145,7 +142,7 @@ def import_(
 
         workspace = workspace_dir(cwd)
         data = _read_json(file)
-        s = _store(store, workspace, create=True)
+        s = open_workspace_store(store, workspace, create=True)
         try:
             agent = import_agent(s, data, workspace=str(workspace), replace=replace)
         finally:

@@ -15,20 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from mentra.errors import RunEndStatus
 from mentra.messages import Message, Usage
 
 AgentStatus = Literal["idle", "running", "failed", "interrupted"]
-RunStatus = Literal[
-    "running",
-    "success",
-    "error",
-    "provider_error",
-    "limit_reached",
-    "timeout",
-    "busy",
-    "invalid_output",
-    "interrupted",
-]
+RunStatus = Literal["running"] | RunEndStatus
 JobStatus = Literal["running", "exited", "killed", "lost"]
 RuleDecision = Literal["allow", "ask", "deny"]
 

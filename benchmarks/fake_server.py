@@ -57,7 +57,7 @@ class Stats:
         self.connections = 0
         self.deltas = 0
         self.bytes_sent = 0
-        self.first_ts: float | None = None  # wall clock (time.time) of the first request
+        self.first_ts: float | None = None  # wall clock (time.time) the first request arrived
         self.cpu0 = _cpu_seconds()
         self.since = time.monotonic()
 
@@ -525,7 +525,11 @@ def _models_body(path: str, headers: dict[str, str]) -> bytes:
     return _DUMPS({"object": "list", "data": data}).encode()
 
 
-def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, str, bytes]:
+def handle(
+    method: str, target: str, headers: dict[str, str], raw: bytes, arrived: float | None = None
+) -> tuple[int, str, bytes]:
+    """One request's reply. ``arrived`` is when its head was read: a client sends the head only
+    once its body is built, so that is when the request started, whatever its size."""
     path, _, _query = target.partition("?")
     if method == "GET" and path.rstrip("/") in ("/v1/models", "/v1beta/models", "/models"):
         return 200, "application/json", _models_body(path, headers)
@@ -551,7 +555,7 @@ def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> tup
     streaming = streaming or bool(body.get("stream"))
     STATS.requests += 1
     if STATS.first_ts is None:
-        STATS.first_ts = time.time()
+        STATS.first_ts = arrived if arrived is not None else time.time()
     if not streaming and json_fn is not None:
         payload, _ = json_fn(model, plan)
         return 200, "application/json", payload
@@ -590,6 +594,7 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 head = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, ConnectionError):
                 return
+            arrived = time.time()
             lines = head.decode("latin-1").split("\r\n")
             method, target, _version = lines[0].split(" ", 2)
             headers: dict[str, str] = {}
@@ -605,7 +610,7 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             if headers.get("expect", "").lower() == "100-continue":
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             try:
-                status, ctype, payload = handle(method, target, headers, raw)
+                status, ctype, payload = handle(method, target, headers, raw, arrived)
             except Exception as exc:  # a bug here must not hang the client
                 status, ctype = 500, "application/json"
                 payload = _DUMPS({"error": {"message": f"fake server: {exc!r}"}}).encode()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import typer
 
 from mentra_cli.commands import agents, inspect, permissions, run
+from mentra_cli.entry import settle_gc
 
 
 def _new_app() -> typer.Typer:
@@ -79,6 +80,8 @@ def run_app(args: list[str]) -> int:
     first = args[0] if args else None
     target = build_app(first) if first in COMMANDS or first in GROUPS else app
     command = typer.main.get_command(target)
+    if first not in ("run", "resume"):  # those settle once their agent is loaded
+        settle_gc()
     try:
         result = command.main(args=args, prog_name="mentra", standalone_mode=False)
     except typer.TyperException as exc:  # click usage errors: one line, exit 2

@@ -1,8 +1,23 @@
-"""Console-script entry. ``--version`` answers before typer, pydantic or rich are imported."""
+"""Console-script entry. ``--version`` answers before typer, pydantic or rich are imported.
+
+Start-up (imports, class building, config and transcript loading) allocates hundreds of
+thousands of long-lived objects and frees almost none, so the cyclic collector would only
+re-scan them, again and again: it is paused until the command has settled
+(`settle_gc`), then what start-up built is frozen out of its sight.
+"""
 
 from __future__ import annotations
 
+import gc
 import sys
+
+
+def settle_gc() -> None:
+    """Start-up is over: freeze what it built and turn the collector back on (idempotent; a
+    no-op where `main` did not pause it, e.g. in tests)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def main() -> None:
@@ -12,6 +27,7 @@ def main() -> None:
 
         sys.stdout.write(f"mentra {__version__}\n")
         return
+    gc.disable()
     from mentra_cli.app import run_app
 
     sys.exit(run_app(args))

@@ -6,6 +6,7 @@ JSON. Blocks are frozen pydantic models joined in one discriminated union.
 
 from __future__ import annotations
 
+import gc
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -93,6 +94,20 @@ class Message(BaseModel):
 def messages_adapter() -> TypeAdapter[list[Message]]:
     """Parses a JSON array of messages in one call (built on first use, not at import)."""
     return TypeAdapter(list[Message])
+
+
+def parse_messages_json(text: str | bytes) -> list[Message]:
+    """A JSON array of messages, parsed in one call with the cyclic collector paused: a parse
+    only creates live, acyclic objects, and for a long transcript the collector would otherwise
+    re-scan them dozens of times (half the parse time). Raises ``ValidationError``."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return messages_adapter().validate_json(text)
+    finally:
+        if paused:
+            gc.enable()
 
 
 class Usage(BaseModel):

@@ -14,6 +14,7 @@ import typer
 
 from mentra.errors import ConfigError, UsageError
 from mentra_cli.common import cli_errors, load_config, open_runtime, workspace_dir
+from mentra_cli.entry import settle_gc
 
 if TYPE_CHECKING:
     from mentra_cli.render.sinks import OutputFormat, OutputSink
@@ -280,6 +281,7 @@ def _start(
             )
     else:
         agent = runtime.spawn(loaded, overrides)
+    settle_gc()
     console = None
     if verbose or _is_tty(sys.stderr):
         from mentra_cli.render.console import ConsoleView

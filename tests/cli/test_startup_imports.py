@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
+
+import pytest
 
 from tests.cli.conftest import REPO
 
@@ -17,11 +20,13 @@ try:
 except SystemExit:
     pass
 sys.stderr.write("\\nMODULES=" + json.dumps(sorted(sys.modules)) + "\\n")
+import gc
+sys.stderr.write("GC=" + json.dumps([gc.isenabled(), gc.get_freeze_count()]) + "\\n")
 """
 
 
-def imported(*args: str) -> set[str]:
-    done = subprocess.run(
+def probe(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(list(args))],
         capture_output=True,
         text=True,
@@ -29,8 +34,15 @@ def imported(*args: str) -> set[str]:
         stdin=subprocess.DEVNULL,
         timeout=60,
     )
-    line = next(x for x in done.stderr.splitlines() if x.startswith("MODULES="))
-    return set(json.loads(line.removeprefix("MODULES=")))
+
+
+def _reported(done: subprocess.CompletedProcess[str], key: str) -> Any:
+    line = next(x for x in done.stderr.splitlines() if x.startswith(key + "="))
+    return json.loads(line.removeprefix(key + "="))
+
+
+def imported(*args: str) -> set[str]:
+    return set(_reported(probe(*args), "MODULES"))
 
 
 def _has(modules: set[str], *prefixes: str) -> list[str]:
@@ -65,3 +77,19 @@ def test_offline_ephemeral_run_needs_no_http_store_or_rich() -> None:
     mods = imported("run", "-c", "examples/agents/demo.yaml", "hi", "--ephemeral")
     assert _has(mods, "rich", "httpx", "sqlite3", "bashlex", "jsonschema", "platformdirs") == []
     assert "mentra.agent.loop" in mods  # the probe did run the agent
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "-c", "examples/agents/demo.yaml", "hi", "--ephemeral"),
+        ("list-agents", "--output", "json"),
+        ("--help",),
+    ],
+)
+def test_collector_is_paused_for_start_up_only(args: tuple[str, ...]) -> None:
+    """Start-up runs with the cyclic GC off; by the time the command runs (an agent may run for
+    hours) it is back on, with what start-up built frozen out of its sight."""
+    enabled, frozen = _reported(probe(*args), "GC")
+    assert enabled is True
+    assert frozen > 10_000

@@ -8,6 +8,7 @@ slotted dataclasses, not pydantic models: they are made once per delta on the ho
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -143,35 +144,53 @@ dumps_compact = _COMPACT.encode
 """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``: how request bodies are sent."""
 
 
-def _list_items_encoder() -> Callable[[list[Any]], str]:
-    """``dumps_compact(items)[1:-1]``. Built once on CPython's C encoder (what ``json.dumps``
-    runs per call), as it is called once per message of a resumed history."""
+def _prebuilt_encoder(*, compact: bool) -> Callable[[Any], str]:
+    """CPython's C encoder, built once: ``json.dumps`` rebuilds it on every call, a cost paid
+    per message when a long history is encoded. ``compact``: `dumps_compact`; otherwise the
+    output of a plain ``json.dumps(value)``."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # pragma: no cover - CPython always has it
-        return lambda items: dumps_compact(items)[1:-1]
+        return dumps_compact if compact else json.dumps
     enc = make(
-        None, _COMPACT.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+        None,
+        _COMPACT.default,
+        json.encoder.encode_basestring if compact else json.encoder.encode_basestring_ascii,
+        None,
+        ":" if compact else ": ",
+        "," if compact else ", ",
+        False,
+        False,
+        True,
     )
-    return lambda items: "".join(enc(items, 0))[1:-1]
+    return lambda value: "".join(enc(value, 0))
 
 
-_encode_items = _list_items_encoder()
+_encode_compact = _prebuilt_encoder(compact=True)
+dumps_plain = _prebuilt_encoder(compact=False)
+"""``json.dumps(value)``, byte for byte (tool arguments re-sent as the model's own text)."""
+
+
+def _encode_items(items: list[Any]) -> str:
+    """``dumps_compact(items)`` without its brackets."""
+    return _encode_compact(items)[1:-1]
 
 
 class BodyEncoder:
     """Encodes request bodies whose history array is re-sent every round.
 
-    Each message's wire items are converted and encoded once, then reused for as long as the
-    same (frozen) message object stays in the history, so a round costs the new messages, not
-    the whole conversation. The bytes are exactly ``dumps_compact(body)`` of the body with the
-    items in place. Only the messages of the latest request are kept.
+    The items of the previous request's messages are kept encoded, as one string. A round only
+    appends to the history, so when the next request's messages start with the same (frozen)
+    message objects, only the new ones are converted and encoded; otherwise (a new history, a
+    rewritten one) everything is, in one call of the C encoder. The bytes are exactly
+    ``dumps_compact(body)`` of the body with the items in place.
     """
 
-    __slots__ = ("_cache", "_convert")
+    __slots__ = ("_convert", "_encoded", "_messages")
 
     def __init__(self, convert: Callable[[Message], list[dict[str, Any]]]) -> None:
         self._convert = convert
-        self._cache: dict[int, tuple[Message, str]] = {}
+        self._messages: list[Message] = []
+        self._encoded = ""  # the items of ``_messages``, comma-separated, no brackets
 
     def encode(
         self,
@@ -181,18 +200,20 @@ class BodyEncoder:
         head: Sequence[dict[str, Any]] = (),
     ) -> bytes:
         """``body`` with ``body[key]`` = ``head`` + the items of every message, as JSON bytes."""
-        old = self._cache
-        cache: dict[int, tuple[Message, str]] = {}
-        parts = [dumps_compact(item) for item in head]
+        known = self._messages
+        reused = len(known)
+        if reused > len(messages) or not all(map(operator.is_, known, messages)):
+            reused = 0
         convert = self._convert
-        for message in messages:
-            hit = old.get(id(message))
-            if hit is None or hit[0] is not message:
-                hit = (message, _encode_items(convert(message)))
-            cache[id(message)] = hit
-            if hit[1]:
-                parts.append(hit[1])
-        self._cache = cache
+        added = _encode_items([item for m in messages[reused:] for item in convert(m)])
+        encoded = self._encoded if reused else ""
+        if added:
+            encoded = f"{encoded},{added}" if encoded else added
+        self._messages = list(messages)
+        self._encoded = encoded
+        parts = [dumps_compact(item) for item in head]
+        if encoded:
+            parts.append(encoded)
         array = "[" + ",".join(parts) + "]"
         return (
             "{"

@@ -10,7 +10,6 @@ replayed: the wire has no field to send it back in.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
@@ -40,6 +39,7 @@ from mentra.providers.base import (
     ModelRequest,
     StreamEvent,
     UsageUpdate,
+    dumps_plain,
 )
 from mentra.providers.registry import ProviderSettings
 
@@ -108,7 +108,7 @@ def _assistant(message: Message) -> dict[str, Any]:
             "type": "function",
             "function": {
                 "name": b.name,
-                "arguments": b.raw_input if b.raw_input is not None else json.dumps(b.input),
+                "arguments": b.raw_input if b.raw_input is not None else dumps_plain(b.input),
             },
         }
         for b in message.content

@@ -10,7 +10,6 @@ events may arrive at any point.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
@@ -39,6 +38,7 @@ from mentra.providers.base import (
     ModelRequest,
     StreamEvent,
     UsageUpdate,
+    dumps_plain,
 )
 from mentra.providers.openai_chat import _model_info, image_url
 from mentra.providers.registry import ProviderSettings
@@ -68,7 +68,7 @@ def message_items(message: Message, provider: str) -> list[dict[str, Any]]:
                     text = []
                 arguments = block.raw_input
                 if arguments is None:
-                    arguments = json.dumps(block.input)
+                    arguments = dumps_plain(block.input)
                 items.append(
                     {
                         "type": "function_call",

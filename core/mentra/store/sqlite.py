@@ -21,7 +21,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from mentra.errors import AgentBusyError, StoreError
-from mentra.messages import Message, Usage, messages_adapter
+from mentra.messages import Message, Usage, parse_messages_json
 from mentra.store._common import (
     ambiguous_prefix,
     busy_error,
@@ -383,7 +383,7 @@ class SQLiteStore:
             ).fetchall()
         # One parse of a JSON array is much faster than one parse per item.
         try:
-            messages = messages_adapter().validate_json("[" + ",".join(r[2] for r in rows) + "]")
+            messages = parse_messages_json("[" + ",".join(r[2] for r in rows) + "]")
         except ValidationError as exc:
             raise StoreError(
                 f"the transcript of agent {agent_id} in {self.path} is unreadable: "

@@ -799,6 +799,19 @@ class Bench:
             samples.append((first - t0) * 1000)
         row.samples = samples[1:]  # the first run warms the page cache
         log(f"resume: {statistics.median(row.samples):.1f} ms")
+        # What the prescribed stack costs before any work: typer 0.29 parses arguments with
+        # pydantic TypeAdapters, and httpx's async pool runs on anyio's asyncio backend.
+        self.process_row(
+            sc,
+            "floor: python importing typer (pydantic-based parsing), httpx + its asyncio "
+            "backend, sqlite3; no work",
+            "info",
+            [
+                str(MENTRA_PY),
+                "-c",
+                "import typer._adapters, pydantic, httpx, anyio._backends._asyncio, sqlite3",
+            ],
+        )
 
     def store_growth(self) -> None:
         sc = Scenario(

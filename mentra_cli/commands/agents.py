@@ -25,7 +25,7 @@ from mentra_cli.common import (
 )
 
 if TYPE_CHECKING:
-    from mentra.store.base import AgentRecord
+    from mentra.store.base import AgentRecord, JobRecord
 
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store path (or MENTRA_STORE).")]
 CwdOpt = Annotated[Path | None, typer.Option("--cwd", "-C", help="The workspace directory.")]
@@ -43,6 +43,30 @@ def _row(agent: AgentRecord) -> dict[str, Any]:
         "created_at": agent.created_at.isoformat() if agent.created_at else None,
         "updated_at": agent.updated_at.isoformat() if agent.updated_at else None,
         "workspace": agent.workspace,
+    }
+
+
+_JOB_COLUMNS = ("id", "status", "exit_code", "started_at", "finished_at", "command", "directory")
+
+
+def _job_row(job: JobRecord) -> dict[str, Any]:
+    """A job as listed. A job still recorded as running is looked up in its directory (the
+    truth while it runs), without writing to the store."""
+    status: str = job.status
+    code, finished = job.exit_code, job.finished_at
+    if status == "running" and job.output_path:
+        from mentra.tools.builtin.background import job_outcome
+
+        seen = job_outcome(Path(job.output_path))
+        status, code, finished = seen if seen is not None else ("lost", None, None)
+    return {
+        "id": job.id,
+        "status": status,
+        "exit_code": code,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": finished.isoformat() if finished else None,
+        "command": job.command,
+        "directory": job.output_path,
     }
 
 
@@ -74,14 +98,33 @@ def list_agents(
         print_listing(rows, fmt, [*columns, "workspace"] if all_workspaces else columns)
 
 
-def show(agent_id: AgentArg, store: StoreOpt = None, cwd: CwdOpt = None) -> None:
-    """Print an agent's transcript as JSON lines: seq, run_id, role, content."""
+def show(
+    agent_id: AgentArg,
+    jobs: Annotated[
+        bool,
+        typer.Option("--jobs", help="List the agent's background jobs instead of its transcript."),
+    ] = False,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="With --jobs: table | json | jsonl (table on a tty)"),
+    ] = None,
+    store: StoreOpt = None,
+    cwd: CwdOpt = None,
+) -> None:
+    """Print an agent's transcript as JSON lines (seq, run_id, role, content), or its jobs."""
     with cli_errors():
+        if output is not None and not jobs:
+            raise UsageError("--output goes with --jobs (the transcript is always JSON lines)")
+        fmt = listing_format(output)
         s = open_workspace_store(store, workspace_dir(cwd), create=False)
         try:
             agent = s.get_agent(agent_id)
             if agent is None:
                 raise UsageError(f"no agent {agent_id!r} in this store")
+            if jobs:
+                rows = [_job_row(j) for j in s.list_jobs(agent.id)]
+                print_listing(rows, fmt, list(_JOB_COLUMNS))
+                return
             items = s.load_transcript(agent.id)
         finally:
             s.close()

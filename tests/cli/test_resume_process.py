@@ -190,3 +190,43 @@ def test_secrets_from_the_environment_never_reach_the_store(mentra: Any, tmp_pat
     assert r.code == 0 and r.events[-1]["final_text"] == "two"
     r = mentra("resume", agent_id, "again", "--store", str(store), cwd=tmp_path)
     assert r.code == 2 and "GATEWAY_TOKEN is not set" in r.stderr
+
+
+def test_background_jobs_are_recorded_in_the_store(mentra: Any, tmp_path: Path) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        "turns:\n"
+        "  - text: starting a job\n"
+        "    tool_calls: [{name: background_run, input: {command: 'echo built; exit 3'}}]\n"
+        "  - text: started\n"
+        "  - text: saw it finish\n"
+    )
+    store = tmp_path / "store.sqlite"
+    common = ["--store", str(store), "--permission-mode", "bypass"]
+    r = mentra("run", "-m", f"scripted:{script}", "go", *common, cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    agent_id = r.events[0]["agent_id"]
+
+    def jobs() -> list[dict[str, Any]]:
+        shown = mentra("show", agent_id, "--jobs", "-o", "json", "--store", str(store))
+        assert shown.code == 0, shown.stderr
+        return list(json.loads(shown.stdout))
+
+    deadline = time.monotonic() + 20
+    while (listed := jobs())[0]["status"] in ("running", "starting"):
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.1)
+    (job,) = listed
+    assert (job["status"], job["exit_code"], job["command"]) == ("exited", 3, "echo built; exit 3")
+    assert job["finished_at"] >= job["started_at"]
+    assert Path(job["directory"], "stdout.log").read_text() == "built\n"
+    # `show` only looked; the next turn of the agent sees the job end and records it
+    con = sqlite3.connect(store)
+    row = con.execute("SELECT status, exit_code FROM jobs WHERE id = ?", (job["id"],)).fetchone()
+    assert row == ("running", None)
+    r = mentra("resume", agent_id, "anything new?", *common, cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    row = con.execute("SELECT status, exit_code FROM jobs WHERE id = ?", (job["id"],)).fetchone()
+    con.close()
+    assert row == ("exited", 3)
+    assert "--output goes with --jobs" in mentra("show", agent_id, "-o", "json").stderr

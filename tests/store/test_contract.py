@@ -496,6 +496,14 @@ def test_background_jobs(seeded: Store) -> None:
     assert got is not None and (got.status, got.exit_code) == ("exited", 3)
     assert got.finished_at is not None
     assert [j.id for j in seeded.list_jobs("a1b2c3")] == ["j1", "j0"]
+    ended = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    seeded.finish_job("j0", status="timeout", exit_code=None, finished_at=ended)
+    got = seeded.get_job("j0")
+    assert got is not None and (got.status, got.exit_code, got.finished_at) == (
+        "timeout",
+        None,
+        ended,
+    )
     assert seeded.get_job("nope") is None
     with pytest.raises(StoreError):
         seeded.finish_job("nope", status="lost", exit_code=None)

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from mentra.permissions.policy import RuntimePolicy
-from mentra.tools.base import Tool, ToolResult
+from mentra.store.base import AgentRecord
+from mentra.store.memory import MemoryStore
+from mentra.tools.base import Tool, ToolContext, ToolResult
 from mentra.tools.builtin.background import (
     BackgroundRunTool,
     CheckBackgroundTool,
@@ -101,3 +103,20 @@ def test_unknown_job(run: Run) -> None:
     result = run(check, {"job_id": "job_doesnotexist"})
     assert result.is_error and "Unknown background job" in result.content
     assert run(check, {"job_id": "../../etc"}).is_error
+
+
+def test_jobs_are_recorded_in_the_agents_store(run: Run, ctx: ToolContext) -> None:
+    store = MemoryStore()
+    store.create_agent(
+        AgentRecord(id="ag1", name="a", model="scripted:x", workspace="/w", config={})
+    )
+    ctx.services["store"], ctx.agent_id = store, "ag1"
+    job_id = _job_id(run(start, {"command": "exit 5"}))
+    (record,) = store.list_jobs("ag1")
+    assert (record.id, record.command, record.status) == (job_id, "exit 5", "running")
+    assert record.output_path == str(ctx.services["jobs_dir"] / job_id)
+    _wait_finished(run, job_id)  # check_background saw it end: the record follows
+    ended = store.get_job(job_id)
+    assert ended is not None and (ended.status, ended.exit_code) == ("exited", 5)
+    assert ended.finished_at is not None and ended.started_at is not None
+    assert ended.finished_at >= ended.started_at

@@ -206,8 +206,9 @@ def pending_notices_fn(services: dict[str, Any]) -> Callable[[], list[str]] | No
     from mentra.tools.builtin.background import pending_job_notices
 
     jobs_dir = services["jobs_dir"]
+    store = services.get("store")
 
     def notices() -> list[str]:
-        return pending_job_notices(jobs_dir) if Path(jobs_dir).exists() else []
+        return pending_job_notices(jobs_dir, store=store) if Path(jobs_dir).exists() else []
 
     return notices

@@ -20,7 +20,9 @@ from mentra.messages import Message, Usage
 
 AgentStatus = Literal["idle", "running", "failed", "interrupted"]
 RunStatus = Literal["running"] | RunEndStatus
-JobStatus = Literal["running", "exited", "killed", "lost"]
+JobStatus = Literal["running", "exited", "killed", "timeout", "failed", "lost"]
+"""``timeout``: killed by the background timeout; ``failed``: could not start; ``lost``: its
+supervisor vanished (the machine or process was stopped)."""
 RuleDecision = Literal["allow", "ask", "deny"]
 
 
@@ -219,8 +221,16 @@ class Store(Protocol):
     # background jobs
     def create_job(self, job: JobRecord) -> None: ...
 
-    def finish_job(self, job_id: str, *, status: JobStatus, exit_code: int | None) -> None:
-        """Record how a job ended (``exited``, ``killed`` or ``lost``)."""
+    def finish_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus,
+        exit_code: int | None,
+        finished_at: datetime | None = None,
+    ) -> None:
+        """Record how a job ended (any status but ``running``); ``finished_at`` defaults to
+        now."""
         ...
 
     def get_job(self, job_id: str) -> JobRecord | None: ...

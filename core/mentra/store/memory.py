@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from mentra.errors import AgentBusyError, StoreError
@@ -313,7 +313,14 @@ class MemoryStore:
             stored.started_at = job.started_at or utcnow()
             self._jobs[job.id] = stored
 
-    def finish_job(self, job_id: str, *, status: JobStatus, exit_code: int | None) -> None:
+    def finish_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus,
+        exit_code: int | None,
+        finished_at: datetime | None = None,
+    ) -> None:
         with self._lock:
             self._check_open()
             job = self._jobs.get(job_id)
@@ -321,7 +328,7 @@ class MemoryStore:
                 raise StoreError(f"no background job with id {job_id}")
             job.status = status
             job.exit_code = exit_code
-            job.finished_at = utcnow()
+            job.finished_at = finished_at or utcnow()
 
     def get_job(self, job_id: str) -> JobRecord | None:
         with self._lock:

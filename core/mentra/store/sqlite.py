@@ -650,11 +650,18 @@ class SQLiteStore:
                 ),
             )
 
-    def finish_job(self, job_id: str, *, status: JobStatus, exit_code: int | None) -> None:
+    def finish_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus,
+        exit_code: int | None,
+        finished_at: datetime | None = None,
+    ) -> None:
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE jobs SET status = ?, exit_code = ?, finished_at = ? WHERE id = ?",
-                (status, exit_code, _ts(None), job_id),
+                (status, exit_code, _ts(finished_at), job_id),
             )
             if cur.rowcount == 0:
                 raise StoreError(f"no background job with id {job_id}")

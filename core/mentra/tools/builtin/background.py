@@ -9,6 +9,11 @@ running at once) and timeout (``policy.background_timeout``), apart from the for
 
 A finished job is reported to the model once: by `check_background`, or else by
 `pending_job_notices`, which the loop calls before its next request.
+
+The agent's store (``ctx.services["store"]``) keeps a record of each job (`JobRecord`: command,
+directory, status, exit code, times), so ``mentra show AGENT --jobs`` lists an agent's jobs;
+the files stay the truth while a job runs, and the record is brought up to date whenever the
+job is seen finished.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mentra.store.base import JobRecord
 from mentra.tools.base import ArgsTool, ToolContext, ToolResult
 from mentra.tools.builtin import _job_runner
 from mentra.tools.builtin._job_runner import write_json_atomic
@@ -90,6 +97,17 @@ class BackgroundRunTool(ArgsTool[BackgroundRunArgs]):
             )
         job_id = f"job_{uuid.uuid4().hex[:12]}"
         job_dir = root / job_id
+        store = ctx.services.get("store")
+        if store is not None and ctx.agent_id:  # recorded first: no job runs unrecorded
+            store.create_job(
+                JobRecord(
+                    id=job_id,
+                    agent_id=ctx.agent_id,
+                    command=args.command,
+                    output_path=str(job_dir),
+                    started_at=datetime.now(UTC),
+                )
+            )
         job_dir.mkdir(mode=0o700)
         write_json_atomic(
             job_dir / "job.json",
@@ -122,11 +140,14 @@ class CheckBackgroundTool(ArgsTool[CheckBackgroundArgs]):
 
     async def run(self, args: CheckBackgroundArgs, ctx: ToolContext) -> ToolResult:
         root = jobs_dir_for(ctx.services)
+        store = ctx.services.get("store")
         if args.job_id is None:
             jobs = _all_jobs(root)
             if not jobs:
                 return ToolResult("No background jobs.")
-            return ToolResult("\n".join(job.summary() for job in jobs))
+            for listed in jobs:
+                record_end(store, listed.dir)
+            return ToolResult("\n".join(listed.summary() for listed in jobs))
         job = _Job.load(root, args.job_id)
         if job is None:
             known = ", ".join(j.id for j in _all_jobs(root)) or "none"
@@ -136,10 +157,13 @@ class CheckBackgroundTool(ArgsTool[CheckBackgroundArgs]):
         report = job.report(ctx.policy.max_output_bytes)
         if job.finished():
             job.mark_delivered()
+            record_end(store, job.dir)
         return ToolResult(report)
 
 
-def pending_job_notices(jobs_dir: Path, *, max_output_bytes: int = 16384) -> list[str]:
+def pending_job_notices(
+    jobs_dir: Path, *, max_output_bytes: int = 16384, store: Any = None
+) -> list[str]:
     """Reports of jobs that finished since they were last delivered, each returned once (also
     across processes: delivery is claimed by creating a marker file exclusively)."""
     if not jobs_dir.is_dir():
@@ -148,7 +172,36 @@ def pending_job_notices(jobs_dir: Path, *, max_output_bytes: int = 16384) -> lis
     for job in _all_jobs(jobs_dir):
         if job.finished() and job.mark_delivered():
             notices.append(f"Background job {job.id} finished.\n{job.report(max_output_bytes)}")
+            record_end(store, job.dir)
     return notices
+
+
+def job_outcome(job_dir: Path) -> tuple[str, int | None, datetime | None] | None:
+    """``(status, exit code, finished at)`` of the job in ``job_dir`` as its files tell it
+    (``running`` and ``starting`` while it runs); None when the directory holds no job."""
+    job = _Job.load(job_dir.parent, job_dir.name)
+    if job is None:
+        return None
+    result = job.result() or {}
+    finished = result.get("finished_at")
+    when = datetime.fromtimestamp(float(finished), UTC) if finished is not None else None
+    code = result.get("exit_code")
+    return job.state(), int(code) if code is not None else None, when
+
+
+def record_end(store: Any, job_dir: Path) -> None:
+    """Bring the store's record of a finished job up to date (a no-op while it runs, when it is
+    already recorded as ended, or when there is no store or record)."""
+    if store is None:
+        return
+    outcome = job_outcome(job_dir)
+    if outcome is None or outcome[0] in ("running", "starting"):
+        return
+    record = store.get_job(job_dir.name)
+    if record is None or record.status != "running":
+        return
+    status, code, finished = outcome
+    store.finish_job(job_dir.name, status=status, exit_code=code, finished_at=finished)
 
 
 async def _start_supervisor(job_dir: Path, env: dict[str, str]) -> None:

@@ -230,3 +230,63 @@ def test_background_jobs_are_recorded_in_the_store(mentra: Any, tmp_path: Path) 
     con.close()
     assert row == ("exited", 3)
     assert "--output goes with --jobs" in mentra("show", agent_id, "-o", "json").stderr
+
+
+def test_two_resumes_started_together_exactly_one_runs(mentra: Any, tmp_path: Path) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        "turns:\n  - text: first\n"
+        + "  - text: later\n    delay_ms: 1500\n" * 3  # whoever wins holds the lease a while
+    )
+    store = tmp_path / "store.sqlite"
+    r = mentra("run", "-m", f"scripted:{script}", "one", "--store", str(store), cwd=tmp_path)
+    agent_id = r.events[0]["agent_id"]
+    racers = [
+        _start(["resume", agent_id, f"racer {i}", "--store", str(store)], tmp_path)
+        for i in range(2)
+    ]
+    outcomes = []
+    for proc in racers:
+        out, _err = proc.communicate(timeout=60)
+        last = json.loads(out.splitlines()[-1])
+        outcomes.append((proc.returncode, last["status"]))
+    assert sorted(outcomes) == [(0, "success"), (6, "busy")], outcomes
+    assert _integrity(store) == "ok"
+
+
+def test_a_run_failed_after_retries_keeps_its_rounds_and_resumes_without_prompt(
+    mentra: Any, tmp_path: Path
+) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        "turns:\n"
+        "  - tool_calls: [{name: shell, input: {command: 'echo committed'}}]\n"
+        "  - error: {status: 503, times: 5, message: overloaded}\n"
+        "  - text: never reached\n"
+    )
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        f"model: scripted:{script}\n"
+        "providers:\n  scripted:\n    retries: {max_attempts: 2, base_delay: 10ms}\n"
+    )
+    store = tmp_path / "store.sqlite"
+    common = ["--store", str(store), "--permission-mode", "bypass"]
+    r = mentra("run", "-c", str(config), "go", *common, cwd=tmp_path)
+    assert r.code == 3, r.stderr
+    assert r.types.count("retry_attempt") == 1  # two attempts in all, then the run fails
+    assert r.events[-1]["status"] == "provider_error" and "gave up after 2 attempts" in r.stderr
+    agent_id = r.events[0]["agent_id"]
+
+    fixed = tmp_path / "fixed.yaml"
+    # a script's replies are picked by the count of replies in the history: #1 was committed
+    fixed.write_text("turns:\n  - text: (committed already)\n  - text: recovered\n")
+    r = mentra("resume", agent_id, "-m", f"scripted:{fixed}", *common, cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    assert "user_message" not in r.types  # the failed turn was re-run, not a new one started
+    assert r.events[-1]["status"] == "success" and r.events[-1]["final_text"] == "recovered"
+    shown = [
+        json.loads(x) for x in mentra("show", agent_id, "--store", str(store)).stdout.splitlines()
+    ]
+    results = [b for item in shown for b in item["content"] if b["type"] == "tool_result"]
+    assert [b["content"] for b in results] == ["exit code: 0\n[stdout]\ncommitted"]  # once, kept
+    assert _integrity(store) == "ok"

@@ -1,16 +1,22 @@
-"""YAML loading that remembers where every value came from, so errors name file:line:col."""
+"""YAML loading that remembers where every value came from, so errors name file:line:col.
+
+PyYAML is imported by the parse itself: a command that reads no YAML (``resume`` of a stored
+agent, the listings) does not pay for it.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from mentra.errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
 
 Marks = dict[tuple[str | int, ...], tuple[int, int]]
 M = TypeVar("M", bound=BaseModel)
@@ -22,6 +28,8 @@ _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 def _construct(
     node: yaml.Node, path: tuple[str | int, ...], marks: Marks, loader: yaml.SafeLoader
 ) -> Any:
+    import yaml
+
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -94,6 +102,8 @@ def load_yaml(path: Path, *, what: str, env: bool = True) -> tuple[Any, Marks]:
 
 
 def parse_yaml(text: str, *, file: str, what: str, env: bool = True) -> tuple[Any, Marks]:
+    import yaml
+
     loader = yaml.SafeLoader(text)
     marks: Marks = {}
     try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +27,7 @@ sys.stderr.write("GC=" + json.dumps([gc.isenabled(), gc.get_freeze_count()]) + "
 """
 
 
-def probe(*args: str) -> subprocess.CompletedProcess[str]:
+def probe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(list(args))],
         capture_output=True,
@@ -33,6 +35,7 @@ def probe(*args: str) -> subprocess.CompletedProcess[str]:
         cwd=REPO,
         stdin=subprocess.DEVNULL,
         timeout=60,
+        env=env,
     )
 
 
@@ -77,6 +80,21 @@ def test_offline_ephemeral_run_needs_no_http_store_or_rich() -> None:
     mods = imported("run", "-c", "examples/agents/demo.yaml", "hi", "--ephemeral")
     assert _has(mods, "rich", "httpx", "sqlite3", "bashlex", "jsonschema", "platformdirs") == []
     assert "mentra.agent.loop" in mods  # the probe did run the agent
+
+
+def test_resuming_a_stored_agent_reads_no_yaml(tmp_path: Path) -> None:
+    """The agent's config comes from the store: no YAML parser on the way to the request."""
+    script = tmp_path / "s.yaml"
+    script.write_text("turns:\n  - text: hi\n")
+    store = str(tmp_path / "store.sqlite")
+    first = probe("run", "-m", f"scripted:{script}", "go", "--store", store)
+    agent_id = json.loads(first.stdout.splitlines()[0])["agent_id"]
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    done = probe("resume", agent_id, "again", "--store", store, "-m", "openai:gpt-x", env=env)
+    assert "OPENAI_API_KEY" in done.stderr  # it got as far as the first request (no key: no I/O)
+    mods = set(_reported(done, "MODULES"))
+    assert _has(mods, "yaml", "rich") == []
+    assert "mentra.providers.openai_responses" in mods
 
 
 @pytest.mark.parametrize(

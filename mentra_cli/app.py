@@ -52,6 +52,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "schema": inspect.schema,
     "validate": inspect.validate,
     "list-agents": agents.list_agents,
+    "delete-agent": agents.delete_agent,
     "show": agents.show,
     "export": agents.export,
     "import": agents.import_,

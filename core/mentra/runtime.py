@@ -112,14 +112,15 @@ class Runtime:
     def data_dir(self, agent_id: str) -> Path:
         """Per-agent files (background jobs, full tool results): beside the store, or a
         temporary folder for an ephemeral run."""
-        if self._data_root is None:
-            label = self.store_label
-            if self.store is not None and label and label != ":memory:":
-                self._data_root = Path(label).parent / "agents"
-            else:
-                import tempfile
+        label = self.store_label
+        if self.store is not None and label and label != ":memory:":
+            from mentra.store.location import agent_files_dir
 
-                self._data_root = Path(tempfile.mkdtemp(prefix="mentra-"))
+            return agent_files_dir(Path(label), agent_id)
+        if self._data_root is None:
+            import tempfile
+
+            self._data_root = Path(tempfile.mkdtemp(prefix="mentra-"))
         return self._data_root / agent_id
 
     # -- registration ------------------------------------------------------------------------

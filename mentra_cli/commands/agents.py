@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -133,6 +134,83 @@ def show(
             line = {"seq": item.seq, "run_id": item.run_id, **item.message.model_dump(mode="json")}
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
         out.flush()
+
+
+def delete_agent(
+    agent_ids: Annotated[
+        list[str] | None, typer.Argument(help="Agent ids, or unique prefixes of them.")
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Instead of ids: every agent of this workspace (with --all, of every "
+            "workspace) not active for this long, e.g. 7d, 12h.",
+        ),
+    ] = None,
+    all_workspaces: Annotated[
+        bool, typer.Option("--all", help="With --older-than: agents of every workspace.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be deleted; delete nothing.")
+    ] = False,
+    store: StoreOpt = None,
+    cwd: CwdOpt = None,
+) -> None:
+    """Delete agents with their runs, transcript, audit, jobs and files; one JSON line each.
+
+    An agent another process is running is skipped (exit 6 at the end); an unknown id deletes
+    nothing (exit 2)."""
+    with cli_errors():
+        from datetime import UTC, datetime, timedelta
+
+        from mentra._duration import parse_duration
+        from mentra.errors import AgentBusyError
+        from mentra.store.location import agent_files_dir, resolve_store_path
+
+        if bool(agent_ids) == (older_than is not None):
+            raise UsageError("give agent ids or --older-than DURATION (one of the two)")
+        if all_workspaces and older_than is None:
+            raise UsageError("--all goes with --older-than")
+        workspace = workspace_dir(cwd)
+        path = resolve_store_path(store, workspace)
+        s = open_workspace_store(store, workspace, create=False)
+        try:
+            if older_than is not None:
+                try:
+                    age = timedelta(seconds=parse_duration(older_than))
+                except ValueError as exc:
+                    raise UsageError(f"--older-than: {exc}") from None
+                cutoff = datetime.now(UTC) - age
+                chosen = [
+                    a
+                    for a in s.list_agents(None if all_workspaces else str(workspace))
+                    if (a.updated_at or a.created_at or cutoff) < cutoff
+                ]
+            else:
+                chosen = []
+                for given in agent_ids or []:  # every id is checked before anything goes
+                    found = s.get_agent(given)
+                    if found is None:
+                        raise UsageError(f"no agent {given!r} in this store")
+                    if found.id not in {a.id for a in chosen}:
+                        chosen.append(found)
+            busy: list[str] = []
+            for agent in chosen:
+                if not dry_run:
+                    try:
+                        s.delete_agent(agent.id)
+                    except AgentBusyError as exc:
+                        busy.append(exc.message)
+                        continue
+                    shutil.rmtree(agent_files_dir(path, agent.id), ignore_errors=True)
+                row = {"id": agent.id, "name": agent.name, "deleted": not dry_run}
+                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        finally:
+            s.close()
+        if busy:
+            raise AgentBusyError("; ".join(busy))
 
 
 def export(

@@ -1,8 +1,10 @@
-"""`list-agents`, `show`, `export` and `import` through typer's CliRunner."""
+"""`list-agents`, `show`, `export`, `import` and `delete-agent` through typer's CliRunner."""
 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,93 @@ def test_store_that_is_not_a_database(tmp_path: Path) -> None:
     result = runner.invoke(app, ["list-agents", "--store", str(junk)])
     assert result.exit_code == 1
     assert "not a mentra store" in result.stderr and "Traceback" not in result.stderr
+
+
+def _deleted(stdout: str) -> list[tuple[str, bool]]:
+    return [(row["id"], row["deleted"]) for row in map(json.loads, stdout.splitlines())]
+
+
+def test_delete_agent_by_id_removes_its_records_and_files(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    ws = tmp_path.resolve()
+    _seed(db, ws, "aaa111", "gone")
+    _seed(db, ws, "bbb222", "kept")
+    files = tmp_path / "agents" / "aaa111" / "jobs"  # where the runtime keeps agent files
+    files.mkdir(parents=True)
+    (files / "stdout.log").write_text("x")
+    result = runner.invoke(app, ["delete-agent", "aaa", "--store", str(db), "-C", str(ws)])
+    assert result.exit_code == 0, result.output
+    assert _deleted(result.stdout) == [("aaa111", True)]
+    assert not (tmp_path / "agents" / "aaa111").exists()
+    with SQLiteStore(db) as store:
+        assert store.get_agent("aaa111") is None
+        assert store.get_run("aaa111-r1") is None
+        assert [m.message.text for m in store.load_transcript("bbb222")] == ["hi", "hello"]
+
+
+def test_delete_agent_unknown_id_deletes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    _seed(db, tmp_path.resolve(), "aaa111")
+    result = runner.invoke(app, ["delete-agent", "aaa111", "nosuch", "--store", str(db)])
+    assert result.exit_code == 2
+    assert "no agent 'nosuch'" in result.output
+    with SQLiteStore(db) as store:
+        assert store.get_agent("aaa111") is not None
+
+
+def test_delete_agents_older_than(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    ws, other = tmp_path / "ws", tmp_path / "other"
+    ws.mkdir()
+    other.mkdir()
+    _seed(db, ws.resolve(), "old111", "old")
+    _seed(db, ws.resolve(), "new222", "new")
+    _seed(db, other.resolve(), "old333", "old elsewhere")
+    con = sqlite3.connect(db)
+    with con:
+        con.execute(
+            "UPDATE agents SET updated_at = '2026-01-01T00:00:00.000000+00:00' "
+            "WHERE id IN ('old111', 'old333')"
+        )
+    con.close()
+    base = ["delete-agent", "--older-than", "7d", "--store", str(db), "-C", str(ws)]
+    dry = runner.invoke(app, [*base, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert _deleted(dry.stdout) == [("old111", False)]
+    done = runner.invoke(app, base)
+    assert _deleted(done.stdout) == [("old111", True)]
+    everywhere = runner.invoke(app, [*base, "--all"])
+    assert _deleted(everywhere.stdout) == [("old333", True)]
+    with SQLiteStore(db) as store:
+        assert [a.id for a in store.list_agents(None)] == ["new222"]
+
+
+def test_delete_agent_skips_a_running_agent(tmp_path: Path) -> None:
+    from mentra.store._common import this_host
+    from mentra.store.base import LeaseHolder
+
+    db = tmp_path / "s.sqlite"
+    _seed(db, tmp_path.resolve(), "aaa111")
+    _seed(db, tmp_path.resolve(), "bbb222")
+    with SQLiteStore(db) as store:  # this (live) process runs aaa111
+        store.acquire_lease("aaa111", LeaseHolder(os.getpid(), this_host(), "r9"), 60)
+    result = runner.invoke(app, ["delete-agent", "aaa111", "bbb222", "--store", str(db)])
+    assert result.exit_code == 6
+    assert _deleted(result.stdout) == [("bbb222", True)]
+    assert "holds" in result.stderr
+    with SQLiteStore(db) as store:
+        assert store.get_agent("aaa111") is not None and store.get_agent("bbb222") is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "one of the two"),
+        (["a1", "--older-than", "1d"], "one of the two"),
+        (["a1", "--all"], "--all goes with --older-than"),
+        (["--older-than", "soon"], "invalid duration"),
+    ],
+)
+def test_delete_agent_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["delete-agent", *args, "--store", str(tmp_path / "s.sqlite")])
+    assert result.exit_code == 2 and message in result.stderr

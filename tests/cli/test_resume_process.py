@@ -231,6 +231,15 @@ def test_background_jobs_are_recorded_in_the_store(mentra: Any, tmp_path: Path) 
     assert row == ("exited", 3)
     assert "--output goes with --jobs" in mentra("show", agent_id, "-o", "json").stderr
 
+    gone = mentra("delete-agent", agent_id, "--store", str(store))
+    assert gone.code == 0 and json.loads(gone.stdout) == {
+        "id": agent_id,
+        "name": "agent",
+        "deleted": True,
+    }
+    assert not Path(job["directory"]).exists()  # the agent's files went with it
+    assert mentra("list-agents", "--store", str(store)).stdout == ""
+
 
 def test_two_resumes_started_together_exactly_one_runs(mentra: Any, tmp_path: Path) -> None:
     script = tmp_path / "s.yaml"

@@ -54,6 +54,11 @@ def resolve_store_path(store_flag: str | None, workspace: Path) -> Path:
     return Path(chosen).expanduser()
 
 
+def agent_files_dir(store_path: Path, agent_id: str) -> Path:
+    """Where an agent's files (background jobs, full tool results) live: beside its store."""
+    return store_path.parent / "agents" / agent_id
+
+
 def open_store(path: str | os.PathLike[str] | None) -> Store:
     """Open the store at ``path`` (created if missing); ``None`` means in memory only."""
     if path is None:

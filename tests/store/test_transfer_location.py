@@ -13,7 +13,12 @@ import pytest
 from mentra.errors import AgentBusyError, StoreError, UsageError
 from mentra.messages import Message, ToolUseBlock, Usage
 from mentra.store.base import AgentRecord, AuditRecord, LeaseHolder, RunRecord, Store
-from mentra.store.location import default_store_path, open_store, resolve_store_path
+from mentra.store.location import (
+    agent_files_dir,
+    default_store_path,
+    open_store,
+    resolve_store_path,
+)
 from mentra.store.memory import MemoryStore
 from mentra.store.sqlite import SQLiteStore
 from mentra.store.transfer import EXPORT_VERSION, export_agent, import_agent
@@ -114,6 +119,15 @@ def test_import_refuses_an_existing_id_unless_replacing(store: Store) -> None:
             },
             "unknown run",
         ),
+        (  # an id names the agent's directory: a path in it would reach outside the store
+            {
+                "format": "mentra-agent",
+                "version": 1,
+                "agent": {"id": "../../home", "name": "n", "model": "m", "workspace": "/",
+                          "config": {}, "status": "idle"},
+            },
+            "agent.id",
+        ),
     ],
 )  # fmt: skip
 def test_import_rejects_bad_documents(data: object, match: str) -> None:
@@ -173,3 +187,11 @@ def test_open_store(tmp_path: Path) -> None:
         open_store(tmp_path)
     with pytest.raises(StoreError, match="not supported"):
         open_store(resolve_store_path("postgresql://ci-db/mentra", tmp_path))
+
+
+@pytest.mark.parametrize("bad", ["", ".", "..", "../x", "a/b", "a\\b"])
+def test_agent_files_dir_stays_inside_the_store_folder(tmp_path: Path, bad: str) -> None:
+    store = tmp_path / "store.sqlite"
+    assert agent_files_dir(store, "01a2b3") == tmp_path / "agents" / "01a2b3"
+    with pytest.raises(StoreError, match="cannot name a directory"):
+        agent_files_dir(store, bad)

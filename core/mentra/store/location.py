@@ -55,7 +55,11 @@ def resolve_store_path(store_flag: str | None, workspace: Path) -> Path:
 
 
 def agent_files_dir(store_path: Path, agent_id: str) -> Path:
-    """Where an agent's files (background jobs, full tool results) live: beside its store."""
+    """Where an agent's files (background jobs, full tool results) live: beside its store.
+    An id that is not a plain file name (a store edited by hand) is refused, so the directory
+    can never be outside ``agents/``."""
+    if not agent_id or agent_id in (".", "..") or "/" in agent_id or "\\" in agent_id:
+        raise StoreError(f"agent id {agent_id!r} cannot name a directory")
     return store_path.parent / "agents" / agent_id
 
 

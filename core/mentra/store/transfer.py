@@ -34,8 +34,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# An id names files and directories (the agent's files beside its store): no separators, no ".."
+SAFE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+
 class ExportedAgent(_Model):
-    id: str = Field(min_length=1)
+    id: str = Field(pattern=SAFE_ID)
     name: str
     model: str
     workspace: str
@@ -46,7 +50,7 @@ class ExportedAgent(_Model):
 
 
 class ExportedRun(_Model):
-    id: str = Field(min_length=1)
+    id: str = Field(pattern=SAFE_ID)
     prompt: str | None
     status: RunStatus
     error: str | None = None

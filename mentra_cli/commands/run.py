@@ -337,6 +337,9 @@ async def _run_with_signals(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
+    # the reader of stdout went away (`mentra run | head -1`): stop as SIGPIPE would, keeping
+    # what was committed (exit 141)
+    sink.on_closed = lambda: None if received else on_signal(signal.SIGPIPE)
     try:
         outcome = await inner
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -234,3 +235,39 @@ def test_closed_stdin_never_crashes(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         "mentra: error: no prompt: give one as an argument, or pipe it on stdin"
     )
+
+
+def test_a_reader_that_goes_away_stops_the_run_like_sigpipe(mentra: Any, tmp_path: Path) -> None:
+    """`mentra run ... | head -1`: no traceback, no tokens spent for nobody; exit 141, what was
+    committed is kept, and the run can be resumed."""
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        "turns:\n"
+        "  - tool_calls: [{name: shell, input: {command: 'echo one'}}]\n"
+        "  - text: never read\n    delay_ms: 1500\n"
+        "  - text: resumed\n"
+    )
+    store = tmp_path / "s.sqlite"
+    cmd = [MENTRA, "run", "-m", f"scripted:{script}", "hi", "--store", str(store)]
+    proc = subprocess.Popen(
+        [*cmd, "--permission-mode", "bypass"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    agent_id = json.loads(proc.stdout.readline())["agent_id"]
+    proc.stdout.close()  # the reader is gone; the next event has nowhere to go
+    proc.wait(timeout=30)
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.returncode == 141, err
+    assert err == "mentra: interrupted: interrupted by signal 13 (SIGPIPE)\n"
+    con = sqlite3.connect(store)
+    (status,) = con.execute("SELECT status FROM runs WHERE agent_id = ?", (agent_id,)).fetchone()
+    con.close()
+    assert status == "interrupted"
+    r = mentra("resume", agent_id, "go on", "--store", str(store), cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    assert r.events[-1]["status"] == "success"

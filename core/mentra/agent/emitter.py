@@ -42,8 +42,12 @@ class Emitter:
 
     def emit(self, cls: type[E], **fields: Any) -> E:
         self.seq += 1
-        event = cls(
-            seq=self.seq, ts=utc_now(), agent_id=self.agent_id, run_id=self.run_id, **fields
-        )
+        fields["seq"] = self.seq
+        fields["ts"] = utc_now()
+        fields["agent_id"] = self.agent_id
+        fields["run_id"] = self.run_id
+        # the model's validator, called directly: what ``cls(**fields)`` runs, minus a Python
+        # frame and a re-packing of the fields (it matters per stream delta)
+        event: E = cls.__pydantic_validator__.validate_python(fields)
         self.sink(event)  # type: ignore[arg-type]
         return event

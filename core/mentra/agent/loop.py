@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -189,7 +190,9 @@ class Agent:
             outcome = state.outcome("success", 0)
         except asyncio.CancelledError:
             signum = signal_holder[0] if signal_holder else 2
-            err = InterruptedRunError(f"interrupted by signal {signum}", signal_number=signum)
+            err = InterruptedRunError(
+                f"interrupted by signal {signum} ({_signal_name(signum)})", signal_number=signum
+            )
             self._answer_interrupted(state, record)
             outcome = state.outcome(err.status, err.signal_exit_code, err.message)
         except MentraError as exc:
@@ -484,6 +487,13 @@ def _agent_status(run_status: str) -> AgentStatus:
     if run_status == "interrupted":
         return "interrupted"
     return "failed"
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return "unknown signal"
 
 
 def _backoff(attempt: int, retry_after: float | None, retries: Retries) -> float:

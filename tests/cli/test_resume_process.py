@@ -197,7 +197,9 @@ def test_background_jobs_are_recorded_in_the_store(mentra: Any, tmp_path: Path) 
     script.write_text(
         "turns:\n"
         "  - text: starting a job\n"
-        "    tool_calls: [{name: background_run, input: {command: 'echo built; exit 3'}}]\n"
+        # the sleep outlasts the run that starts it, which would otherwise see it end itself
+        "    tool_calls:\n"
+        "      - {name: background_run, input: {command: 'sleep 1; echo built; exit 3'}}\n"
         "  - text: started\n"
         "  - text: saw it finish\n"
     )
@@ -217,7 +219,11 @@ def test_background_jobs_are_recorded_in_the_store(mentra: Any, tmp_path: Path) 
         assert time.monotonic() < deadline, listed
         time.sleep(0.1)
     (job,) = listed
-    assert (job["status"], job["exit_code"], job["command"]) == ("exited", 3, "echo built; exit 3")
+    assert (job["status"], job["exit_code"], job["command"]) == (
+        "exited",
+        3,
+        "sleep 1; echo built; exit 3",
+    )
     assert job["finished_at"] >= job["started_at"]
     assert Path(job["directory"], "stdout.log").read_text() == "built\n"
     # `show` only looked; the next turn of the agent sees the job end and records it
@@ -245,7 +251,7 @@ def test_two_resumes_started_together_exactly_one_runs(mentra: Any, tmp_path: Pa
     script = tmp_path / "s.yaml"
     script.write_text(
         "turns:\n  - text: first\n"
-        + "  - text: later\n    delay_ms: 1500\n" * 3  # whoever wins holds the lease a while
+        + "  - text: later\n    delay_ms: 3000\n" * 3  # whoever wins holds the lease a while
     )
     store = tmp_path / "store.sqlite"
     r = mentra("run", "-m", f"scripted:{script}", "one", "--store", str(store), cwd=tmp_path)

@@ -61,7 +61,7 @@ from mentra.providers.base import (
     ToolSpec,
 )
 from mentra.providers.registry import Retries
-from mentra.store.base import AgentStatus, LeaseHolder, RunRecord, Store
+from mentra.store.base import LeaseHolder, RunRecord, Store
 
 
 @dataclass(slots=True)
@@ -164,8 +164,7 @@ class Agent:
                     s.agent_id, reason="the process running it stopped before it finished"
                 )
                 heartbeat = asyncio.create_task(self._heartbeat(holder))
-                s.store.begin_run(record)
-                s.store.set_agent_status(s.agent_id, "running")
+                s.store.begin_run(record)  # the agent becomes running with it
             self._repair_dangling_calls(record)
             if prompt is not None:
                 emitter.emit(UserMessage, text=prompt, images=len(images or ()))
@@ -212,8 +211,7 @@ class Agent:
             heartbeat.cancel()
         if s.store is not None and holder is not None:
             try:
-                s.store.finish_run(record)
-                s.store.set_agent_status(s.agent_id, _agent_status(outcome.status))
+                s.store.finish_run(record)  # the agent's status follows the run's
                 s.store.release_lease(s.agent_id, holder)
             except MentraError as exc:
                 state.errors.append(exc.message)
@@ -479,14 +477,6 @@ class _RunState:
             tool_calls=self.tool_calls,
             error=error,
         )
-
-
-def _agent_status(run_status: str) -> AgentStatus:
-    if run_status == "success":
-        return "idle"
-    if run_status == "interrupted":
-        return "interrupted"
-    return "failed"
 
 
 def _signal_name(signum: int) -> str:

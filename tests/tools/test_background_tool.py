@@ -120,3 +120,12 @@ def test_jobs_are_recorded_in_the_agents_store(run: Run, ctx: ToolContext) -> No
     assert ended is not None and (ended.status, ended.exit_code) == ("exited", 5)
     assert ended.finished_at is not None and ended.started_at is not None
     assert ended.finished_at >= ended.started_at
+
+
+def test_every_ended_job_status_is_a_store_status() -> None:
+    from typing import get_args
+
+    from mentra.store.base import JobStatus
+    from mentra.tools.builtin.background import _ENDED
+
+    assert set(_ENDED) == set(get_args(JobStatus)) - {"running"}

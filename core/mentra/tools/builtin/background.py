@@ -28,16 +28,17 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mentra.store.base import JobRecord
+from mentra.store.base import JobRecord, JobStatus, Store
 from mentra.tools.base import ArgsTool, ToolContext, ToolResult
 from mentra.tools.builtin import _job_runner
 from mentra.tools.builtin._job_runner import write_json_atomic
 from mentra.tools.builtin.shell import command_cwd
 
+_ENDED = frozenset({"exited", "killed", "timeout", "failed", "lost"})  # JobStatus but running
 STARTING_GRACE_SECONDS = 10.0  # a job without a supervisor pid yet is "starting" this long
 _RUNNER = _job_runner.__file__  # run as a script: it imports only the standard library
 
@@ -162,7 +163,7 @@ class CheckBackgroundTool(ArgsTool[CheckBackgroundArgs]):
 
 
 def pending_job_notices(
-    jobs_dir: Path, *, max_output_bytes: int = 16384, store: Any = None
+    jobs_dir: Path, *, max_output_bytes: int = 16384, store: Store | None = None
 ) -> list[str]:
     """Reports of jobs that finished since they were last delivered, each returned once (also
     across processes: delivery is claimed by creating a marker file exclusively)."""
@@ -189,19 +190,21 @@ def job_outcome(job_dir: Path) -> tuple[str, int | None, datetime | None] | None
     return job.state(), int(code) if code is not None else None, when
 
 
-def record_end(store: Any, job_dir: Path) -> None:
+def record_end(store: Store | None, job_dir: Path) -> None:
     """Bring the store's record of a finished job up to date (a no-op while it runs, when it is
     already recorded as ended, or when there is no store or record)."""
     if store is None:
         return
     outcome = job_outcome(job_dir)
-    if outcome is None or outcome[0] in ("running", "starting"):
+    if outcome is None or outcome[0] not in _ENDED:  # running, starting
         return
     record = store.get_job(job_dir.name)
     if record is None or record.status != "running":
         return
     status, code, finished = outcome
-    store.finish_job(job_dir.name, status=status, exit_code=code, finished_at=finished)
+    store.finish_job(
+        job_dir.name, status=cast(JobStatus, status), exit_code=code, finished_at=finished
+    )
 
 
 async def _start_supervisor(job_dir: Path, env: dict[str, str]) -> None:

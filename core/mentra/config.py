@@ -91,6 +91,8 @@ class AgentConfig(_Strict):
 class UserConfig(AgentConfig):
     """``~/.config/mentra/config.yaml``: defaults under every agent config, plus trust."""
 
+    # built on first use: most runs have no user config, and start-up need not pay for it
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     trusted_folders: list[str] = Field(default_factory=list)
 
 

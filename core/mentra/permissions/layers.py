@@ -50,7 +50,7 @@ _KINDS = ("allow", "ask", "deny")
 class PolicyFile(BaseModel):
     """A policy file; ``trusted_folders`` is honoured in the user file only."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # most runs read none
 
     mode: PermissionMode | None = None
     allow: list[RuleText] = Field(default_factory=list)

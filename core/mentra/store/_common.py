@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from datetime import UTC, datetime
 
+from mentra._pids import pid_alive
 from mentra.errors import AgentBusyError, UsageError
 from mentra.store.base import AgentStatus, LeaseRecord, RunStatus
 
@@ -16,21 +16,6 @@ def utcnow() -> datetime:
 
 def this_host() -> str:
     return socket.gethostname()
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with ``pid`` exists on this host (signal 0 probes without sending)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def lease_is_live(lease: LeaseRecord, now: datetime) -> bool:

@@ -19,7 +19,6 @@ job is seen finished.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -32,6 +31,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mentra._pids import pid_alive
 from mentra.store.base import JobRecord, JobStatus, Store
 from mentra.tools.base import ArgsTool, ToolContext, ToolResult
 from mentra.tools.builtin import _job_runner
@@ -147,7 +147,7 @@ class CheckBackgroundTool(ArgsTool[CheckBackgroundArgs]):
             if not jobs:
                 return ToolResult("No background jobs.")
             for listed in jobs:
-                record_end(store, listed.dir)
+                _record_end(store, listed)
             return ToolResult("\n".join(listed.summary() for listed in jobs))
         job = _Job.load(root, args.job_id)
         if job is None:
@@ -158,7 +158,7 @@ class CheckBackgroundTool(ArgsTool[CheckBackgroundArgs]):
         report = job.report(ctx.policy.max_output_bytes)
         if job.finished():
             job.mark_delivered()
-            record_end(store, job.dir)
+            _record_end(store, job)
         return ToolResult(report)
 
 
@@ -173,7 +173,7 @@ def pending_job_notices(
     for job in _all_jobs(jobs_dir):
         if job.finished() and job.mark_delivered():
             notices.append(f"Background job {job.id} finished.\n{job.report(max_output_bytes)}")
-            record_end(store, job.dir)
+            _record_end(store, job)
     return notices
 
 
@@ -181,30 +181,21 @@ def job_outcome(job_dir: Path) -> tuple[str, int | None, datetime | None] | None
     """``(status, exit code, finished at)`` of the job in ``job_dir`` as its files tell it
     (``running`` and ``starting`` while it runs); None when the directory holds no job."""
     job = _Job.load(job_dir.parent, job_dir.name)
-    if job is None:
-        return None
-    result = job.result() or {}
-    finished = result.get("finished_at")
-    when = datetime.fromtimestamp(float(finished), UTC) if finished is not None else None
-    code = result.get("exit_code")
-    return job.state(), int(code) if code is not None else None, when
+    return job.outcome() if job is not None else None
 
 
-def record_end(store: Store | None, job_dir: Path) -> None:
+def _record_end(store: Store | None, job: _Job) -> None:
     """Bring the store's record of a finished job up to date (a no-op while it runs, when it is
     already recorded as ended, or when there is no store or record)."""
     if store is None:
         return
-    outcome = job_outcome(job_dir)
-    if outcome is None or outcome[0] not in _ENDED:  # running, starting
+    status, code, finished = job.outcome()
+    if status not in _ENDED:  # running, starting
         return
-    record = store.get_job(job_dir.name)
+    record = store.get_job(job.id)
     if record is None or record.status != "running":
         return
-    status, code, finished = outcome
-    store.finish_job(
-        job_dir.name, status=cast(JobStatus, status), exit_code=code, finished_at=finished
-    )
+    store.finish_job(job.id, status=cast(JobStatus, status), exit_code=code, finished_at=finished)
 
 
 async def _start_supervisor(job_dir: Path, env: dict[str, str]) -> None:
@@ -246,6 +237,14 @@ class _Job:
             return None
         return data
 
+    def outcome(self) -> tuple[str, int | None, datetime | None]:
+        """``(status, exit code, finished at)`` as the job's files tell it."""
+        result = self.result() or {}
+        finished = result.get("finished_at")
+        when = datetime.fromtimestamp(float(finished), UTC) if finished is not None else None
+        code = result.get("exit_code")
+        return self.state(), int(code) if code is not None else None, when
+
     def finished(self) -> bool:
         return self.state() not in ("running", "starting")
 
@@ -258,7 +257,7 @@ class _Job:
         except (OSError, ValueError, KeyError):
             age = time.time() - float(self.meta.get("started_at", 0))
             return "starting" if age < STARTING_GRACE_SECONDS else "lost"
-        return "running" if _alive(pid) else "lost"
+        return "running" if pid_alive(pid) else "lost"
 
     def summary(self) -> str:
         state = self.state()
@@ -298,19 +297,6 @@ class _Job:
 def _all_jobs(root: Path) -> list[_Job]:
     jobs = [job for d in root.glob("job_*") if (job := _Job.load(root, d.name)) is not None]
     return sorted(jobs, key=lambda j: float(j.meta.get("started_at", 0)))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat[stat.rfind(")") + 2 :].split()[0] not in ("Z", "X")
-    return True
 
 
 def _head_tail(path: Path, limit: int) -> str:

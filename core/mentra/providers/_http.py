@@ -12,6 +12,7 @@ every error message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import ssl
@@ -23,7 +24,7 @@ from typing import Any, NoReturn
 import httpx
 
 from mentra._version import __version__
-from mentra.errors import TRANSIENT_STATUSES, ProviderError
+from mentra.errors import TRANSIENT_STATUSES, ProviderError, one_line, redact
 from mentra.providers._sse import SSEEvent, iter_sse
 from mentra.providers.base import dumps_compact
 from mentra.providers.registry import ProviderSettings
@@ -95,7 +96,7 @@ def provider_message(body: bytes) -> str:
     try:
         data = json.loads(text)
     except ValueError:
-        return text[:500] or "(empty response body)"
+        return text or "(empty response body)"
     if isinstance(data, list) and data:  # Gemini sometimes wraps the error in a list
         data = data[0]
     if isinstance(data, dict):
@@ -107,7 +108,7 @@ def provider_message(body: bytes) -> str:
                 return f"{msg} ({kind})" if isinstance(kind, str) and kind else msg
         elif isinstance(err, str):
             return err
-    return text[:500]
+    return text
 
 
 class Endpoint:
@@ -178,17 +179,57 @@ class Endpoint:
         headers["accept"] = "text/event-stream"
         content = body if isinstance(body, bytes) else dumps_compact(body).encode()
         url = self.base_url + path
+        t = self.settings.timeouts
+        loop = asyncio.get_running_loop()
+        # Two clocks besides httpx's read timeout: ``idle`` runs from one data-bearing event to
+        # the next (a server dripping ``:`` comments forever is idle), ``request`` bounds the
+        # whole request, from sending it to its last event.
+        deadline = loop.time() + t.request
+        response: httpx.Response | None = None
+        timed_out = ""
         try:
-            async with self.client.stream(
+            request = self.client.build_request(
                 "POST", url, content=content, headers=headers, params=params
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    self.raise_for_status(response, key=key, model=model)
-                async for event in iter_sse(response.aiter_bytes()):
+            )
+            try:
+                async with asyncio.timeout_at(deadline):
+                    response = await self.client.send(request, stream=True)
+                    if response.status_code >= 400:
+                        await response.aread()
+                        self.raise_for_status(response, key=key, model=model)
+            except TimeoutError:
+                timed_out = "request"
+            if response is not None and not timed_out:
+                events = aiter(iter_sse(response.aiter_bytes()))
+                while True:
+                    idle_end = loop.time() + t.idle
+                    until = min(idle_end, deadline)
+                    try:
+                        async with asyncio.timeout_at(until):
+                            event = await anext(events)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        timed_out = "request" if until >= deadline else "idle"
+                        break
                     yield event
         except httpx.HTTPError as exc:
             self.raise_transport(exc, key=key)
+        finally:
+            if response is not None:
+                await response.aclose()
+        if timed_out == "request":
+            raise self.error(
+                f"{self.provider}: the request took longer than {t.request:g}s (timeouts.request)",
+                key=key,
+                transient=True,
+            )
+        if timed_out:
+            raise self.error(
+                f"{self.provider}: no data for {t.idle:g}s (idle-stream timeout)",
+                key=key,
+                transient=True,
+            )
 
     async def get_json(self, path: str, *, params: dict[str, str] | None = None) -> Any:
         key = self.api_key()
@@ -219,23 +260,27 @@ class Endpoint:
         status_code: int | None = None,
         retry_after: float | None = None,
         transient: bool = False,
+        detail: str | None = None,
     ) -> ProviderError:
-        """A `ProviderError` whose text can never contain the API key."""
-        if key:
-            message = message.replace(key, "***")
+        """A `ProviderError` whose text can never contain the API key (see `redact`)."""
+        secrets = (key,)
         return ProviderError(
-            message,
+            redact(message, secrets),
             provider=self.provider,
             status_code=status_code,
             retry_after=retry_after,
             transient=transient,
+            detail=None if detail is None else redact(detail, secrets),
         )
 
     def raise_for_status(
         self, response: httpx.Response, *, key: str | None, model: str | None
     ) -> NoReturn:
         status = response.status_code
-        detail = provider_message(response.content)
+        # one line of the provider's message for the error text (and stderr); the whole body
+        # travels as ``detail`` into the `error` event
+        detail = one_line(provider_message(response.content))
+        full = response.content.decode("utf-8", "replace").strip() or None
         name = self.provider
         env = self.settings.api_key_env
         if status in (401, 403) or (status == 400 and "API_KEY_INVALID" in response.text):
@@ -255,10 +300,11 @@ class Endpoint:
                 status_code=status,
                 retry_after=parse_retry_after(response.headers),
                 transient=True,
+                detail=full,
             )
         else:
             message = f"{name} rejected the request (HTTP {status}): {detail}"
-        raise self.error(message, key=key, status_code=status)
+        raise self.error(message, key=key, status_code=status, detail=full)
 
     def raise_transport(self, exc: httpx.HTTPError, *, key: str | None) -> NoReturn:
         name = self.provider

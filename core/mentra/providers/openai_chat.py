@@ -114,7 +114,9 @@ def _assistant(message: Message) -> dict[str, Any]:
         for b in message.content
         if isinstance(b, ToolUseBlock)
     ]
-    item: dict[str, Any] = {"role": "assistant", "content": text or None}
+    # content is always a string, empty when the reply was only tool calls: strict servers
+    # (llama.cpp's llama_cpp.server, some vLLM builds) reject ``"content": null`` with HTTP 500
+    item: dict[str, Any] = {"role": "assistant", "content": text}
     if calls:
         item["tool_calls"] = calls
     return item

@@ -20,7 +20,12 @@ class Timeouts(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     connect: Duration = 10.0
-    idle: Duration = Field(120.0, description="longest silence inside a stream")
+    idle: Duration = Field(
+        120.0, description="longest wait for the next data-bearing event (comments do not count)"
+    )
+    request: Duration = Field(
+        600.0, description="longest one request may take in all, first byte to last event"
+    )
 
 
 class Retries(BaseModel):

@@ -17,7 +17,8 @@ import json
 import os
 import ssl
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
 
@@ -339,3 +340,90 @@ def loads(provider: str, data: str) -> Any:
         return json.loads(data)
     except ValueError:
         raise stream_error(provider, f"malformed stream event: {data[:120]!r}") from None
+
+
+# -- the shape of stream events ----------------------------------------------------------------
+# A stream event is JSON from the network: any field may hold any type. An adapter reads each
+# field it uses through one of these, so a wrong type is a broken stream (a transient
+# `ProviderError` naming the field), never a TypeError in the agent loop.
+
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def malformed(provider: str, field: str, value: Any, expected: str) -> ProviderError:
+    return stream_error(
+        provider, f"malformed stream event: {field} is {_json_type(value)}, expected {expected}"
+    )
+
+
+def obj(provider: str, value: Any, field: str) -> dict[str, Any]:
+    """``value`` as an object; a missing (null) one is empty."""
+    if type(value) is dict:
+        return value
+    if value is None:
+        return {}
+    raise malformed(provider, field, value, "an object")
+
+
+def arr(provider: str, value: Any, field: str) -> list[Any]:
+    """``value`` as an array; a missing (null) one is empty."""
+    if type(value) is list:
+        return value
+    if value is None:
+        return []
+    raise malformed(provider, field, value, "an array")
+
+
+def opt_str(provider: str, value: Any, field: str) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise malformed(provider, field, value, "a string")
+
+
+def integer(provider: str, value: Any, field: str) -> int:
+    if type(value) is int:
+        return value
+    raise malformed(provider, field, value, "an integer")
+
+
+_REQUIRED: Any = object()
+
+
+def str_at(provider: str, data: dict[str, Any], key: str, default: Any = _REQUIRED) -> Any:
+    """``data[key]`` as a string; ``default`` when it is absent or null, if one is given."""
+    value = data.get(key)
+    if value is None:
+        if default is not _REQUIRED:
+            return default
+        if key not in data:
+            raise KeyError(key)
+    return opt_str(provider, value, key) if value is not None else _none(provider, key)
+
+
+def _none(provider: str, key: str) -> NoReturn:
+    raise malformed(provider, key, None, "a string")
+
+
+def int_at(provider: str, data: dict[str, Any], key: str) -> int:
+    """``data[key]``, which must be an integer."""
+    return integer(provider, data[key], key)
+
+
+@contextmanager
+def event_shape(provider: str) -> Iterator[None]:
+    """Around an adapter's event loop: a lookup the explicit checks did not cover (a missing
+    key, a wrong type deeper down) is a malformed stream too."""
+    try:
+        yield
+    except KeyError as exc:
+        raise stream_error(provider, f"malformed stream event: missing field {exc}") from None
+    except (TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise stream_error(provider, f"malformed stream event: {exc}") from None

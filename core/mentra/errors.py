@@ -91,8 +91,9 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
 
 
 def one_line(text: str, limit: int = 300) -> str:
-    """The first non-empty line of ``text``, cut to ``limit`` characters."""
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    """``text`` on one line (runs of whitespace, newlines included, become one space), cut to
+    ``limit`` characters: what a provider's multi-line error body becomes on stderr."""
+    line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 

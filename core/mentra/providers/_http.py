@@ -17,7 +17,7 @@ import json
 import os
 import ssl
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
@@ -184,10 +184,22 @@ class Endpoint:
         loop = asyncio.get_running_loop()
         # Two clocks besides httpx's read timeout: ``idle`` runs from one data-bearing event to
         # the next (a server dripping ``:`` comments forever is idle), ``request`` bounds the
-        # whole request, from sending it to its last event.
+        # whole request, from sending it to its last event. Both are checked per network read,
+        # not per event (an event is a few µs; a timer per event tripled the cost of a stream).
         deadline = loop.time() + t.request
+        last_data = [loop.time()]
         response: httpx.Response | None = None
         timed_out = ""
+
+        async def reads(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+            while True:
+                async with asyncio.timeout_at(min(last_data[0] + t.idle, deadline)):
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        return
+                yield chunk
+
         try:
             request = self.client.build_request(
                 "POST", url, content=content, headers=headers, params=params
@@ -198,22 +210,12 @@ class Endpoint:
                     if response.status_code >= 400:
                         await response.aread()
                         self.raise_for_status(response, key=key, model=model)
-            except TimeoutError:
-                timed_out = "request"
-            if response is not None and not timed_out:
-                events = aiter(iter_sse(response.aiter_bytes()))
-                while True:
-                    idle_end = loop.time() + t.idle
-                    until = min(idle_end, deadline)
-                    try:
-                        async with asyncio.timeout_at(until):
-                            event = await anext(events)
-                    except StopAsyncIteration:
-                        break
-                    except TimeoutError:
-                        timed_out = "request" if until >= deadline else "idle"
-                        break
+                last_data[0] = loop.time()
+                async for event in iter_sse(reads(aiter(response.aiter_bytes()))):
+                    last_data[0] = loop.time()
                     yield event
+            except TimeoutError:
+                timed_out = "request" if loop.time() >= deadline else "idle"
         except httpx.HTTPError as exc:
             self.raise_transport(exc, key=key)
         finally:

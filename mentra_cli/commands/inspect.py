@@ -21,9 +21,15 @@ from mentra_cli.common import (
 ListOutOpt = Annotated[
     str | None, typer.Option("--output", "-o", help="table | json | jsonl (table on a terminal)")
 ]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", dir_okay=False)]
-CwdOpt = Annotated[Path | None, typer.Option("--cwd", "-C")]
-NoUserOpt = Annotated[bool, typer.Option("--no-user-config")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", dir_okay=False, help="Agent config YAML.")
+]
+CwdOpt = Annotated[
+    Path | None, typer.Option("--cwd", "-C", help="Workspace directory (default: here).")
+]
+NoUserOpt = Annotated[
+    bool, typer.Option("--no-user-config", help="Ignore ~/.config/mentra/config.yaml.")
+]
 
 
 def tools(
@@ -31,12 +37,23 @@ def tools(
     output: ListOutOpt = None,
     cwd: CwdOpt = None,
     no_user_config: NoUserOpt = False,
-    permission_mode: Annotated[str | None, typer.Option("--permission-mode")] = None,
-    allow: Annotated[list[str] | None, typer.Option("--allow")] = None,
-    deny: Annotated[list[str] | None, typer.Option("--deny")] = None,
-    ask: Annotated[list[str] | None, typer.Option("--ask")] = None,
-    policy: Annotated[list[Path] | None, typer.Option("--policy")] = None,
-    trust_project: Annotated[bool, typer.Option("--trust-project")] = False,
+    permission_mode: Annotated[
+        str | None,
+        typer.Option("--permission-mode", help="default | read-only | accept-edits | bypass"),
+    ] = None,
+    allow: Annotated[
+        list[str] | None, typer.Option("--allow", help="Allow rule, e.g. 'shell(git *)'.")
+    ] = None,
+    deny: Annotated[
+        list[str] | None, typer.Option("--deny", help="Deny rule (repeatable).")
+    ] = None,
+    ask: Annotated[list[str] | None, typer.Option("--ask", help="Ask rule (repeatable).")] = None,
+    policy: Annotated[
+        list[Path] | None, typer.Option("--policy", help="Policy file (repeatable).")
+    ] = None,
+    trust_project: Annotated[
+        bool, typer.Option("--trust-project", help="Trust the project's .mentra/policy.yaml.")
+    ] = False,
 ) -> None:
     """List the effective tool set of a config, with schemas and permission defaults."""
     with cli_errors():
@@ -94,7 +111,15 @@ def _default_decisions(runtime: Any, loaded: Any, overrides: Any) -> dict[str, s
 
 
 def models(
-    provider: Annotated[str | None, typer.Option("--provider", "-p")] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            "-p",
+            help="A builtin provider, or one declared under `providers:` of the -c config "
+            "(default: the config's model's).",
+        ),
+    ] = None,
     newest: Annotated[bool, typer.Option("--newest", help="Only the newest model.")] = False,
     config: ConfigOpt = None,
     output: ListOutOpt = None,
@@ -179,7 +204,15 @@ def schema(
 def validate(
     file: Annotated[Path, typer.Argument(help="An agent config YAML.", dir_okay=False)],
     cwd: CwdOpt = None,
-    no_user_config: NoUserOpt = True,
+    no_user_config: Annotated[
+        bool,
+        typer.Option(
+            "--no-user-config/--user-config",
+            show_default=False,
+            help="Check the file as written, without ~/.config/mentra/config.yaml (the "
+            "default); --user-config lays the user config under it, as a run does.",
+        ),
+    ] = True,
 ) -> None:
     """Check an agent config: keys, types, model, tools and skills. Exit 0 when valid."""
     with cli_errors():

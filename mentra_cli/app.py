@@ -25,7 +25,7 @@ def _new_app() -> typer.Typer:
         name="mentra",
         help="An agent runtime for tool-using LLM applications. JSONL events on stdout.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},

@@ -143,6 +143,11 @@ def models(
             script = split_model(model_spec)[1]
         import asyncio
 
+        if config is None and name not in runtime.providers():
+            raise ConfigError(
+                f"unknown provider {name!r} (known: {', '.join(runtime.providers())}); "
+                "a provider declared under `providers:` needs -c FILE, the config declaring it"
+            )
         rows = asyncio.run(_list_models(runtime, name, newest, script))
         print_listing(rows, fmt, ["id", "provider", "created", "display_name"])
 

@@ -136,7 +136,7 @@ def _flag_layer(
 ) -> _Layer:
     if mode is not None and mode not in MODES:
         raise ConfigError(
-            f"--permission-mode must be one of {', '.join(MODES)}, got {mode!r}",
+            f"must be one of {', '.join(MODES)}, got {mode!r}",
             location="--permission-mode",
         )
     layer = _Layer("flags", mode)

@@ -51,7 +51,7 @@ def resolve_store_path(store_flag: str | None, workspace: Path) -> Path:
     if chosen.startswith(_REMOTE_SCHEMES):
         # Let open_store give the clear "not supported" message rather than a path error.
         return Path(chosen)
-    return Path(chosen).expanduser()
+    return Path(chosen).expanduser().absolute()  # once, against where mentra started
 
 
 def agent_files_dir(store_path: Path, agent_id: str) -> Path:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import typer
 
 from mentra_cli._stdout import ensure_stdout, is_reader_gone, reader_gone
 from mentra_cli.commands import agents, inspect, permissions, run
 from mentra_cli.entry import settle_gc
-
 
 COMPLETE_VAR = "_MENTRA_COMPLETE"  # click's name for it: _{PROG}_COMPLETE
 
@@ -114,7 +114,7 @@ def _no_type(ctx: typer.Context) -> None:
     return None
 
 
-def readable_metavars(command: typer.core.TyperCommand | typer.core.TyperGroup) -> None:
+def readable_metavars(command: Any) -> None:
     """Give every value-taking parameter of ``command`` (and its subcommands) a metavar."""
     ctx = typer.Context(command)
     for param in command.params:
@@ -179,12 +179,12 @@ def _dispatch(args: list[str]) -> int:
         with command.make_context("mentra", list(args)) as ctx:
             result = command.invoke(ctx)
     except typer.TyperException as exc:  # click usage errors: one line, exit 2
-        ctx = getattr(exc, "ctx", None)
-        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            sys.stdout.write(ctx.get_help() + "\n")  # a bare group (`mentra permissions`)
+        failed = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and failed is not None:
+            sys.stdout.write(failed.get_help() + "\n")  # a bare group (`mentra permissions`)
             return 0
         message = exc.format_message()
-        where = ctx.command_path if ctx is not None and ctx.command_path else "mentra"
+        where = failed.command_path if failed is not None and failed.command_path else "mentra"
         sys.stderr.write(f"mentra: error: {message} (see {where} --help)\n")
         return int(getattr(exc, "exit_code", 2))
     except (typer.Abort, EOFError):

@@ -18,10 +18,7 @@ _HINT = "use a number of seconds or 500ms, 30s, 15m, 2h, 7d, 1w, or a sum such a
 def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string like 30s, 15m, 2h")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        seconds = _parse_text(str(value))
+    seconds = float(value) if isinstance(value, (int, float)) else _parse_text(str(value))
     if seconds <= 0:
         raise ValueError("a duration must be positive")
     return seconds

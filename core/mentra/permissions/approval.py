@@ -34,8 +34,38 @@ _MAX_ANSWER_BYTES = 65536
 
 # words the shell runs itself: a command line starting with one needs no program on PATH
 _SHELL_WORDS = frozenset(
-    ". : [ alias case cd command eval exec exit export for if printf read set test "
-    "true false echo type ulimit umask unset until wait while { ( !".split()
+    [
+        ".",
+        ":",
+        "[",
+        "alias",
+        "case",
+        "cd",
+        "command",
+        "eval",
+        "exec",
+        "exit",
+        "export",
+        "for",
+        "if",
+        "printf",
+        "read",
+        "set",
+        "test",
+        "true",
+        "false",
+        "echo",
+        "type",
+        "ulimit",
+        "umask",
+        "unset",
+        "until",
+        "wait",
+        "while",
+        "{",
+        "(",
+        "!",
+    ]
 )
 
 

@@ -1,7 +1,10 @@
 """The typer app: registers one command per runtime operation; `run_app` is the process edge.
 
 Commands convert `MentraError` to an exit code themselves (`common.cli_errors`); `run_app` also
-turns a bad flag into one line on stderr with exit 2, instead of a usage dump.
+turns a bad flag into one line on stderr with exit 2 (pointing to that command's help), a closed
+stdout into exit 141 for every command, and bare `mentra` into the help (exit 0). Help names
+values as people read them (`readable_metavars`); shell completion is typer's (`--install-
+completion`), answered before any command runs.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def _loader_class() -> type[yaml.SafeLoader]:
             self.acc[-1] += size
 
         def compose_node(self, parent: Any, index: Any) -> Any:
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             if self.check_event(AliasEvent):
                 if event.anchor in self.open_anchors:
                     raise ComposerError(
@@ -229,13 +229,13 @@ def _expand_text(
         if not env:
             return whole
         name, default = match.group(1), match.group(2)
-        value = os.environ.get(name)
-        if value is None or (value == "" and default is not None):
+        found = os.environ.get(name)
+        if found is None or (found == "" and default is not None):
             if default is None:
                 missing.append(f"environment variable {name} is not set (use ${{{name}:-default}})")
                 return whole
             return default
-        return value
+        return found
 
     return _SUB_RE.sub(repl, text)
 

@@ -308,6 +308,8 @@ class Runtime:
 
         from mentra import pricing
 
+        cap = _pick(overrides.max_cost_usd, limits.max_cost_usd)
+        pricing.require_price(provider_name, model, settings.prices, cap)  # before the run
         setup = AgentSetup(
             agent_id=agent_id,
             name=config.name,
@@ -333,14 +335,14 @@ class Runtime:
                 max_rounds=_pick(overrides.max_rounds, limits.max_rounds),
                 max_tool_calls=_pick(overrides.max_tool_calls, limits.max_tool_calls),
                 max_tokens=_pick(overrides.max_tokens, limits.max_tokens),
-                max_cost_usd=_pick(overrides.max_cost_usd, limits.max_cost_usd),
+                max_cost_usd=cap,
                 timeout=_pick(overrides.timeout, limits.timeout),
             ),
             store=self.store,
             store_label=self.store_label,
             include_deltas=overrides.include_deltas,
             json_schema=overrides.json_schema,
-            cost_fn=pricing.cost_for,
+            cost_fn=pricing.cost_function(settings.prices),
             pending_notices=assemble.pending_notices_fn(services),
         )
         return Agent(setup, history)

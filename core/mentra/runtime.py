@@ -283,6 +283,12 @@ class Runtime:
         authorizer, make_request, mode, notices = assemble.build_permissions(
             self, loaded, overrides, policy
         )
+        start_notices: list[str] = []
+        if settings.wire == "scripted":  # text the script had to clean, said in a notice
+            from mentra.providers.scripted import ScriptedProvider
+
+            if isinstance(provider, ScriptedProvider):
+                start_notices = provider.load_notices(model)
         services = assemble.tool_services(self, agent_id)
         opts = config.model_options
         limits = config.limits
@@ -344,6 +350,7 @@ class Runtime:
             json_schema=overrides.json_schema,
             cost_fn=pricing.cost_function(settings.prices),
             pending_notices=assemble.pending_notices_fn(services),
+            start_notices=start_notices,
         )
         return Agent(setup, history)
 

@@ -276,6 +276,9 @@ class Runtime:
         skills = assemble.skill_set(self, loaded)
         tools = assemble.effective_tools(self, loaded, skills)
         tool_map = {name: tool for name, (tool, _src) in tools.items()}
+        from mentra.rule_tools import require_known_rule_tools
+
+        require_known_rule_tools(loaded, overrides, tools)  # a rule naming no tool never matches
         system = overrides.system if overrides.system is not None else config.system
         system = assemble.system_prompt(system, skills)
         if overrides.json_schema is not None:

@@ -3,9 +3,7 @@ bombs, cycles, unhashable keys, control characters, deep nesting, huge integers.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 

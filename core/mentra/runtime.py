@@ -276,6 +276,9 @@ class Runtime:
         skills = assemble.skill_set(self, loaded)
         tools = assemble.effective_tools(self, loaded, skills)
         tool_map = {name: tool for name, (tool, _src) in tools.items()}
+        from mentra.rule_tools import require_known_rule_tools
+
+        require_known_rule_tools(loaded, overrides, tools)  # a rule naming no tool never matches
         system = overrides.system if overrides.system is not None else config.system
         system = assemble.system_prompt(system, skills)
         if overrides.json_schema is not None:
@@ -283,6 +286,12 @@ class Runtime:
         authorizer, make_request, mode, notices = assemble.build_permissions(
             self, loaded, overrides, policy
         )
+        start_notices: list[str] = []
+        if settings.wire == "scripted":  # text the script had to clean, said in a notice
+            from mentra.providers.scripted import ScriptedProvider
+
+            if isinstance(provider, ScriptedProvider):
+                start_notices = provider.load_notices(model)
         services = assemble.tool_services(self, agent_id)
         opts = config.model_options
         limits = config.limits
@@ -308,6 +317,8 @@ class Runtime:
 
         from mentra import pricing
 
+        cap = _pick(overrides.max_cost_usd, limits.max_cost_usd)
+        pricing.require_price(provider_name, model, settings.prices, cap)  # before the run
         setup = AgentSetup(
             agent_id=agent_id,
             name=config.name,
@@ -333,15 +344,16 @@ class Runtime:
                 max_rounds=_pick(overrides.max_rounds, limits.max_rounds),
                 max_tool_calls=_pick(overrides.max_tool_calls, limits.max_tool_calls),
                 max_tokens=_pick(overrides.max_tokens, limits.max_tokens),
-                max_cost_usd=_pick(overrides.max_cost_usd, limits.max_cost_usd),
+                max_cost_usd=cap,
                 timeout=_pick(overrides.timeout, limits.timeout),
             ),
             store=self.store,
             store_label=self.store_label,
             include_deltas=overrides.include_deltas,
             json_schema=overrides.json_schema,
-            cost_fn=pricing.cost_for,
+            cost_fn=pricing.cost_function(settings.prices),
             pending_notices=assemble.pending_notices_fn(services),
+            start_notices=start_notices,
         )
         return Agent(setup, history)
 

@@ -75,6 +75,9 @@ def check(
             runtime, loaded, overrides, runtime.build_policy(loaded.config)
         )
         tools = _tools(runtime, loaded)
+        from mentra.rule_tools import require_known_rule_tools
+
+        require_known_rule_tools(loaded, overrides, tools)
         known = tool in tools
         request: PermissionRequest
         if known:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mentra._duration import Duration
 from mentra.errors import ConfigError
+from mentra.pricing import ModelPrice
 from mentra.providers.base import ModelInfo, Provider
 
 if TYPE_CHECKING:
@@ -43,6 +44,10 @@ class ProviderSettings(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     retries: Retries = Field(default_factory=Retries)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description="USD per million tokens by model id; over the shipped price table",
+    )
 
 
 BUILTIN_PROVIDERS: dict[str, ProviderSettings] = {

@@ -1,6 +1,6 @@
 """Persistence: the `Store` protocol, its records, and where a workspace's store lives.
 
-Backends load on demand (``mentra.store.sqlite``, ``mentra.store.memory``); importing this
+Backends load on demand (``mentra.store.sqlite``, ``mentra.store.in_memory``); importing this
 package does not import sqlite3.
 """
 

@@ -55,20 +55,19 @@ def resolve_store_path(store_flag: str | None, workspace: Path) -> Path:
 
 
 def agent_files_dir(store_path: Path, agent_id: str) -> Path:
-    """Where an agent's files (background jobs, full tool results) live: beside its store.
-    An id that is not a plain file name (a store edited by hand) is refused, so the directory
-    can never be outside ``agents/``."""
-    if not agent_id or agent_id in (".", "..") or "/" in agent_id or "\\" in agent_id:
-        raise StoreError(f"agent id {agent_id!r} cannot name a directory")
-    return store_path.parent / "agents" / agent_id
+    """Where an agent's files live beside an SQLite store file (what `SQLiteStore.files_dir`
+    answers). Prefer ``store.files_dir(agent_id)``: a store need not be a file."""
+    from mentra.store._common import agent_dir_name
+
+    return store_path.parent / "agents" / agent_dir_name(agent_id)
 
 
 def open_store(path: str | os.PathLike[str] | None) -> Store:
     """Open the store at ``path`` (created if missing); ``None`` means in memory only."""
     if path is None:
-        from mentra.store.memory import MemoryStore
+        from mentra.store.in_memory import InMemoryStore
 
-        return MemoryStore()
+        return InMemoryStore()
     text = os.fspath(path)
     if text.startswith(_REMOTE_SCHEMES):
         raise StoreError(f"{text.split(':', 1)[0]} stores are not supported yet: use a file path")

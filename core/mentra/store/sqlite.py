@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from mentra.errors import AgentBusyError, StoreError
 from mentra.messages import Message, Usage, parse_messages_json
 from mentra.store._common import (
+    agent_dir_name,
     ambiguous_prefix,
     busy_error,
     lease_is_live,
@@ -679,6 +680,10 @@ class SQLiteStore:
         return [_job(r) for r in rows]
 
     # -- lifecycle -------------------------------------------------------------------------
+    def files_dir(self, agent_id: str) -> Path:
+        """``agents/<id>/`` beside the store file."""
+        return self.path.parent / "agents" / agent_dir_name(agent_id)
+
     def close(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None

@@ -26,7 +26,7 @@ from mentra._version import __version__
 from mentra.errors import TRANSIENT_STATUSES, ProviderError
 from mentra.providers._sse import SSEEvent, iter_sse
 from mentra.providers.base import dumps_compact
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 AuthHeaders = Callable[[str], dict[str, str]]
 

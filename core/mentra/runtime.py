@@ -226,9 +226,9 @@ class Runtime:
     ) -> tuple[Agent, AgentRecord]:
         if self.store is None:
             raise UsageError("resume needs a store (it cannot work with --ephemeral)")
-        record = self.store.get_agent(agent_id)
-        if record is None:
-            raise UsageError(f"no agent {agent_id!r} in store {self.store_label}")
+        from mentra.store.lookup import find_agent
+
+        record = find_agent(self.store, agent_id)
         if loaded is None:
             loaded = config_from_stored(record.config)
         history = [item.message for item in self.store.load_transcript(record.id)]

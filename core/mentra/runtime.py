@@ -112,11 +112,8 @@ class Runtime:
     def data_dir(self, agent_id: str) -> Path:
         """Per-agent files (background jobs, full tool results): beside the store, or a
         temporary folder for an ephemeral run."""
-        label = self.store_label
-        if self.store is not None and label and label != ":memory:":
-            from mentra.store.location import agent_files_dir
-
-            return agent_files_dir(Path(label), agent_id)
+        if self.store is not None:
+            return self.store.files_dir(agent_id)
         if self._data_root is None:
             import tempfile
 

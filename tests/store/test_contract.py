@@ -125,3 +125,17 @@ def test_sqlite_files_dir_is_beside_the_store_file(tmp_path: Path) -> None:
         assert store.files_dir("01ab") == tmp_path / "db" / "agents" / "01ab"
         with pytest.raises(StoreError, match="cannot name a directory"):
             store.files_dir("../x")
+
+
+def test_the_runtime_locates_agent_files_through_its_store(tmp_path: Path) -> None:
+    """Not from a path of its own: a store whose label is no file still says where."""
+    from mentra.runtime import Runtime
+
+    store = InMemoryStore()
+    runtime = Runtime(workspace=tmp_path, store=store, store_label="postgresql://db/x")
+    assert runtime.data_dir("a1") == store.files_dir("a1")
+    runtime.close()
+    sqlite = SQLiteStore(tmp_path / "s" / "store.sqlite")
+    runtime = Runtime(workspace=tmp_path, store=sqlite, store_label="label, not a path")
+    assert runtime.data_dir("a1") == tmp_path / "s" / "agents" / "a1"
+    runtime.close()

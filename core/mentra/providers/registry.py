@@ -5,6 +5,7 @@ The settings themselves live in the leaf module `mentra.providers.settings`, re-
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from mentra.errors import ConfigError
@@ -22,6 +23,22 @@ if TYPE_CHECKING:
     import httpx
 
 
+def _import_httpx() -> None:
+    """Import httpx without its command-line tool. httpx imports ``httpx._main`` (click, rich
+    and pygments) whenever click is installed, which many environments have; mentra never
+    uses it, so the import is made to fail once and httpx falls back to its stub."""
+    if "httpx" in sys.modules:
+        return
+    blocked = "httpx._main" not in sys.modules
+    if blocked:
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    try:
+        import httpx  # noqa: F401
+    finally:
+        if blocked and sys.modules.get("httpx._main", 0) is None:
+            del sys.modules["httpx._main"]
+
+
 def create_provider(
     name: str, settings: ProviderSettings, *, client: httpx.AsyncClient | None = None
 ) -> Provider:
@@ -36,6 +53,7 @@ def create_provider(
         return ScriptedProvider(name=name)
     if not settings.base_url:
         raise ConfigError(f"provider {name!r} needs a `base_url`")
+    _import_httpx()
     if wire == "openai-responses":
         from mentra.providers.openai_responses import OpenAIResponsesProvider
 

@@ -13,13 +13,13 @@ import pytest
 from mentra.errors import AgentBusyError, StoreError, UsageError
 from mentra.messages import Message, ToolUseBlock, Usage
 from mentra.store.base import AgentRecord, AuditRecord, LeaseHolder, RunRecord, Store
+from mentra.store.in_memory import InMemoryStore
 from mentra.store.location import (
     agent_files_dir,
     default_store_path,
     open_store,
     resolve_store_path,
 )
-from mentra.store.in_memory import InMemoryStore
 from mentra.store.sqlite import SQLiteStore
 from mentra.store.transfer import EXPORT_VERSION, export_agent, import_agent
 

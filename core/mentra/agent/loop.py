@@ -61,7 +61,7 @@ from mentra.providers.base import (
     ReplyBuilder,
     ToolSpec,
 )
-from mentra.providers.registry import Retries
+from mentra.providers.settings import Retries
 from mentra.store.base import LeaseHolder, RunRecord, Store
 
 

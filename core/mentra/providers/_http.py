@@ -26,7 +26,7 @@ from mentra._version import __version__
 from mentra.errors import TRANSIENT_STATUSES, ProviderError
 from mentra.providers._sse import SSEEvent, iter_sse
 from mentra.providers.base import dumps_compact
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 AuthHeaders = Callable[[str], dict[str, str]]
 
@@ -243,7 +243,7 @@ class Endpoint:
             what = "authentication failed" if status != 403 else "access denied"
             message = f"{name}: {what} (HTTP {status}): {detail}; {fix}"
         elif status == 404 and model is not None:
-            from mentra.providers.registry import BUILTIN_PROVIDERS
+            from mentra.providers.settings import BUILTIN_PROVIDERS
 
             # a provider declared in a config is only known with that config: say so
             config = "" if name in BUILTIN_PROVIDERS else " -c CONFIG"

@@ -111,6 +111,21 @@ _TAR_CODE_OPTS = (
     "-I",
     "-F",
 )
+_COMMAND_VALUE_OPTS: dict[str, tuple[str, ...]] = {
+    "git": (
+        *("--upload-pack", "--receive-pack", "--exec", "-x", "--extcmd", "--tree-filter"),
+        *("--index-filter", "--msg-filter", "--env-filter", "--commit-filter", "--parent-filter"),
+    ),
+    "tar": (
+        *("--to-command", "--checkpoint-action", "--use-compress-program", "-I"),
+        *("--info-script", "--new-volume-script", "--rsh-command", "--rmt-command"),
+    ),
+    "rsync": ("-e", "--rsh", "--rsync-path"),
+}
+_GIT_COMMAND_KEYS = frozenset(
+    {"core.pager", "core.editor", "core.sshcommand", "core.fsmonitor", "diff.external"}
+    | {"sequence.editor", "core.askpass", "credential.helper", "gpg.program"}
+)
 _INLINE_CODE_OPTS = ("-c", "-e", "-E", "--eval", "-p", "--print", "-r", "-x")
 _INTERPRETER_RE = re.compile(
     r"^(python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby|node|nodejs|php|lua.*)$"
@@ -377,11 +392,14 @@ def _inner_commands(argv: tuple[str, ...], state: _State, depth: int) -> list[tu
         return out
     if head == "find":
         return _find_commands(rest)
+    for value in _command_values(head, rest):
+        _analyze_into(value, state, depth + 1)
     if head == "git":
-        for i, word in enumerate(rest):  # -c alias.x='!cmd' runs cmd through a shell
-            value = rest[i + 1] if word == "-c" and i + 1 < len(rest) else word[2:]
-            if word.startswith("-c") and "=!" in value:
-                _analyze_into(value.split("=!", 1)[1], state, depth + 1)
+        sub = [w for w in rest if not w.startswith("-")]
+        if sub[:2] == ["bisect", "run"]:
+            out.append(tuple(rest[rest.index("run") + 1 :]))
+        elif sub[:2] == ["submodule", "foreach"]:
+            _analyze_into(" ".join(rest[rest.index("foreach") + 1 :]), state, depth + 1)
         return out
     for opt in _STRING_COMMAND_OPTS.get(head, ()):
         for i, word in enumerate(rest):
@@ -421,6 +439,43 @@ def _inner_commands(argv: tuple[str, ...], state: _State, depth: int) -> list[tu
         if j + 1 < len(rest) and not rest[j].startswith("-") and tuple(rest[j:]) != inner:
             state.texts.add(" ".join((posixpath.basename(rest[j]), *rest[j + 1 :])))
     return out
+
+
+def _option_values(rest: Sequence[str], opts: Sequence[str]) -> list[str]:
+    values: list[str] = []
+    for i, word in enumerate(rest):
+        for opt in opts:
+            if word == opt and i + 1 < len(rest):
+                values.append(rest[i + 1])
+            elif word.startswith(opt + "="):
+                values.append(word[len(opt) + 1 :])
+            elif len(opt) == 2 and word.startswith(opt) and len(word) > 2 and "=" not in opt:
+                values.append(word[2:])
+    return values
+
+
+def _command_values(head: str, rest: Sequence[str]) -> list[str]:
+    """Option values that are command lines (for deny rules): ``git -c core.pager=CMD``,
+    ``--upload-pack=CMD``, ``tar --to-command=CMD``, ``rsync -e CMD``, ``ssh -o
+    ProxyCommand=CMD``."""
+    out: list[str] = []
+    for opt_value in _option_values(rest, _COMMAND_VALUE_OPTS.get(head, ())):
+        value = opt_value.removeprefix("exec=").removeprefix("!")
+        out.append(value)
+    if head == "git":
+        for setting in _option_values(rest, ("-c",)):
+            key, _, value = setting.partition("=")
+            key = key.lower()
+            if key.startswith(("alias.", "pager.")) or key in _GIT_COMMAND_KEYS:
+                out.append(value.removeprefix("!"))
+    if head in ("ssh", "scp", "sftp"):
+        for setting in _option_values(rest, ("-o",)):
+            key, value = ([*re.split(r"[=\s]", setting.strip(), maxsplit=1), ""])[:2]
+            if key.lower() in ("proxycommand", "localcommand", "knownhostscommand"):
+                out.append(value)
+    if head in ("vim", "vi", "nvim", "ex", "view"):
+        out.extend(v[1:] for v in _option_values(rest, ("-c", "--cmd")) if v.startswith("!"))
+    return [v for v in out if v.strip()]
 
 
 def _shell_script(rest: Sequence[str]) -> str | None:

@@ -16,7 +16,6 @@ from mentra.permissions.rules import (
     split_shell_command,
 )
 
-
 # the subject kinds the builtin tools declare (Tool.permission_kind)
 KIND: dict[str, PermissionKind] = {"shell": "shell", "background_run": "shell", "files": "file_ops"}
 

@@ -281,6 +281,12 @@ class Authorizer:
             )
         if mode == "accept-edits" and request.is_file_edit:
             return PermissionDecision("allow", "mode", reason="mode accept-edits allows file edits")
+        outside = [s for s in request.subjects if s.startswith(WRITE_SUBJECT_PREFIX)]
+        if request.kind == "shell" and outside:
+            where = ", ".join(s[len(WRITE_SUBJECT_PREFIX) :] for s in outside)
+            return PermissionDecision(
+                "ask", "mode", reason=f"mode {mode}: writes outside the write roots ({where})"
+            )
         return PermissionDecision(
             "ask", "mode", reason=f"mode {mode}: no rule allows this mutating call"
         )

@@ -18,7 +18,7 @@ cannot come.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol, get_args
 
@@ -210,6 +210,7 @@ class Authorizer:
         approver: Approver | None = None,
         remembered: Sequence[RememberedRule] = (),
         memory: RuleMemory | None = None,
+        load_remembered: Callable[[], Sequence[RememberedRule]] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown permission mode {mode!r}")
@@ -218,6 +219,14 @@ class Authorizer:
         self.approver = approver
         self.remembered: list[RememberedRule] = list(remembered)
         self.memory = memory
+        # remembered answers read on first use (a run that makes no call opens no store)
+        self._load_remembered = load_remembered
+
+    def _loaded(self) -> list[RememberedRule]:
+        if self._load_remembered is not None:
+            load, self._load_remembered = self._load_remembered, None
+            self.remembered[:0] = list(load())
+        return self.remembered
 
     # -- evaluation ---------------------------------------------------------------------------
 
@@ -246,7 +255,7 @@ class Authorizer:
         return self._mode_default(request)
 
     def _remembered(self, request: PermissionRequest) -> PermissionDecision | None:
-        if not self.remembered:
+        if not self._loaded():
             return None
         tool, subjects, kind = request.tool, list(request.subjects), request.kind
         denies = [m.rule for m in self.remembered if m.decision == "deny"]
@@ -357,7 +366,7 @@ class Authorizer:
             "allow": [_rule_json(r) for r in self.rules.allow],
             "remembered": [
                 {"rule": m.rule.text, "decision": m.decision, "scope": m.scope}
-                for m in self.remembered
+                for m in self._loaded()
             ],
         }
 

@@ -22,7 +22,7 @@ means a cloned repository cannot ship pre-approved answers. Session answers live
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
@@ -325,10 +325,16 @@ def build_authorizer(
     if store is not None:
         memory = StoreRuleMemory(store, Path(workspace), global_store=global_store)
         remembered = memory.load(include_global=not no_user_config, notices=notices)
-    elif remembered_from is not None:
-        remembered = remembered_from.load(
-            Path(workspace), include_global=not no_user_config, notices=notices
-        )
+    load_remembered: Callable[[], list[RememberedRule]] | None = None
+    if store is None and remembered_from is not None:
+        source, include_global = remembered_from, not no_user_config
+
+        def _load() -> list[RememberedRule]:
+            return list(
+                source.load(Path(workspace), include_global=include_global, notices=notices)
+            )
+
+        load_remembered = _load
     authorizer = Authorizer(
         mode=_mode_of(layers),
         allow=[r for layer in layers for r in layer.rules["allow"]],
@@ -337,6 +343,7 @@ def build_authorizer(
         approver=approver,
         remembered=remembered,
         memory=memory,
+        load_remembered=load_remembered,
     )
     return authorizer, notices
 

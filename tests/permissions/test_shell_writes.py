@@ -41,6 +41,18 @@ def test_outside_writes_are_subjects(ws: Path) -> None:
     assert outside_writes(["echo x > sub/../../o.txt"], policy) == [f"write:{outside}"]
 
 
+def test_redirections_are_resolved_from_the_working_directory(ws: Path) -> None:
+    (ws / "sub").mkdir()
+    tool, policy = ShellTool(), RuntimePolicy(working_dir=ws)
+    inside = tool.parse_input({"command": "echo x > ../o.txt", "workingDirectory": "sub"})
+    assert request_for(tool, inside, policy=policy).subjects == ["echo x > ../o.txt"]
+    outside = tool.parse_input({"command": "echo x > ../../o.txt", "workingDirectory": "sub"})
+    assert request_for(tool, outside, policy=policy).subjects == [
+        "echo x > ../../o.txt",
+        f"write:{os.path.realpath(ws.parent / 'o.txt')}",
+    ]
+
+
 @pytest.mark.parametrize(
     ("mode", "rules", "expected"),
     [

@@ -160,7 +160,8 @@ def request_for(
     mutating = bool(tool.is_mutating(args)) if mutates is None else mutates
     subjects = list(tool.permission_subjects(args))
     if kind == "shell" and policy is not None:
-        subjects += outside_writes(subjects, policy, getattr(args, "cwd", None))
+        cwd = getattr(args, "workingDirectory", None) or getattr(args, "cwd", None)
+        subjects += outside_writes(subjects, policy, cwd)
     return PermissionRequest(
         tool=tool.name,
         subjects=subjects,

@@ -1,26 +1,23 @@
 """Permission rules: ``TOOL`` or ``TOOL(PATTERN)``, parsed once and matched against subjects.
 
-A subject is what a tool says a call touches (`Tool.permission_subjects`): the command line for
-``shell``/``background_run``, ``OP:PATH`` for each ``files`` operation, canonical JSON otherwise.
+A subject is what a tool says a call touches (`Tool.permission_subjects`), read by the kind the
+tool declares (``permission_kind``): ``shell`` (a command line; ``shell`` and ``background_run``),
+``file_ops`` (``OP:PATH`` per operation; ``files``) or ``json`` (canonical JSON, as text). A shell
+call may also carry ``write:PATH`` subjects, one per redirection to a file outside the write
+roots (see `decide.outside_writes`).
 
-Matching is deliberately lopsided, because the two mistakes cost different amounts:
+Matching is deliberately lopsided, because the two mistakes cost different amounts (the shell
+analysis is in `shell_parse`):
 
-* **allow** rules match *strictly*. A shell command is parsed with bashlex into its simple
-  commands (split on ``;``, ``&&``, ``||``, ``|``, ``&``, newlines, subshells and brace groups) and
-  every one must be covered by some allow rule. A command that cannot be split safely (command or
-  process substitution, backticks, ``$'…'`` quoting, heredocs, functions, loops, parse errors)
-  never matches an allow *pattern*; only a bare ``shell`` rule covers it. A redirection to or from
-  a file also makes a command unsplittable, so ``git status > /etc/x`` never passes
-  ``shell(git status*)``; only fd duplication (``2>&1``) and ``/dev/null`` are understood, and they
-  are dropped from the text a pattern sees (``shell(ls)`` covers ``ls 2>/dev/null``).
-* **deny** and **ask** rules match *liberally*: a hit on any part, on the whole command text, on
-  the part with quotes removed, or with wrappers (``env``, ``command``, ``sudo``…) and directory
-  stripped from the program (``/bin/rm`` -> ``rm``), or on any command found inside a substitution
-  or an ``sh -c``/``eval`` string. This is best effort: a shell can always hide a program from a
-  deny-list, which is why the default mode asks for what no allow rule covers.
-
-bashlex runs under a step budget (it loops forever on a few malformed inputs) and commands over
-8 KiB are not split: both count as "cannot be split safely".
+* **allow** rules match *strictly*: every simple command of a shell line (and what a runner such
+  as ``timeout`` runs) must be covered by some allow rule. A line with substitutions, control
+  structures, redirections to or from files, a command word that is not literal, or an option
+  that runs other code (`shell_programs.runs_code`) never matches an allow *pattern*; only a bare
+  ``shell`` rule covers it (and a ``write:`` subject needs a ``write:`` pattern even then).
+* **deny** and **ask** rules match *liberally*: a hit on any command the line could run,
+  wherever it is, runners unwrapped and the directory stripped from the program; ``rm *`` also
+  hits a bare ``rm``. A line that is opaque (a command word that is not literal, a line the
+  parser cannot read) hits every deny and ask rule of its tool.
 
 Glob syntax: ``*`` any run of characters, ``?`` one character, ``[abc]``/``[!abc]`` a class; write
 ``[*]`` for a literal star. In ``files`` patterns the path is matched per segment (``*`` and ``?``

@@ -24,9 +24,9 @@ def main() -> None:
     args = sys.argv[1:]
     if args in (["--version"], ["-V"]):
         from mentra._version import __version__
+        from mentra_cli._stdout import write_and_flush
 
-        sys.stdout.write(f"mentra {__version__}\n")
-        return
+        sys.exit(write_and_flush(f"mentra {__version__}\n"))
     gc.disable()
     from mentra_cli.app import run_app
 

@@ -18,6 +18,19 @@ MEDIA_TYPES = {
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # the smallest per-image cap of the providers' APIs
 
 
+def sniff_media_type(data: bytes) -> str | None:
+    """The image type the file's first bytes say it is (its signature), or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
 def load_image(spec: str, *, base: Path) -> ImageBlock:
     """``spec`` is a path (relative to ``base``) or an ``https://`` URL. Raises `ConfigError`."""
     suffix = Path(spec.split("?", 1)[0]).suffix.lower()
@@ -39,4 +52,11 @@ def load_image(spec: str, *, base: Path) -> ImageBlock:
         raise ConfigError(f"--image {spec}: is a directory") from None
     except PermissionError:
         raise ConfigError(f"--image {spec}: permission denied") from None
-    return ImageBlock(media_type=media_type, data=base64.b64encode(data).decode("ascii"))
+    sniffed = sniff_media_type(data)
+    if sniffed is None:
+        raise ConfigError(
+            f"--image {spec}: the file is not a PNG, JPEG, GIF or WebP image (its first bytes "
+            "are not an image signature)"
+        )
+    # the bytes decide the type sent: a JPEG named x.png goes as image/jpeg
+    return ImageBlock(media_type=sniffed, data=base64.b64encode(data).decode("ascii"))

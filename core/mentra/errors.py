@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 RunEndStatus = Literal[
     "success",
     "error",
+    "config_error",
     "provider_error",
     "limit_reached",
     "timeout",
@@ -37,6 +38,7 @@ class ConfigError(MentraError):
     """Bad flag, invalid YAML, unknown key or tool. ``location`` is ``file:line:col`` if known."""
 
     exit_code = 2
+    status = "config_error"
 
     def __init__(self, message: str, *, location: str | None = None) -> None:
         super().__init__(f"{location}: {message}" if location else message)

@@ -83,9 +83,9 @@ class TerminalApprover:
         return None if line == "" else line
 
     def _console(self) -> Any:
-        from rich.console import Console
+        from mentra_cli.render._rich import make_console
 
-        return Console(file=self._stderr or sys.stderr, highlight=False)
+        return make_console(file=self._stderr or sys.stderr, highlight=False)
 
     def _show(self, request: PermissionRequest) -> None:
         from rich.markup import escape

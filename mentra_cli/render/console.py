@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from rich.console import Console
 from rich.markup import escape
 
 from mentra.events import (
@@ -20,11 +19,12 @@ from mentra.events import (
     ToolProgress,
     ToolStarted,
 )
+from mentra_cli.render._rich import make_console
 
 
 class ConsoleView:
     def __init__(self) -> None:
-        self.console = Console(stderr=True, highlight=False)
+        self.console = make_console(stderr=True, highlight=False)
 
     def __call__(self, event: Event) -> None:
         c = self.console

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
+
+from mentra_cli.render._rich import make_console
+
+# Columns shown whole however narrow the terminal: the values people copy into the next
+# command (`mentra resume ID`, `mentra show ID`). Other columns give way first.
+WHOLE_COLUMNS = ("id",)
 
 
 def _cell(value: Any) -> str:
@@ -19,8 +24,13 @@ def _cell(value: Any) -> str:
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     table = Table(show_edge=False, header_style="bold")
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(_cell(row.get(col)) for col in columns))
-    Console().print(table)
+    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
+    for i, col in enumerate(columns):
+        if col in WHOLE_COLUMNS:
+            widest = max([len(col), *(len(r[i]) for r in cells)])
+            table.add_column(col, no_wrap=True, min_width=widest)
+        else:
+            table.add_column(col)
+    for r in cells:
+        table.add_row(*r)
+    make_console().print(table)

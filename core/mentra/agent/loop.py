@@ -35,6 +35,7 @@ from mentra.events import (
     AssistantMessageCompleted,
     AssistantTokenDelta,
     ErrorEvent,
+    Notice,
     PermissionDenial,
     RetryAttempt,
     RunFinished,
@@ -60,7 +61,7 @@ from mentra.providers.base import (
     ReplyBuilder,
     ToolSpec,
 )
-from mentra.providers.registry import Retries
+from mentra.providers.settings import Retries
 from mentra.store.base import LeaseHolder, RunRecord, Store
 
 
@@ -111,6 +112,7 @@ class AgentSetup:
     cost_fn: Callable[[str, str, Usage], float | None] | None = None
     pending_notices: Callable[[], list[str]] | None = None
     lease_ttl_s: float = 30.0
+    start_notices: list[str] = field(default_factory=list)  # warnings said after session_started
 
 
 class Agent:
@@ -152,6 +154,8 @@ class Agent:
             resumed=resumed,
             store=s.store_label,
         )
+        for notice in s.start_notices:
+            emitter.emit(Notice, level="warning", message=notice)
         outcome: RunOutcome
         holder: LeaseHolder | None = None
         heartbeat: asyncio.Task[None] | None = None

@@ -19,14 +19,88 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
 
+from mentra.errors import ConfigError
 from mentra.permissions.decide import SCOPES, ApprovalAnswer, PermissionRequest, Scope
 
 REQUEST_VERSION = 1
 _MAX_ANSWER_BYTES = 65536
+
+
+# words the shell runs itself: a command line starting with one needs no program on PATH
+_SHELL_WORDS = frozenset(
+    [
+        ".",
+        ":",
+        "[",
+        "alias",
+        "case",
+        "cd",
+        "command",
+        "eval",
+        "exec",
+        "exit",
+        "export",
+        "for",
+        "if",
+        "printf",
+        "read",
+        "set",
+        "test",
+        "true",
+        "false",
+        "echo",
+        "type",
+        "ulimit",
+        "umask",
+        "unset",
+        "until",
+        "wait",
+        "while",
+        "{",
+        "(",
+        "!",
+    ]
+)
+
+
+def check_approval_command(command: str, cwd: Path | None = None) -> None:
+    """Refuse, before a run, an ``--approval-command`` whose program cannot run: otherwise
+    every ask would be denied ("could not start", exit 127) and the run would still succeed.
+
+    The command is a shell string; its program is the first word after any ``NAME=value``
+    assignments. A word with a slash is a path (relative to ``cwd``) that must be an executable
+    file; a bare word must be a shell builtin or found on ``PATH``. Raises `ConfigError`."""
+    label = f"--approval-command {command!r}"
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError as exc:
+        raise ConfigError(f"{label}: cannot be parsed as a shell command ({exc})") from None
+    while words and "=" in words[0] and words[0].split("=", 1)[0].isidentifier():
+        words.pop(0)
+    if not words:
+        raise ConfigError(f"{label}: names no command")
+    program = words[0]
+    if program in _SHELL_WORDS or program.startswith(("(", "{")):
+        return
+    if "/" not in program:
+        if shutil.which(program) is None:
+            raise ConfigError(f"{label}: {program}: command not found on PATH")
+        return
+    path = Path(program).expanduser()
+    if not path.is_absolute():
+        path = (cwd or Path.cwd()) / path
+    if not path.exists():
+        raise ConfigError(f"{label}: {program}: no such file")
+    if path.is_dir():
+        raise ConfigError(f"{label}: {program}: is a directory")
+    if not os.access(path, os.X_OK):
+        raise ConfigError(f"{label}: {program}: not executable (chmod +x it)")
 
 
 class CommandApprover:

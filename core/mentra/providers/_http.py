@@ -28,7 +28,7 @@ from mentra._version import __version__
 from mentra.errors import TRANSIENT_STATUSES, ProviderError, one_line, redact
 from mentra.providers._sse import SSEEvent, iter_sse
 from mentra.providers.base import dumps_compact
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 AuthHeaders = Callable[[str], dict[str, str]]
 
@@ -291,9 +291,14 @@ class Endpoint:
             what = "authentication failed" if status != 403 else "access denied"
             message = f"{name}: {what} (HTTP {status}): {detail}; {fix}"
         elif status == 404 and model is not None:
+            from mentra.providers.settings import BUILTIN_PROVIDERS
+
+            # a provider declared in a config is only known with that config: say so
+            config = "" if name in BUILTIN_PROVIDERS else " -c CONFIG"
             message = (
                 f"{name}: unknown model {model!r} (HTTP 404): {detail}; "
-                f"`mentra models --provider {name}` lists the available models"
+                f"`mentra models --provider {name}{config}` lists the available models"
+                + (f" (CONFIG: the agent config that declares {name!r})" if config else "")
             )
         elif status in TRANSIENT_STATUSES or status >= 500:
             message = f"{name}: HTTP {status}: {detail}"

@@ -50,7 +50,7 @@ from mentra.providers.base import (
     StreamEvent,
     UsageUpdate,
 )
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 8192

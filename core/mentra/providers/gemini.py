@@ -48,7 +48,7 @@ from mentra.providers.base import (
     StreamEvent,
     UsageUpdate,
 )
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 THINKING_BUDGET = {"low": 1024, "medium": 8192, "high": 24576}
 _FINISH = {"STOP": "end_turn", "MAX_TOKENS": "max_tokens"}

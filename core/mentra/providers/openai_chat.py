@@ -51,7 +51,7 @@ from mentra.providers.base import (
     UsageUpdate,
     dumps_plain,
 )
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 _FINISH = {
     "stop": "end_turn",

@@ -50,7 +50,7 @@ from mentra.providers.base import (
     dumps_plain,
 )
 from mentra.providers.openai_chat import _model_info, image_url
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 _REASONING_MODELS = ("o1", "o3", "o4", "gpt-5", "codex")
 _TRANSIENT_CODES = frozenset(

@@ -26,6 +26,16 @@ HEARTBEAT_SECONDS = 5.0
 KILL_GRACE_SECONDS = 1.0
 PIPE_GRACE_SECONDS = 1.0  # how long pipes may stay open after the command itself exited
 PROGRESS_LINE_CHARS = 2000
+# provider credentials never reach a command, whatever the policy's env_allow names
+SECRET_ENV_NAMES = frozenset(
+    {
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "OPENROUTER_API_KEY",
+    }
+)
 
 
 class CommandNotFoundError(Exception):
@@ -114,6 +124,11 @@ class _Capture:
         )
 
 
+def fenced_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without provider API keys: the env fence applied to every command a tool starts."""
+    return {k: v for k, v in env.items() if k.upper() not in SECRET_ENV_NAMES}
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -131,7 +146,7 @@ async def run_process(
         proc = await asyncio.create_subprocess_exec(
             *argv,
             cwd=cwd,
-            env=env,
+            env=fenced_env(env),
             stdin=asyncio.subprocess.PIPE if stdin_data is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

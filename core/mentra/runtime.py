@@ -84,7 +84,7 @@ class Runtime:
         self.interactive_approver = interactive_approver
         self._extra_tools: dict[str, Tool] = {}
         self.skill_dirs: list[Path] = []
-        self._providers: dict[str, Provider] = {}
+        self._providers: dict[tuple[str, str], Provider] = {}  # by name and effective settings
         self._declared: dict[str, ProviderSettings] = {}
         self.trusted_folders: list[str] = []
         self._data_root: Path | None = None
@@ -143,14 +143,22 @@ class Runtime:
 
         return sorted({*BUILTIN_PROVIDERS, *self._declared})
 
-    def provider_settings(self, name: str) -> ProviderSettings:
-        return effective_settings(name, self._declared)
+    def provider_settings(
+        self, name: str, declared: dict[str, ProviderSettings] | None = None
+    ) -> ProviderSettings:
+        return effective_settings(name, self._declared if declared is None else declared)
 
-    def provider(self, name: str) -> Provider:
-        provider = self._providers.get(name)
+    def provider(self, name: str, settings: ProviderSettings | None = None) -> Provider:
+        """The provider ``name`` with ``settings`` (default: this runtime's declarations).
+        Cached by the effective settings, so two configs that declare a same-named provider
+        at different endpoints each get their own."""
+        if settings is None:
+            settings = self.provider_settings(name)
+        key = (name, settings.model_dump_json())
+        provider = self._providers.get(key)
         if provider is None:
-            provider = create_provider(name, self.provider_settings(name))
-            self._providers[name] = provider
+            provider = create_provider(name, settings)
+            self._providers[key] = provider
         return provider
 
     async def list_models(self, provider: str) -> list[ModelInfo]:
@@ -259,15 +267,15 @@ class Runtime:
         history: list[Message],
     ) -> Agent:
         config = loaded.config
-        self.declare_providers(config.providers)
+        declared = {**self._declared, **config.providers}  # this config's, not the runtime's
         try:
             provider_name, model = split_model(model_spec)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if isinstance(config.model, ModelMapping) and config.model.provider == provider_name:
-            self._declare_inline(config.model)
-        settings = self.provider_settings(provider_name)
-        provider = self.provider(provider_name)
+            _declare_inline(declared, config.model)
+        settings = self.provider_settings(provider_name, declared)
+        provider = self.provider(provider_name, settings)
         if settings.wire == "scripted" and not Path(model).is_absolute():
             model = str(self.workspace / model)
         policy = self.build_policy(config)
@@ -290,11 +298,6 @@ class Runtime:
         shrink = assemble.shrink_fn(self, agent_id)
 
         def runner_factory(emitter: Emitter) -> ToolRunner:
-            for notice in notices:
-                from mentra.events import Notice
-
-                emitter.emit(Notice, level="warning", message=notice)
-            notices.clear()
             return ToolRunner(
                 tools=tool_map,
                 policy=policy,
@@ -342,24 +345,9 @@ class Runtime:
             json_schema=overrides.json_schema,
             cost_fn=pricing.cost_for,
             pending_notices=assemble.pending_notices_fn(services),
+            setup_notices=list(notices),
         )
         return Agent(setup, history)
-
-    def _declare_inline(self, mapping: ModelMapping) -> None:
-        fields = {
-            k: v
-            for k, v in {
-                "wire": mapping.wire,
-                "base_url": mapping.base_url,
-                "api_key_env": mapping.api_key_env,
-            }.items()
-            if v is not None
-        }
-        if fields:
-            current = self._declared.get(mapping.provider)
-            data = current.model_dump(exclude_unset=True) if current else {}
-            data.update(fields)
-            self._declared[mapping.provider] = ProviderSettings.model_validate(data)
 
     def build_policy(self, config: AgentConfig) -> RuntimePolicy:
         p = config.policy
@@ -382,6 +370,24 @@ class Runtime:
         if p.env_allow is not None:
             policy.env_allow = list(p.env_allow)
         return policy
+
+
+def _declare_inline(declared: dict[str, ProviderSettings], mapping: ModelMapping) -> None:
+    """A `model:` mapping's wire/base_url/api_key_env, over what ``declared`` says."""
+    fields = {
+        k: v
+        for k, v in {
+            "wire": mapping.wire,
+            "base_url": mapping.base_url,
+            "api_key_env": mapping.api_key_env,
+        }.items()
+        if v is not None
+    }
+    if fields:
+        current = declared.get(mapping.provider)
+        data = current.model_dump(exclude_unset=True) if current else {}
+        data.update(fields)
+        declared[mapping.provider] = ProviderSettings.model_validate(data)
 
 
 def _pick(flag: Any, config_value: Any) -> Any:

@@ -35,6 +35,7 @@ from mentra.events import (
     AssistantMessageCompleted,
     AssistantTokenDelta,
     ErrorEvent,
+    Notice,
     PermissionDenial,
     RetryAttempt,
     RunFinished,
@@ -110,6 +111,7 @@ class AgentSetup:
     json_schema_retries: int = 2
     cost_fn: Callable[[str, str, Usage], float | None] | None = None
     pending_notices: Callable[[], list[str]] | None = None
+    setup_notices: list[str] = field(default_factory=list)  # e.g. ignored project rules
     lease_ttl_s: float = 30.0
 
 
@@ -152,6 +154,8 @@ class Agent:
             resumed=resumed,
             store=s.store_label,
         )
+        for notice in s.setup_notices:  # right after session_started, whatever the run does
+            emitter.emit(Notice, level="warning", message=notice)
         outcome: RunOutcome
         holder: LeaseHolder | None = None
         heartbeat: asyncio.Task[None] | None = None

@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from mentra.agent.emitter import Emitter
-from mentra.agent.loop import Agent, AgentSetup, Limits
-from mentra.agent.tool_runner import ToolRunner
+from mentra.agent.budget import Limits
+from mentra.agent.loop import Agent, AgentSetup
 from mentra.config import (
     AgentConfig,
     LoadedConfig,
@@ -31,7 +30,13 @@ from mentra.store.base import AgentRecord, Store
 from mentra.tools.base import Tool
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mentra.agent.hooks import HookPipeline
     from mentra.store.location import UserRuleStore
+
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -89,6 +94,9 @@ class Runtime:
         self.trusted_folders: list[str] = []
         self._data_root: Path | None = None
         self._global_store: UserRuleStore | None = None
+        self.contexts: dict[type, object] = {}  # register_context: typed app state for tools
+        # each adds entries to an agent's hook pipeline, after the built-in ones
+        self.hooks: list[Callable[[HookPipeline], None]] = []
 
     def global_store(self) -> UserRuleStore | None:
         """The per-user store for "always, everywhere" permission answers (opened only when
@@ -127,6 +135,23 @@ class Runtime:
 
     def register_tool(self, tool: Tool) -> None:
         self._extra_tools[tool.name] = tool
+
+    def register_context(self, obj: object) -> None:
+        """Typed application state a custom Python tool reads with
+        ``ctx.app_context(type(obj))`` (one object per type; a later one replaces it)."""
+        self.contexts[type(obj)] = obj
+
+    def app_context(self, cls: type[_T]) -> _T:
+        """The object registered for ``cls``; `LookupError` if there is none."""
+        obj = self.contexts.get(cls)
+        if obj is None:
+            raise LookupError(f"no context of type {cls.__name__} is registered")
+        return cast(_T, obj)
+
+    def register_hooks(self, add: Callable[[HookPipeline], None]) -> None:
+        """``add(pipeline)`` is called for every agent this runtime builds, after the built-in
+        entries are in, to append its own (``pipeline.before_tool.append(...)``)."""
+        self.hooks.append(add)
 
     def register_skills_dir(self, path: Path) -> None:
         """Skills every agent of this runtime gets, besides its config's ``skills:``."""
@@ -288,26 +313,11 @@ class Runtime:
         system = assemble.system_prompt(system, skills)
         if overrides.json_schema is not None:
             system = assemble.with_output_schema(system, overrides.json_schema)
-        authorizer, make_request, mode, notices = assemble.build_permissions(
-            self, loaded, overrides, policy
-        )
+        authorizer, notices = assemble.permission_engine(self, loaded, overrides)
         services = assemble.tool_services(self, agent_id)
+        hooks = assemble.builtin_hooks(self, agent_id, authorizer, services)
         opts = config.model_options
         limits = config.limits
-        audit = assemble.audit_fn(self, agent_id)
-        shrink = assemble.shrink_fn(self, agent_id)
-
-        def runner_factory(emitter: Emitter) -> ToolRunner:
-            return ToolRunner(
-                tools=tool_map,
-                policy=policy,
-                emitter=emitter,
-                authorizer=authorizer,
-                make_permission_request=make_request,
-                audit=(lambda *a: audit(emitter.run_id, *a)) if audit else None,
-                shrink=shrink,
-                services=services,
-            )
 
         from mentra import pricing
 
@@ -318,9 +328,12 @@ class Runtime:
             provider_name=provider_name,
             model=model,
             system=system,
-            tool_runner_factory=runner_factory,
+            tools=tool_map,
+            policy=policy,
+            hooks=hooks,
+            services=services,
             tool_specs=[ToolSpec(t.name, t.description, t.input_schema) for t in tool_map.values()],
-            permission_mode=mode,
+            permission_mode=str(authorizer.mode),
             cwd=str(policy.working_dir),
             options=ModelOptions(
                 temperature=opts.temperature,
@@ -344,7 +357,6 @@ class Runtime:
             include_deltas=overrides.include_deltas,
             json_schema=overrides.json_schema,
             cost_fn=pricing.cost_for,
-            pending_notices=assemble.pending_notices_fn(services),
             setup_notices=list(notices),
         )
         return Agent(setup, history)

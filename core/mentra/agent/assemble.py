@@ -14,10 +14,14 @@ from mentra.config import AgentConfig, LoadedConfig
 from mentra.errors import ConfigError
 from mentra.permissions.policy import RuntimePolicy
 from mentra.tools.base import Tool
+from mentra.tools.services import ToolServices
 
 if TYPE_CHECKING:
+    from mentra.agent.hooks import AuditWriter, HookPipeline
+    from mentra.permissions.decide import Authorizer, PermissionDecision
     from mentra.runtime import RunOverrides, Runtime
     from mentra.skills import SkillSet
+    from mentra.store.base import Store
 
 
 def effective_tools(
@@ -118,8 +122,30 @@ def build_permissions(
     loaded: LoadedConfig | None,
     overrides: RunOverrides,
     policy: RuntimePolicy,
-) -> tuple[Any, Callable[..., Any], str, list[str]]:
-    from mentra.permissions.decide import PermissionRequest
+) -> tuple[Authorizer, Callable[..., Any], str, list[str]]:
+    """The old 4-tuple (engine, request maker, mode, notices), kept for the inspection
+    commands; new code calls `permission_engine`."""
+    authorizer, notices = permission_engine(runtime, loaded, overrides)
+
+    def make_request(tool: Tool, args: Any, use: Any, mutating: bool) -> Any:
+        from mentra.permissions.decide import PermissionRequest
+
+        return PermissionRequest(
+            tool=tool.name,
+            subjects=tool.permission_subjects(args),
+            mutates=mutating,
+            input=use.input,
+            call_id=use.id,
+            is_file_edit=tool.name == "files" and mutating,
+        )
+
+    return authorizer, make_request, str(authorizer.mode), notices
+
+
+def permission_engine(
+    runtime: Runtime, loaded: LoadedConfig | None, overrides: RunOverrides
+) -> tuple[Authorizer, list[str]]:
+    """The permission engine of one agent, and its setup notices (ignored project rules…)."""
     from mentra.permissions.layers import build_authorizer
 
     config = loaded.config if loaded is not None else AgentConfig()
@@ -130,7 +156,7 @@ def build_permissions(
         approver = CommandApprover(overrides.approval_command, cwd=runtime.workspace)
     elif runtime.interactive_approver is not None:
         approver = runtime.interactive_approver
-    authorizer, notices = build_authorizer(
+    return build_authorizer(
         workspace=runtime.workspace,
         user_config_dir=runtime.user_config_dir,
         no_user_config=runtime.no_user_config,
@@ -147,33 +173,46 @@ def build_permissions(
         global_store=runtime.global_store(),
     )
 
-    def make_request(tool: Tool, args: Any, use: Any, mutating: bool) -> Any:
-        subjects = tool.permission_subjects(args)
-        return PermissionRequest(
-            tool=tool.name,
-            subjects=subjects,
-            mutates=mutating,
-            input=use.input,
-            call_id=use.id,
-            is_file_edit=tool.name == "files" and mutating,
-        )
 
-    mode = str(authorizer.mode)
-    return authorizer, make_request, mode, notices
-
-
-def tool_services(runtime: Runtime, agent_id: str) -> dict[str, Any]:
+def tool_services(runtime: Runtime, agent_id: str) -> ToolServices:
     base = runtime.data_dir(agent_id)
-    return {"jobs_dir": base / "jobs", "results_dir": base / "results", "store": runtime.store}
+    return ToolServices(
+        jobs_dir=base / "jobs",
+        results_dir=base / "results",
+        store=runtime.store,
+        contexts=dict(runtime.contexts),
+    )
 
 
-def audit_fn(runtime: Runtime, agent_id: str) -> Callable[..., None] | None:
+def builtin_hooks(
+    runtime: Runtime, agent_id: str, authorizer: Authorizer, services: ToolServices
+) -> HookPipeline:
+    """The runtime's own entries: permissions, audit, result shrinking, job notices."""
+    from mentra.agent.hooks import AuditHook, HookPipeline, PermissionHook, ShrinkHook
+
+    hooks = HookPipeline()
+    hooks.before_tool.append(PermissionHook(authorizer))
+    audit = audit_writer(runtime, agent_id)
+    if audit is not None:
+        hooks.before_tool.append(AuditHook(audit))
+    if services.results_dir is not None:
+        hooks.after_tool.append(ShrinkHook(shrinker(services.results_dir)))
+    if services.jobs_dir is not None:
+        hooks.after_round.append(job_notices(services.jobs_dir, services.store))
+    for extra in runtime.hooks:  # registered through the builder: after the built-in ones
+        extra(hooks)
+    return hooks
+
+
+def audit_writer(runtime: Runtime, agent_id: str) -> AuditWriter | None:
     store = runtime.store
     if store is None:
         return None
     from mentra.store.base import AuditRecord
 
-    def audit(run_id: str, call_id: str, tool: str, subjects: list[str], decision: Any) -> None:
+    def audit(
+        run_id: str, call_id: str, tool: str, subjects: list[str], decision: PermissionDecision
+    ) -> None:
         store.append_audit(
             AuditRecord(
                 agent_id=agent_id,
@@ -190,10 +229,8 @@ def audit_fn(runtime: Runtime, agent_id: str) -> Callable[..., None] | None:
     return audit
 
 
-def shrink_fn(runtime: Runtime, agent_id: str) -> Callable[[str], str] | None:
+def shrinker(results_dir: Path) -> Callable[[str], str]:
     from mentra.tools.large_results import shrink_result
-
-    results_dir = runtime.data_dir(agent_id) / "results"
 
     def shrink(text: str) -> str:
         shrunk: str = shrink_result(text, store_dir=results_dir)
@@ -202,13 +239,10 @@ def shrink_fn(runtime: Runtime, agent_id: str) -> Callable[[str], str] | None:
     return shrink
 
 
-def pending_notices_fn(services: dict[str, Any]) -> Callable[[], list[str]] | None:
+def job_notices(jobs_dir: Path, store: Store | None) -> Callable[[], list[str]]:
     from mentra.tools.builtin.background import pending_job_notices
 
-    jobs_dir = services["jobs_dir"]
-    store = services.get("store")
-
     def notices() -> list[str]:
-        return pending_job_notices(jobs_dir, store=store) if Path(jobs_dir).exists() else []
+        return pending_job_notices(jobs_dir, store=store) if jobs_dir.exists() else []
 
     return notices

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mentra._version import __version__
+from mentra.agent.budget import Budget, Limits
 from mentra.agent.emitter import Emitter
+from mentra.agent.hooks import HookPipeline
 from mentra.agent.tool_runner import INTERRUPTED_RESULT, ToolRoundStats, ToolRunner
 from mentra.errors import (
     InterruptedRunError,
@@ -53,6 +55,7 @@ from mentra.messages import (
     ToolUseBlock,
     Usage,
 )
+from mentra.permissions.policy import RuntimePolicy
 from mentra.providers.base import (
     BlockDelta,
     ModelOptions,
@@ -63,15 +66,10 @@ from mentra.providers.base import (
 )
 from mentra.providers.registry import Retries
 from mentra.store.base import LeaseHolder, RunRecord, Store
+from mentra.tools.base import Tool
+from mentra.tools.services import ToolServices
 
-
-@dataclass(slots=True)
-class Limits:
-    max_rounds: int | None = None
-    max_tool_calls: int | None = None
-    max_tokens: int | None = None
-    max_cost_usd: float | None = None
-    timeout: float | None = None
+__all__ = ["Agent", "AgentSetup", "Limits", "RunOutcome"]
 
 
 @dataclass(slots=True)
@@ -97,10 +95,13 @@ class AgentSetup:
     provider_name: str
     model: str
     system: str | None
-    tool_runner_factory: Callable[[Emitter], ToolRunner]
+    tools: dict[str, Tool]
+    policy: RuntimePolicy
     tool_specs: list[ToolSpec]
     permission_mode: str
     cwd: str
+    hooks: HookPipeline = field(default_factory=HookPipeline)
+    services: ToolServices = field(default_factory=ToolServices)
     options: ModelOptions = field(default_factory=ModelOptions)
     retries: Retries = field(default_factory=Retries)
     limits: Limits = field(default_factory=Limits)
@@ -110,7 +111,6 @@ class AgentSetup:
     json_schema: dict[str, Any] | None = None
     json_schema_retries: int = 2
     cost_fn: Callable[[str, str, Usage], float | None] | None = None
-    pending_notices: Callable[[], list[str]] | None = None
     setup_notices: list[str] = field(default_factory=list)  # e.g. ignored project rules
     lease_ttl_s: float = 30.0
 
@@ -135,12 +135,16 @@ class Agent:
         resumed: bool = False,
         signal_holder: list[int] | None = None,
         images: list[ImageBlock] | None = None,
+        budget: Budget | None = None,
     ) -> RunOutcome:
         """Run to completion. Never raises for run failures: they become the outcome.
-        ``images`` go with the prompt, after its text."""
+        ``images`` go with the prompt, after its text. ``budget`` (default: one from the
+        setup's limits) may be a parent's ``child()``; cancelling its token interrupts."""
         s = self.setup
         emitter = Emitter(sink, agent_id=s.agent_id, run_id=run_id)
-        state = _RunState(started=time.monotonic())
+        if budget is None:
+            budget = Budget(s.limits)
+        state = _RunState(started=time.monotonic(), budget=budget)
         record = RunRecord(id=run_id, agent_id=s.agent_id, prompt=prompt)
         emitter.emit(
             SessionStarted,
@@ -173,26 +177,26 @@ class Agent:
             if prompt is not None:
                 emitter.emit(UserMessage, text=prompt, images=len(images or ()))
                 content: list[ContentBlock] = [TextBlock(text=prompt), *(images or ())]
-                if s.pending_notices is not None:  # e.g. background jobs that finished since
-                    content.extend(TextBlock(text=n) for n in s.pending_notices())
+                # e.g. background jobs that finished since
+                content.extend(TextBlock(text=n) for n in s.hooks.notes())
                 self._commit([Message(role="user", content=content)], record, state)
             elif not self.history or self.history[-1].role != "user":
                 raise UsageError("nothing to continue: give a prompt")
             coro = self._rounds(emitter, state, record)
-            if s.limits.timeout is not None:
+            remaining = budget.remaining_time()
+            if remaining is not None:
                 try:
-                    async with asyncio.timeout(s.limits.timeout):
+                    async with asyncio.timeout(max(remaining, 0.0)):
                         await coro
                 except TimeoutError:
                     self._answer_interrupted(state, record)  # calls cut off get their results
-                    raise RunTimeoutError(
-                        f"the run timed out after {s.limits.timeout:g}s"
-                    ) from None
+                    timeout = s.limits.timeout if s.limits.timeout is not None else remaining
+                    raise RunTimeoutError(f"the run timed out after {timeout:g}s") from None
             else:
                 await coro
             outcome = state.outcome("success", 0)
         except asyncio.CancelledError:
-            signum = signal_holder[0] if signal_holder else 2
+            signum = budget.cancel_token.signum or (signal_holder[0] if signal_holder else 2)
             err = InterruptedRunError(
                 f"interrupted by signal {signum} ({_signal_name(signum)})", signal_number=signum
             )
@@ -251,17 +255,12 @@ class Agent:
         s = self.setup
         schema_retries = 0
         while True:
-            if s.limits.max_rounds is not None and state.rounds >= s.limits.max_rounds:
-                raise LimitReachedError(
-                    f"max_rounds reached ({s.limits.max_rounds}) before a final answer",
-                    limit="max_rounds",
-                )
+            state.budget.check_rounds()
             reply = await self._request(emitter, state)
-            state.rounds += 1
             message = reply.message()
             usage = reply.usage
             cost = s.cost_fn(s.provider_name, s.model, usage) if s.cost_fn else None
-            state.add_usage(usage, cost)
+            state.budget.charge_round(usage, cost)
             uses = _unique_ids(message.tool_uses, state.rounds)
             if uses != message.tool_uses:
                 message = _with_ids(message, uses)
@@ -309,14 +308,14 @@ class Agent:
                 )
                 continue
             await self._answer_calls(uses, emitter, state, record)
-            self._check_budgets(state)
+            state.budget.check_spend()
 
     async def _answer_calls(
         self, uses: list[ToolUseBlock], emitter: Emitter, state: _RunState, record: RunRecord
     ) -> None:
         s = self.setup
-        limit = s.limits.max_tool_calls
-        if limit is not None and state.tool_calls + len(uses) > limit:
+        limit = state.budget.tool_calls_exceeded(len(uses))
+        if limit is not None:
             blocks: list[ContentBlock] = [
                 ToolResultBlock(
                     tool_use_id=u.id,
@@ -327,17 +326,18 @@ class Agent:
             ]
             self._commit([Message(role="user", content=blocks)], record, state)
             raise LimitReachedError(f"max_tool_calls reached ({limit})", limit="max_tool_calls")
-        runner = s.tool_runner_factory(emitter)
+        runner = ToolRunner(
+            tools=s.tools, policy=s.policy, emitter=emitter, hooks=s.hooks, services=s.services
+        )
         stats = ToolRoundStats()
         state.pending_uses = uses
         state.runner = runner
         results = await runner.run(uses, stats)
         state.pending_uses = None
-        state.tool_calls += stats.calls
+        state.budget.charge_tool_calls(stats.calls)
         state.denials.extend(stats.denials)
         content: list[ContentBlock] = list(results)
-        if s.pending_notices is not None:
-            content.extend(TextBlock(text=n) for n in s.pending_notices())
+        content.extend(TextBlock(text=n) for n in s.hooks.notes())
         self._commit([Message(role="user", content=content)], record, state)
 
     async def _request(self, emitter: Emitter, state: _RunState) -> ReplyBuilder:
@@ -385,23 +385,6 @@ class Agent:
                     reason=exc.message,
                 )
                 await asyncio.sleep(delay)
-
-    def _check_budgets(self, state: _RunState) -> None:
-        limits = self.setup.limits
-        if limits.max_tokens is not None and state.usage.total_tokens >= limits.max_tokens:
-            raise LimitReachedError(
-                f"max_tokens reached ({state.usage.total_tokens} of {limits.max_tokens})",
-                limit="max_tokens",
-            )
-        if (
-            limits.max_cost_usd is not None
-            and state.cost is not None
-            and state.cost >= limits.max_cost_usd
-        ):
-            raise LimitReachedError(
-                f"max_cost_usd reached (${state.cost:.4f} of ${limits.max_cost_usd:.4f})",
-                limit="max_cost_usd",
-            )
 
     def _commit(self, messages: list[Message], record: RunRecord, state: _RunState) -> None:
         record.usage = state.usage
@@ -451,10 +434,7 @@ class Agent:
 @dataclass
 class _RunState:
     started: float
-    rounds: int = 0
-    tool_calls: int = 0
-    usage: Usage = field(default_factory=Usage)
-    cost: float | None = 0.0
+    budget: Budget
     final_text: str | None = None
     structured: Any = None
     denials: list[PermissionDenial] = field(default_factory=list)
@@ -462,12 +442,21 @@ class _RunState:
     pending_uses: list[ToolUseBlock] | None = None
     runner: ToolRunner | None = None
 
-    def add_usage(self, usage: Usage, cost: float | None) -> None:
-        self.usage.add(usage)
-        if cost is None:
-            self.cost = None  # one unknown price makes the total unknown
-        elif self.cost is not None:
-            self.cost += cost
+    @property
+    def rounds(self) -> int:
+        return self.budget.rounds
+
+    @property
+    def tool_calls(self) -> int:
+        return self.budget.tool_calls
+
+    @property
+    def usage(self) -> Usage:
+        return self.budget.usage
+
+    @property
+    def cost(self) -> float | None:
+        return self.budget.cost
 
     def outcome(self, status: str, exit_code: int, error: str | None = None) -> RunOutcome:
         return RunOutcome(

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from mentra.agent.budget import Limits
-from mentra.agent.loop import Agent, AgentSetup
+from mentra.agent.loop import Agent
+from mentra.agent.spec import AgentSetup
 from mentra.config import (
     AgentConfig,
     LoadedConfig,

@@ -1,53 +1,35 @@
-"""The agent loop (reference: mentra 0.6.0 ``Agent::run``): rounds until a reply has no calls.
+"""The round loop (reference: mentra 0.6.0 ``Agent::run``): rounds until a reply has no calls.
 
 A round is: one model request (streamed, retried on transient faults), the reply committed,
-the tool calls answered, the results committed. Budgets are checked between rounds. Whatever
-ends the run — answer, limit, timeout, signal, provider failure — `run` returns a
-`RunOutcome` and emits ``run_finished`` last.
+the tool calls answered, the results committed. Budgets are checked between rounds. The frame
+around the rounds — lease, stale-run repair, cancellation, deadline, outcome, ``run_finished``
+— is the `Session`'s (`mentra.agent.session`). This module imports nothing from the store or
+the provider registry: it commits through `RunLog` and retries as `RetryPolicy` says.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import signal
-import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mentra._version import __version__
 from mentra.agent.budget import Budget, Limits
 from mentra.agent.emitter import Emitter
-from mentra.agent.hooks import HookPipeline
+from mentra.agent.spec import AgentSetup
 from mentra.agent.tool_runner import INTERRUPTED_RESULT, ToolRoundStats, ToolRunner
-from mentra.errors import (
-    InterruptedRunError,
-    InvalidOutputError,
-    LimitReachedError,
-    MentraError,
-    ProviderError,
-    RunTimeoutError,
-    UsageError,
-)
+from mentra.errors import InvalidOutputError, LimitReachedError, MentraError, ProviderError
 from mentra.events import (
     AssistantMessageCompleted,
     AssistantTokenDelta,
-    ErrorEvent,
-    Notice,
     PermissionDenial,
     RetryAttempt,
-    RunFinished,
-    SessionStarted,
     ToolCallSummary,
-    UserMessage,
 )
 from mentra.messages import (
     ContentBlock,
-    ImageBlock,
     Message,
     ReasoningBlock,
     TextBlock,
@@ -55,21 +37,31 @@ from mentra.messages import (
     ToolUseBlock,
     Usage,
 )
-from mentra.permissions.policy import RuntimePolicy
-from mentra.providers.base import (
-    BlockDelta,
-    ModelOptions,
-    ModelRequest,
-    Provider,
-    ReplyBuilder,
-    ToolSpec,
-)
-from mentra.providers.registry import Retries
-from mentra.store.base import LeaseHolder, RunRecord, Store
-from mentra.tools.base import Tool
-from mentra.tools.services import ToolServices
+from mentra.providers.base import BlockDelta, ModelRequest, ReplyBuilder
 
-__all__ = ["Agent", "AgentSetup", "Limits", "RunOutcome"]
+if TYPE_CHECKING:
+    from mentra.messages import ImageBlock
+
+__all__ = ["Agent", "AgentSetup", "Limits", "RetryPolicy", "RunLog", "RunOutcome", "RunState"]
+
+
+class RunLog(Protocol):
+    """Where the loop commits what a round adds to the conversation (the Session's store)."""
+
+    def commit(self, messages: list[Message]) -> None: ...
+
+
+class RetryPolicy(Protocol):
+    """How transient provider faults are retried (`ProviderSettings.retries`)."""
+
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def base_delay(self) -> float: ...
+    @property
+    def max_delay(self) -> float: ...
+    @property
+    def max_retry_after(self) -> float: ...
 
 
 @dataclass(slots=True)
@@ -83,36 +75,6 @@ class RunOutcome:
     rounds: int
     tool_calls: int
     error: str | None = None
-
-
-@dataclass
-class AgentSetup:
-    """Everything one agent needs to run; built by the `Runtime` from config and flags."""
-
-    agent_id: str
-    name: str
-    provider: Provider
-    provider_name: str
-    model: str
-    system: str | None
-    tools: dict[str, Tool]
-    policy: RuntimePolicy
-    tool_specs: list[ToolSpec]
-    permission_mode: str
-    cwd: str
-    hooks: HookPipeline = field(default_factory=HookPipeline)
-    services: ToolServices = field(default_factory=ToolServices)
-    options: ModelOptions = field(default_factory=ModelOptions)
-    retries: Retries = field(default_factory=Retries)
-    limits: Limits = field(default_factory=Limits)
-    store: Store | None = None
-    store_label: str | None = None
-    include_deltas: bool = False
-    json_schema: dict[str, Any] | None = None
-    json_schema_retries: int = 2
-    cost_fn: Callable[[str, str, Usage], float | None] | None = None
-    setup_notices: list[str] = field(default_factory=list)  # e.g. ignored project rules
-    lease_ttl_s: float = 30.0
 
 
 class Agent:
@@ -137,121 +99,17 @@ class Agent:
         images: list[ImageBlock] | None = None,
         budget: Budget | None = None,
     ) -> RunOutcome:
-        """Run to completion. Never raises for run failures: they become the outcome.
-        ``images`` go with the prompt, after its text. ``budget`` (default: one from the
-        setup's limits) may be a parent's ``child()``; cancelling its token interrupts."""
-        s = self.setup
-        emitter = Emitter(sink, agent_id=s.agent_id, run_id=run_id)
-        if budget is None:
-            budget = Budget(s.limits)
-        state = _RunState(started=time.monotonic(), budget=budget)
-        record = RunRecord(id=run_id, agent_id=s.agent_id, prompt=prompt)
-        emitter.emit(
-            SessionStarted,
-            mentra_version=__version__,
-            agent_name=s.name,
-            model=f"{s.provider_name}:{s.model}",
-            provider=s.provider_name,
-            cwd=s.cwd,
-            tools=[t.name for t in s.tool_specs],
-            permission_mode=s.permission_mode,
-            resumed=resumed,
-            store=s.store_label,
-        )
-        for notice in s.setup_notices:  # right after session_started, whatever the run does
-            emitter.emit(Notice, level="warning", message=notice)
-        outcome: RunOutcome
-        holder: LeaseHolder | None = None
-        heartbeat: asyncio.Task[None] | None = None
-        try:
-            if s.store is not None:
-                candidate = LeaseHolder(pid=os.getpid(), host=socket.gethostname(), run_id=run_id)
-                s.store.acquire_lease(s.agent_id, candidate, s.lease_ttl_s)
-                holder = candidate
-                s.store.interrupt_stale_runs(
-                    s.agent_id, reason="the process running it stopped before it finished"
-                )
-                heartbeat = asyncio.create_task(self._heartbeat(holder))
-                s.store.begin_run(record)  # the agent becomes running with it
-            self._repair_dangling_calls(record)
-            if prompt is not None:
-                emitter.emit(UserMessage, text=prompt, images=len(images or ()))
-                content: list[ContentBlock] = [TextBlock(text=prompt), *(images or ())]
-                # e.g. background jobs that finished since
-                content.extend(TextBlock(text=n) for n in s.hooks.notes())
-                self._commit([Message(role="user", content=content)], record, state)
-            elif not self.history or self.history[-1].role != "user":
-                raise UsageError("nothing to continue: give a prompt")
-            coro = self._rounds(emitter, state, record)
-            remaining = budget.remaining_time()
-            if remaining is not None:
-                try:
-                    async with asyncio.timeout(max(remaining, 0.0)):
-                        await coro
-                except TimeoutError:
-                    self._answer_interrupted(state, record)  # calls cut off get their results
-                    timeout = s.limits.timeout if s.limits.timeout is not None else remaining
-                    raise RunTimeoutError(f"the run timed out after {timeout:g}s") from None
-            else:
-                await coro
-            outcome = state.outcome("success", 0)
-        except asyncio.CancelledError:
-            signum = budget.cancel_token.signum or (signal_holder[0] if signal_holder else 2)
-            err = InterruptedRunError(
-                f"interrupted by signal {signum} ({_signal_name(signum)})", signal_number=signum
-            )
-            self._answer_interrupted(state, record)
-            outcome = state.outcome(err.status, err.signal_exit_code, err.message)
-        except MentraError as exc:
-            outcome = state.outcome(exc.status, exc.exit_code, exc.message)
-        except Exception as exc:  # the run must still finish with an event
-            outcome = state.outcome("error", 1, f"internal error: {type(exc).__name__}: {exc}")
-        if outcome.error:
-            state.errors.append(outcome.error)
-            emitter.emit(ErrorEvent, status=outcome.status, message=outcome.error)
-        record.status = outcome.status  # type: ignore[assignment]
-        record.error = outcome.error
-        record.usage = state.usage
-        record.cost_usd = state.cost
-        record.rounds = state.rounds
-        record.tool_calls = state.tool_calls
-        if heartbeat is not None:
-            heartbeat.cancel()
-        if s.store is not None and holder is not None:
-            try:
-                s.store.finish_run(record)  # the agent's status follows the run's
-                s.store.release_lease(s.agent_id, holder)
-            except MentraError as exc:
-                state.errors.append(exc.message)
-                if outcome.exit_code == 0:
-                    outcome = state.outcome(exc.status, exc.exit_code, exc.message)
-        emitter.emit(
-            RunFinished,
-            status=outcome.status,
-            exit_code=outcome.exit_code,
-            final_text=outcome.final_text,
-            structured_output=outcome.structured_output,
-            usage=state.usage.model_copy(),
-            cost_usd=state.cost,
-            duration_ms=int((time.monotonic() - state.started) * 1000),
-            rounds=state.rounds,
-            tool_calls=state.tool_calls,
-            permission_denials=state.denials,
-            errors=state.errors,
-        )
-        return outcome
+        """Run one turn in a `Session`, events to ``sink``; the outcome. Never raises for
+        run failures. ``signal_holder`` (legacy) names the signal of an outer cancellation."""
+        from mentra.agent.session import Session
 
-    async def _heartbeat(self, holder: LeaseHolder) -> None:
-        store, ttl = self.setup.store, self.setup.lease_ttl_s
-        assert store is not None
-        while True:
-            await asyncio.sleep(ttl / 3)
-            try:
-                store.renew_lease(self.setup.agent_id, holder, ttl)
-            except MentraError:
-                return
+        session = Session(self, run_id=run_id, resumed=resumed, budget=budget)
+        if signal_holder:
+            session.default_signum = signal_holder[0]
+        return await session.drive(prompt, images=images, sink=sink)
 
-    async def _rounds(self, emitter: Emitter, state: _RunState, record: RunRecord) -> None:
+    async def rounds(self, emitter: Emitter, state: RunState, log: RunLog) -> None:
+        """Rounds until a reply has no tool calls (or a limit, a fault, a cancel ends them)."""
         s = self.setup
         schema_retries = 0
         while True:
@@ -283,7 +141,7 @@ class Agent:
                 usage=usage.model_copy(),
                 cost_usd=cost,
             )
-            self._commit([message], record, state)
+            self._commit([message], log, state)
             if not uses:
                 state.final_text = message.text
                 if s.json_schema is None:
@@ -303,15 +161,15 @@ class Agent:
                             "Reply with only a JSON value that matches the schema."
                         )
                     ],
-                    record,
+                    log,
                     state,
                 )
                 continue
-            await self._answer_calls(uses, emitter, state, record)
+            await self._answer_calls(uses, emitter, state, log)
             state.budget.check_spend()
 
     async def _answer_calls(
-        self, uses: list[ToolUseBlock], emitter: Emitter, state: _RunState, record: RunRecord
+        self, uses: list[ToolUseBlock], emitter: Emitter, state: RunState, log: RunLog
     ) -> None:
         s = self.setup
         limit = state.budget.tool_calls_exceeded(len(uses))
@@ -324,7 +182,7 @@ class Agent:
                 )
                 for u in uses
             ]
-            self._commit([Message(role="user", content=blocks)], record, state)
+            self._commit([Message(role="user", content=blocks)], log, state)
             raise LimitReachedError(f"max_tool_calls reached ({limit})", limit="max_tool_calls")
         runner = ToolRunner(
             tools=s.tools, policy=s.policy, emitter=emitter, hooks=s.hooks, services=s.services
@@ -338,9 +196,9 @@ class Agent:
         state.denials.extend(stats.denials)
         content: list[ContentBlock] = list(results)
         content.extend(TextBlock(text=n) for n in s.hooks.notes())
-        self._commit([Message(role="user", content=content)], record, state)
+        self._commit([Message(role="user", content=content)], log, state)
 
-    async def _request(self, emitter: Emitter, state: _RunState) -> ReplyBuilder:
+    async def _request(self, emitter: Emitter, state: RunState) -> ReplyBuilder:
         s = self.setup
         request = ModelRequest(
             model=s.model,
@@ -386,16 +244,11 @@ class Agent:
                 )
                 await asyncio.sleep(delay)
 
-    def _commit(self, messages: list[Message], record: RunRecord, state: _RunState) -> None:
-        record.usage = state.usage
-        record.cost_usd = state.cost
-        record.rounds = state.rounds
-        record.tool_calls = state.tool_calls
-        if self.setup.store is not None:
-            self.setup.store.commit_round(self.setup.agent_id, record.id, messages, record)
+    def _commit(self, messages: list[Message], log: RunLog, state: RunState) -> None:
+        log.commit(messages)
         self.history.extend(messages)
 
-    def _repair_dangling_calls(self, record: RunRecord) -> None:
+    def repair_dangling_calls(self, log: RunLog) -> None:
         """A reply whose calls never got results (a crash mid-tool) gets error results now."""
         if not self.history or self.history[-1].role != "assistant":
             return
@@ -407,11 +260,13 @@ class Agent:
             for u in uses
         ]
         message = Message(role="user", content=blocks)
-        if self.setup.store is not None:
-            self.setup.store.commit_round(self.setup.agent_id, record.id, [message], record)
+        log.commit([message])
         self.history.append(message)
 
-    def _answer_interrupted(self, state: _RunState, record: RunRecord) -> None:
+    def commit_prompt(self, content: list[ContentBlock], log: RunLog, state: RunState) -> None:
+        self._commit([Message(role="user", content=content)], log, state)
+
+    def answer_interrupted(self, state: RunState, log: RunLog) -> None:
         """On a signal mid-tools, commit results for every call so history stays valid."""
         uses = state.pending_uses
         if not uses:
@@ -426,13 +281,15 @@ class Agent:
             ]
         )
         try:
-            self._commit([Message(role="user", content=blocks)], record, state)
+            self._commit([Message(role="user", content=blocks)], log, state)
         except MentraError:
             pass  # resume repairs dangling calls
 
 
 @dataclass
-class _RunState:
+class RunState:
+    """One run's progress: its budget (rounds, calls, usage, cost), answer, denials, errors."""
+
     started: float
     budget: Budget
     final_text: str | None = None
@@ -472,14 +329,7 @@ class _RunState:
         )
 
 
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return "unknown signal"
-
-
-def _backoff(attempt: int, retry_after: float | None, retries: Retries) -> float:
+def _backoff(attempt: int, retry_after: float | None, retries: RetryPolicy) -> float:
     if retry_after is not None:
         return min(retry_after, retries.max_retry_after)
     delay = min(retries.base_delay * 2.0 ** (attempt - 1), retries.max_delay)
@@ -503,7 +353,7 @@ def _with_ids(message: Message, uses: list[ToolUseBlock]) -> Message:
     return Message(role=message.role, content=content)
 
 
-def _check_json(text: str, schema: dict[str, Any], state: _RunState) -> str | None:
+def _check_json(text: str, schema: dict[str, Any], state: RunState) -> str | None:
     candidate = text.strip()
     if candidate.startswith("```"):
         candidate = candidate.strip("`")

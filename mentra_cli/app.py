@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import typer
 
+from mentra_cli._gc import settle_gc
 from mentra_cli.commands import agents, inspect, permissions, run
-from mentra_cli.entry import settle_gc
 
 
 def _new_app() -> typer.Typer:

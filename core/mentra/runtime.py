@@ -7,12 +7,13 @@ of these methods, so anything the CLI does can be done from Python.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from mentra.agent.budget import Limits
 from mentra.agent.loop import Agent
+from mentra.agent.request import RunOverrides, RunRequest
 from mentra.agent.spec import AgentSetup
 from mentra.config import (
     AgentConfig,
@@ -34,32 +35,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mentra.agent.hooks import HookPipeline
+    from mentra.agent.session import Session
     from mentra.store.location import UserRuleStore
 
 
 _T = TypeVar("_T")
 
-
-@dataclass
-class RunOverrides:
-    """Flags that override the agent config for one run."""
-
-    model: str | None = None
-    system: str | None = None
-    allow: list[str] = field(default_factory=list)
-    ask: list[str] = field(default_factory=list)
-    deny: list[str] = field(default_factory=list)
-    policy_files: list[Path] = field(default_factory=list)
-    permission_mode: str | None = None
-    approval_command: str | None = None
-    trust_project: bool = False
-    max_rounds: int | None = None
-    max_tool_calls: int | None = None
-    max_tokens: int | None = None
-    max_cost_usd: float | None = None
-    timeout: float | None = None
-    include_deltas: bool = False
-    json_schema: dict[str, Any] | None = None
+__all__ = ["RunOverrides", "RunRequest", "Runtime", "ToolDescriptor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,16 +223,16 @@ class Runtime:
         if model_spec is None:
             raise UsageError("no model: pass -m PROVIDER:MODEL or set `model:` in the config")
         agent_id = new_id()
+        agent = self._build(agent_id, loaded, overrides, model_spec, history=[])
         record = AgentRecord(
             id=agent_id,
             name=config.name,
-            model=model_spec,
+            model=f"{agent.setup.provider_name}:{agent.setup.model}",  # a script path absolute
             workspace=str(self.workspace),
             config=loaded.raw
             if loaded.raw is not None
             else config.model_dump(mode="json", exclude_defaults=True),
         )
-        agent = self._build(agent_id, loaded, overrides, model_spec, history=[])
         if self.store is not None:
             self.store.create_agent(record)
         return agent
@@ -269,6 +251,28 @@ class Runtime:
         model_spec = overrides.model or record.model
         agent = self._build(record.id, loaded, overrides, model_spec, history=history)
         return agent, record
+
+    def session_for(self, request: RunRequest) -> Session:
+        """The session of one `RunRequest`: a new agent, or a stored one resumed. A resume
+        without a prompt re-runs the turn that failed or was interrupted; `UsageError` if
+        its last turn finished."""
+        from mentra.agent.session import Session
+
+        if request.resuming:
+            agent_id = self.latest_agent_id() if request.resume_last else request.resume_id
+            assert agent_id is not None
+            agent, _record = self.resume_agent(
+                agent_id, request.overrides, request.config if request.config_given else None
+            )
+            if request.prompt is None and not _resumable(agent.history):
+                raise UsageError(
+                    f"agent {agent.id} has nothing to re-run (its last turn finished); "
+                    "give a prompt"
+                )
+            return Session(agent, resumed=True)
+        if request.config is None:
+            raise UsageError("no config: a new agent needs one (an empty AgentConfig will do)")
+        return Session(self.spawn(request.config, request.overrides))
 
     def latest_agent_id(self) -> str:
         if self.store is None:
@@ -292,6 +296,7 @@ class Runtime:
         *,
         history: list[Message],
     ) -> Agent:
+        overrides.check()
         config = loaded.config
         declared = {**self._declared, **config.providers}  # this config's, not the runtime's
         try:
@@ -383,6 +388,15 @@ class Runtime:
         if p.env_allow is not None:
             policy.env_allow = list(p.env_allow)
         return policy
+
+
+def _resumable(history: list[Message]) -> bool:
+    """A turn to re-run: the history ends with a user message, or a reply whose calls never
+    got results (a crash mid-tool)."""
+    if not history:
+        return False
+    last = history[-1]
+    return bool(last.role == "user" or last.tool_uses)
 
 
 def _declare_inline(declared: dict[str, ProviderSettings], mapping: ModelMapping) -> None:

@@ -299,3 +299,17 @@ def test_untrusted_project_notice_comes_right_after_session_started_on_a_text_on
     assert notice["level"] == "warning" and "untrusted" in notice["message"]
     assert r.types[-1] == "run_finished"
     assert r.types.count("notice") == 1
+
+
+def test_a_relative_script_path_is_resolved_against_the_workspace(
+    mentra: Any, tmp_path: Path
+) -> None:
+    """`-m scripted:REL` names a script in the workspace (`-C`), wherever mentra starts."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "s.yaml").write_text('turns:\n  - text: "from the workspace"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = mentra("run", "-m", "scripted:s.yaml", "-C", str(ws), "hi", "--ephemeral", cwd=elsewhere)
+    assert r.code == 0, r.stderr
+    assert r.events[-1]["final_text"] == "from the workspace"

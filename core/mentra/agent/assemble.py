@@ -18,8 +18,9 @@ from mentra.tools.services import ToolServices
 
 if TYPE_CHECKING:
     from mentra.agent.hooks import AuditWriter, HookPipeline
+    from mentra.agent.request import RunOverrides
     from mentra.permissions.decide import Authorizer, PermissionDecision
-    from mentra.runtime import RunOverrides, Runtime
+    from mentra.runtime import Runtime
     from mentra.skills import SkillSet
     from mentra.store.base import Store
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mentra.agent.hooks import HookPipeline
     from mentra.agent.session import Session
     from mentra.store.location import UserRuleStore
+    from mentra.tools.toolset import ToolSet
 
 
 _T = TypeVar("_T")
@@ -70,7 +71,8 @@ class Runtime:
         self.user_config_dir = user_config_dir
         self.no_user_config = no_user_config
         self.interactive_approver = interactive_approver
-        self._extra_tools: dict[str, Tool] = {}
+        self.registered_tools: dict[str, Tool] = {}
+        self.toolsets: list[ToolSet] = []  # register_toolset: entered around each session
         self.skill_dirs: list[Path] = []
         self._providers: dict[tuple[str, str], Provider] = {}  # by name and effective settings
         self._declared: dict[str, ProviderSettings] = {}
@@ -117,7 +119,11 @@ class Runtime:
     # -- registration ------------------------------------------------------------------------
 
     def register_tool(self, tool: Tool) -> None:
-        self._extra_tools[tool.name] = tool
+        self.registered_tools[tool.name] = tool
+
+    def register_toolset(self, toolset: ToolSet) -> None:
+        """A `ToolSet` every agent gets; it is entered and closed around each session."""
+        self.toolsets.append(toolset)
 
     def register_context(self, obj: object) -> None:
         """Typed application state a custom Python tool reads with
@@ -313,8 +319,9 @@ class Runtime:
         from mentra.agent import assemble
 
         skills = assemble.skill_set(self, loaded)
-        tools = assemble.effective_tools(self, loaded, skills)
-        tool_map = {name: tool for name, (tool, _src) in tools.items()}
+        _sources, toolset = assemble.agent_toolset(self, loaded, skills)
+        static = toolset.static_tools()  # None: a set that lists its tools once entered
+        tool_map = {t.name: t for t in static or []}
         system = overrides.system if overrides.system is not None else config.system
         system = assemble.system_prompt(system, skills)
         if overrides.json_schema is not None:
@@ -335,6 +342,8 @@ class Runtime:
             model=model,
             system=system,
             tools=tool_map,
+            toolset=toolset,
+            list_tools_at_start=static is None,
             policy=policy,
             hooks=hooks,
             services=services,

@@ -23,50 +23,70 @@ if TYPE_CHECKING:
     from mentra.runtime import Runtime
     from mentra.skills import SkillSet
     from mentra.store.base import Store
+    from mentra.tools.toolset import CombinedTools, ToolSet
 
 
 def effective_tools(
     runtime: Runtime, loaded: LoadedConfig | None, skills: SkillSet | None
 ) -> dict[str, tuple[Tool, str]]:
-    """The tools of a config: builtins, ``load_skill``, registered, custom; then only/hide."""
+    """The tools of a config: builtins, ``load_skill``, registered, custom; then only/hide.
+    Tool sets that list their tools only once entered (a server) are listed by the session."""
+    combined, toolset = agent_toolset(runtime, loaded, skills)
+    tools = toolset.static_tools()
+    if tools is None:  # a set that must be entered first: what the others give
+        from mentra.tools.toolset import CombinedTools
+
+        static = CombinedTools([ts for ts in combined.sets if ts.static_tools() is not None])
+        tools = static.static_tools() or []
+        combined = static
+    return {t.name: (t, combined.sources.get(t.name, "toolset")) for t in tools}
+
+
+def agent_toolset(
+    runtime: Runtime, loaded: LoadedConfig | None, skills: SkillSet | None
+) -> tuple[CombinedTools, ToolSet]:
+    """The agent's tool sets combined (for sources), and that set with only/hide applied."""
     from mentra.tools.builtin import builtin_tools
+    from mentra.tools.toolset import CombinedTools, HideTools, OnlyTools, StaticToolSet
 
     config = loaded.config if loaded else None
     working_dir = runtime.workspace / (config.policy.working_dir if config else ".")
-    tools: dict[str, tuple[Tool, str]] = {
-        t.name: (t, "builtin") for t in builtin_tools(working_dir)
-    }
+    builtins = builtin_tools(working_dir)
+    sets: list[ToolSet] = [StaticToolSet(builtins, "builtin")]
+    taken = {t.name for t in builtins}
     if skills is not None:
         from mentra.skills import LoadSkillTool
 
-        tools["load_skill"] = (LoadSkillTool(skills), "skill")
-    for name, tool in runtime._extra_tools.items():
-        tools[name] = (tool, "registered")
-    if config is not None:
+        sets.append(StaticToolSet([LoadSkillTool(skills)], "skill"))
+        taken.add("load_skill")
+    if runtime.registered_tools:
+        sets.append(StaticToolSet(list(runtime.registered_tools.values()), "registered"))
+        taken.update(runtime.registered_tools)
+    sets.extend(runtime.toolsets)
+    if config is not None and config.tools.custom:
+        custom: list[Tool] = []
         for i, raw in enumerate(config.tools.custom):
             tool = _custom_tool(raw, runtime.workspace, loaded, i)
-            if tool.name in tools:
+            if tool.name in taken:
                 raise ConfigError(
                     f"custom tool {tool.name!r} clashes with a builtin tool",
                     location=loaded.location("tools", "custom", i) if loaded else None,
                 )
-            tools[tool.name] = (tool, "custom")
+            taken.add(tool.name)
+            custom.append(tool)
+        sets.append(StaticToolSet(custom, "custom"))
+    combined = CombinedTools(sets)
+    toolset: ToolSet = combined
+    if config is not None:
+
+        def locate(section: str) -> Callable[[int], str | None]:
+            return lambda i: loaded.location("tools", section, i) if loaded else None
+
         if config.tools.only is not None:
-            for i, name in enumerate(config.tools.only):
-                if name not in tools:
-                    raise ConfigError(
-                        f"unknown tool {name!r} in tools.only (known: {', '.join(sorted(tools))})",
-                        location=loaded.location("tools", "only", i) if loaded else None,
-                    )
-            tools = {n: t for n, t in tools.items() if n in config.tools.only}
-        for i, name in enumerate(config.tools.hide):
-            if name not in tools:
-                raise ConfigError(
-                    f"unknown tool {name!r} in tools.hide",
-                    location=loaded.location("tools", "hide", i) if loaded else None,
-                )
-            tools.pop(name)
-    return tools
+            toolset = OnlyTools(toolset, config.tools.only, locate("only"))
+        if config.tools.hide:
+            toolset = HideTools(toolset, config.tools.hide, locate("hide"))
+    return combined, toolset
 
 
 def skill_set(runtime: Runtime, loaded: LoadedConfig | None) -> SkillSet | None:

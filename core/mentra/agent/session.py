@@ -17,6 +17,7 @@ import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 from mentra._version import __version__
@@ -130,6 +131,20 @@ class Session:
         agent, s, budget = self.agent, self.agent.setup, self.budget
         emitter = Emitter(sink, agent_id=s.agent_id, run_id=self.run_id)
         state = RunState(started=time.monotonic(), budget=budget)
+        toolsets = AsyncExitStack()
+        setup_error: BaseException | None = None
+        if s.toolset is not None:
+            try:  # a tool set backed by a server starts here, and lists its tools
+                await toolsets.enter_async_context(s.toolset)
+                if s.list_tools_at_start:
+                    from mentra.providers.base import ToolSpec
+
+                    s.tools = {t.name: t for t in await s.toolset.list_tools()}
+                    s.tool_specs = [
+                        ToolSpec(t.name, t.description, t.input_schema) for t in s.tools.values()
+                    ]
+            except Exception as exc:  # reported after session_started, as the run's end
+                setup_error = exc
         emitter.emit(
             SessionStarted,
             mentra_version=__version__,
@@ -151,6 +166,8 @@ class Session:
         heartbeat: asyncio.Task[None] | None = None
         outcome: RunOutcome
         try:
+            if setup_error is not None:
+                raise setup_error
             if budget.cancel_token.cancelled:
                 raise asyncio.CancelledError
             if store is not None:
@@ -220,6 +237,10 @@ class Session:
                 state.errors.append(exc.message)
                 if outcome.exit_code == 0:
                     outcome = state.outcome(exc.status, exc.exit_code, exc.message)
+        try:
+            await toolsets.aclose()
+        except Exception as exc:
+            state.errors.append(f"closing tool sets: {type(exc).__name__}: {exc}")
         s.hooks.run_end(outcome)
         emitter.emit(
             RunFinished,

@@ -21,6 +21,7 @@ from mentra.tools.services import ToolServices
 if TYPE_CHECKING:
     from mentra.permissions.policy import RuntimePolicy
     from mentra.store.base import Store
+    from mentra.tools.toolset import ToolSet
 
 
 @dataclass
@@ -49,5 +50,7 @@ class AgentSetup:
     json_schema: dict[str, Any] | None = None
     json_schema_retries: int = 2
     cost_fn: Callable[[str, str, Usage], float | None] | None = None
+    toolset: ToolSet | None = None  # entered around each session
+    list_tools_at_start: bool = False  # the set lists its tools only once entered
     setup_notices: list[str] = field(default_factory=list)  # e.g. ignored project rules
     lease_ttl_s: float = 30.0

@@ -76,12 +76,27 @@ class Runtime:
         self.skill_dirs: list[Path] = []
         self._providers: dict[tuple[str, str], Provider] = {}  # by name and effective settings
         self._declared: dict[str, ProviderSettings] = {}
+        self._instances: dict[str, Provider] = {}  # register_provider_instance
+        self._api_keys: dict[str, str] = {}  # register_provider
         self.trusted_folders: list[str] = []
         self._data_root: Path | None = None
         self._global_store: UserRuleStore | None = None
+        self.builtin_tools = True  # Runtime.empty_builder(): none
+        # permission rules every agent of this runtime gets (the builder's ``policy``)
+        self.permission_rules = RunOverrides()
         self.contexts: dict[type, object] = {}  # register_context: typed app state for tools
         # each adds entries to an agent's hook pipeline, after the built-in ones
         self.hooks: list[Callable[[HookPipeline], None]] = []
+
+    @staticmethod
+    def builder(workspace: Path | None = None) -> RuntimeBuilder:
+        """A builder of a runtime with the builtin tools (``files``, ``shell``, …)."""
+        return RuntimeBuilder(workspace, builtin_tools=True)
+
+    @staticmethod
+    def empty_builder(workspace: Path | None = None) -> RuntimeBuilder:
+        """A builder of a runtime without builtin tools: only what you register."""
+        return RuntimeBuilder(workspace, builtin_tools=False)
 
     def global_store(self) -> UserRuleStore | None:
         """The per-user store for "always, everywhere" permission answers (opened only when
@@ -153,9 +168,10 @@ class Runtime:
     # -- providers and models ----------------------------------------------------------------
 
     def providers(self) -> list[str]:
+        """The provider names this runtime can build (builtins, declared, registered)."""
         from mentra.providers.registry import BUILTIN_PROVIDERS
 
-        return sorted({*BUILTIN_PROVIDERS, *self._declared})
+        return sorted({*BUILTIN_PROVIDERS, *self._declared, *self._instances})
 
     def provider_settings(
         self, name: str, declared: dict[str, ProviderSettings] | None = None
@@ -165,33 +181,63 @@ class Runtime:
     def provider(self, name: str, settings: ProviderSettings | None = None) -> Provider:
         """The provider ``name`` with ``settings`` (default: this runtime's declarations).
         Cached by the effective settings, so two configs that declare a same-named provider
-        at different endpoints each get their own."""
+        at different endpoints each get their own. A registered instance wins."""
+        instance = self._instances.get(name)
+        if instance is not None:
+            return instance
         if settings is None:
             settings = self.provider_settings(name)
         key = (name, settings.model_dump_json())
         provider = self._providers.get(key)
         if provider is None:
             provider = create_provider(name, settings)
+            key_for = self._api_keys.get(name)
+            if key_for is not None and hasattr(provider, "api_key"):
+                # the adapters read their key through this method; an explicit key wins
+                provider.api_key = lambda: key_for
             self._providers[key] = provider
         return provider
+
+    def register_provider(self, provider_id: str, api_key: str) -> None:
+        """Use ``api_key`` for the builtin or declared provider ``provider_id`` (instead of its
+        environment variable)."""
+        self.provider_settings(provider_id)  # unknown: ConfigError now, not at the first run
+        self._api_keys[provider_id] = api_key
+
+    def register_ollama(self, base_url: str = "http://127.0.0.1:11434/v1") -> None:
+        """A local Ollama server (OpenAI Chat Completions wire), as provider ``ollama``."""
+        self.declare_providers({"ollama": ProviderSettings(wire="openai-chat", base_url=base_url)})
+
+    def register_lmstudio(self, base_url: str = "http://127.0.0.1:1234/v1") -> None:
+        """A local LM Studio server (OpenAI Chat Completions wire), as provider ``lmstudio``."""
+        self.declare_providers(
+            {"lmstudio": ProviderSettings(wire="openai-chat", base_url=base_url)}
+        )
+
+    def register_provider_instance(self, provider: Provider) -> None:
+        """A provider object (custom, or a `ScriptedProvider`) under its ``name``: the seam for
+        a provider this package does not ship."""
+        self._instances[provider.name] = provider
 
     async def list_models(self, provider: str) -> list[ModelInfo]:
         return await self.provider(provider).list_models()
 
     async def resolve_model(self, provider: str, selector: str) -> ModelInfo | None:
-        """``selector`` is a model id, or ``newest`` for the newest the provider lists."""
+        """``selector`` is a model id (answered without a network call) or ``newest``: the
+        newest the provider lists, by ``created`` descending, then id ascending."""
+        if selector != "newest":
+            return ModelInfo(id=selector, provider=provider)
         models = await self.list_models(provider)
-        if selector == "newest":
-            from mentra.providers import registry
-
-            newest = getattr(registry, "newest_model", None)
-            if newest is not None:
-                return newest(models)  # type: ignore[no-any-return]
-            return max(models, key=lambda m: (m.created is not None, m.created, m.id), default=None)
-        return next((m for m in models if m.id == selector), None)
+        dated = sorted(
+            (m for m in models if m.created is not None),
+            key=lambda m: (-m.created.timestamp(), m.id),  # type: ignore[union-attr]
+        )
+        if dated:
+            return dated[0]
+        return min(models, key=lambda m: m.id, default=None)
 
     async def aclose(self) -> None:
-        for provider in self._providers.values():
+        for provider in [*self._providers.values(), *self._instances.values()]:
             await provider.aclose()
         self._providers.clear()
 
@@ -223,7 +269,58 @@ class Runtime:
 
     # -- agents ------------------------------------------------------------------------------
 
-    def spawn(self, loaded: LoadedConfig, overrides: RunOverrides) -> Agent:
+    def spawn(
+        self,
+        name: str | LoadedConfig,
+        model: str | RunOverrides | None = None,
+        *,
+        runtime_identifier: str | None = None,
+    ) -> Agent:
+        """A new agent: ``spawn("reviewer", "openai:gpt-5.4-mini")``, or from a loaded config
+        and overrides (``spawn(loaded, RunOverrides(...))``, what the CLI does)."""
+        if isinstance(name, str):
+            from mentra.config import AgentConfig, LoadedConfig
+
+            loaded_config = LoadedConfig(AgentConfig(name=name), file=None, marks={})
+            return self.spawn_loaded(
+                loaded_config, RunOverrides(model=_model_arg(model)), runtime_identifier
+            )
+        overrides = model if isinstance(model, RunOverrides) else RunOverrides(model=model)
+        return self.spawn_loaded(name, overrides, runtime_identifier)
+
+    def spawn_with_config(
+        self,
+        name: str,
+        model: str | None,
+        config: AgentConfig | LoadedConfig | Path,
+        *,
+        runtime_identifier: str | None = None,
+    ) -> Agent:
+        """A new agent from a config (an `AgentConfig`, a loaded one, or a YAML file path);
+        ``name`` and ``model`` win over the config's."""
+        from mentra.config import LoadedConfig, load_agent_config
+
+        if isinstance(config, Path):
+            loaded, _user = load_agent_config(config)
+        elif isinstance(config, LoadedConfig):
+            loaded = config
+        else:
+            loaded = LoadedConfig(config, file=None, marks={})
+        raw = dict(loaded.raw, name=name) if loaded.raw is not None else None
+        named = LoadedConfig(
+            loaded.config.model_copy(update={"name": name}),
+            file=loaded.file,
+            marks=loaded.marks,
+            raw=raw,
+        )
+        return self.spawn_loaded(named, RunOverrides(model=model), runtime_identifier)
+
+    def spawn_loaded(
+        self,
+        loaded: LoadedConfig,
+        overrides: RunOverrides,
+        runtime_identifier: str | None = None,
+    ) -> Agent:
         config = loaded.config
         model_spec = overrides.model or _model_string(config)
         if model_spec is None:
@@ -234,7 +331,7 @@ class Runtime:
             id=agent_id,
             name=config.name,
             model=f"{agent.setup.provider_name}:{agent.setup.model}",  # a script path absolute
-            workspace=str(self.workspace),
+            workspace=runtime_identifier or str(self.workspace),
             config=loaded.raw
             if loaded.raw is not None
             else config.model_dump(mode="json", exclude_defaults=True),
@@ -244,8 +341,12 @@ class Runtime:
         return agent
 
     def resume_agent(
-        self, agent_id: str, overrides: RunOverrides, loaded: LoadedConfig | None = None
-    ) -> tuple[Agent, AgentRecord]:
+        self,
+        agent_id: str,
+        overrides: RunOverrides | None = None,
+        loaded: LoadedConfig | None = None,
+    ) -> Agent:
+        """A persisted agent, restored with its transcript (``loaded`` replaces its config)."""
         if self.store is None:
             raise UsageError("resume needs a store (it cannot work with --ephemeral)")
         record = self.store.get_agent(agent_id)
@@ -253,10 +354,43 @@ class Runtime:
             raise UsageError(f"no agent {agent_id!r} in store {self.store_label}")
         if loaded is None:
             loaded = config_from_stored(record.config)
+        overrides = overrides if overrides is not None else RunOverrides()
         history = [item.message for item in self.store.load_transcript(record.id)]
         model_spec = overrides.model or record.model
-        agent = self._build(record.id, loaded, overrides, model_spec, history=history)
-        return agent, record
+        return self._build(record.id, loaded, overrides, model_spec, history=history)
+
+    def resume(self, runtime_identifier: str | None = None) -> list[Agent]:
+        """Every persisted agent of a runtime identifier (default: this workspace), restored."""
+        return [self.resume_agent(r.id) for r in self.list_persisted_agents(runtime_identifier)]
+
+    def resume_all(self) -> list[Agent]:
+        """Every persisted agent of the store, whatever its runtime identifier."""
+        return [self.resume_agent(r.id) for r in self.list_persisted_agents(all_workspaces=True)]
+
+    def create_session(
+        self,
+        name: str,
+        model: str,
+        config: AgentConfig | LoadedConfig | Path | None = None,
+        project_id: str | None = None,
+    ) -> Session:
+        """A session of a new agent; ``async for event in session.run(prompt)``."""
+        from mentra.agent.session import Session
+
+        if config is None:
+            return Session(self.spawn(name, model, runtime_identifier=project_id))
+        return Session(self.spawn_with_config(name, model, config, runtime_identifier=project_id))
+
+    def resume_session(self, agent_id: str, project_id: str | None = None) -> Session:
+        """A session of a persisted agent (``project_id``: the runtime identifier it must
+        belong to, default any)."""
+        from mentra.agent.session import Session
+
+        if project_id is not None and self.store is not None:
+            record = self.store.get_agent(agent_id)
+            if record is None or record.workspace != project_id:
+                raise UsageError(f"no agent {agent_id!r} in {project_id!r}")
+        return Session(self.resume_agent(agent_id), resumed=True)
 
     def session_for(self, request: RunRequest) -> Session:
         """The session of one `RunRequest`: a new agent, or a stored one resumed. A resume
@@ -267,7 +401,7 @@ class Runtime:
         if request.resuming:
             agent_id = self.latest_agent_id() if request.resume_last else request.resume_id
             assert agent_id is not None
-            agent, _record = self.resume_agent(
+            agent = self.resume_agent(
                 agent_id, request.overrides, request.config if request.config_given else None
             )
             if request.prompt is None and not _resumable(agent.history):
@@ -288,10 +422,15 @@ class Runtime:
             raise UsageError(f"no agents in this workspace ({self.workspace})")
         return record.id
 
-    def list_persisted_agents(self, *, all_workspaces: bool = False) -> list[AgentRecord]:
+    def list_persisted_agents(
+        self, runtime_identifier: str | None = None, *, all_workspaces: bool = False
+    ) -> list[AgentRecord]:
+        """The stored agents of a runtime identifier (default: this workspace), or all."""
         if self.store is None:
             return []
-        return self.store.list_agents(None if all_workspaces else str(self.workspace))
+        if all_workspaces:
+            return self.store.list_agents(None)
+        return self.store.list_agents(runtime_identifier or str(self.workspace))
 
     def _build(
         self,
@@ -399,6 +538,86 @@ class Runtime:
         return policy
 
 
+class RuntimeBuilder:
+    """``Runtime.builder().provider_instance(p).policy(allow=[...]).build()``: each method
+    returns the builder. The runtime identifier defaults to the workspace (the current
+    directory unless given); without ``store`` the runtime keeps nothing (like
+    ``--ephemeral``)."""
+
+    def __init__(self, workspace: Path | None, *, builtin_tools: bool) -> None:
+        self._workspace = workspace if workspace is not None else Path.cwd()
+        self._builtin_tools = builtin_tools
+        self._store: Store | None = None
+        self._store_label: str | None = None
+        self._steps: list[Callable[[Runtime], None]] = []
+
+    def store(self, store: Store, label: str | None = None) -> RuntimeBuilder:
+        self._store, self._store_label = store, label
+        return self
+
+    def provider(self, provider_id: str, api_key: str) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_provider(provider_id, api_key))
+        return self
+
+    def provider_instance(self, provider: Provider) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_provider_instance(provider))
+        return self
+
+    def providers(self, declared: dict[str, ProviderSettings]) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.declare_providers(declared))
+        return self
+
+    def policy(
+        self,
+        *,
+        allow: list[str] | None = None,
+        ask: list[str] | None = None,
+        deny: list[str] | None = None,
+        mode: str | None = None,
+    ) -> RuntimeBuilder:
+        """Permission rules and mode every agent gets (under its config's and the flags')."""
+
+        def apply(rt: Runtime) -> None:
+            rules = rt.permission_rules
+            rules.allow += allow or []
+            rules.ask += ask or []
+            rules.deny += deny or []
+            if mode is not None:
+                rules.permission_mode = mode
+            rules.check()
+
+        self._steps.append(apply)
+        return self
+
+    def skills_dir(self, path: Path) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_skills_dir(path))
+        return self
+
+    def hooks(self, add: Callable[[HookPipeline], None]) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_hooks(add))
+        return self
+
+    def tool(self, tool: Tool) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_tool(tool))
+        return self
+
+    def context(self, obj: object) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_context(obj))
+        return self
+
+    def build(self) -> Runtime:
+        runtime = Runtime(
+            workspace=self._workspace,
+            store=self._store,
+            store_label=self._store_label,
+            no_user_config=True,
+        )
+        runtime.builtin_tools = self._builtin_tools
+        for step in self._steps:
+            step(runtime)
+        return runtime
+
+
 def _resumable(history: list[Message]) -> bool:
     """A turn to re-run: the history ends with a user message, or a reply whose calls never
     got results (a crash mid-tool)."""
@@ -428,6 +647,10 @@ def _declare_inline(declared: dict[str, ProviderSettings], mapping: ModelMapping
 
 def _pick(flag: Any, config_value: Any) -> Any:
     return flag if flag is not None else config_value
+
+
+def _model_arg(model: str | RunOverrides | None) -> str | None:
+    return model.model if isinstance(model, RunOverrides) else model
 
 
 def _model_string(config: AgentConfig) -> str | None:

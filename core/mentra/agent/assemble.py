@@ -51,7 +51,7 @@ def agent_toolset(
 
     config = loaded.config if loaded else None
     working_dir = runtime.workspace / (config.policy.working_dir if config else ".")
-    builtins = builtin_tools(working_dir)
+    builtins = builtin_tools(working_dir) if runtime.builtin_tools else []
     sets: list[ToolSet] = [StaticToolSet(builtins, "builtin")]
     taken = {t.name for t in builtins}
     if skills is not None:
@@ -185,10 +185,10 @@ def permission_engine(
         trusted_folders=runtime.trusted_folders,
         policy_files=overrides.policy_files,
         config=config.permissions,
-        flag_allow=overrides.allow,
-        flag_ask=overrides.ask,
-        flag_deny=overrides.deny,
-        flag_mode=overrides.permission_mode,
+        flag_allow=[*runtime.permission_rules.allow, *overrides.allow],
+        flag_ask=[*runtime.permission_rules.ask, *overrides.ask],
+        flag_deny=[*runtime.permission_rules.deny, *overrides.deny],
+        flag_mode=overrides.permission_mode or runtime.permission_rules.permission_mode,
         approver=approver,
         store=runtime.store,
         global_store=runtime.global_store(),

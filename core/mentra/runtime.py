@@ -192,9 +192,10 @@ class Runtime:
         if provider is None:
             provider = create_provider(name, settings)
             key_for = self._api_keys.get(name)
-            if key_for is not None and hasattr(provider, "api_key"):
-                # the adapters read their key through this method; an explicit key wins
-                provider.api_key = lambda: key_for
+            endpoint = getattr(provider, "_http", None)  # the adapters' HTTP `Endpoint`
+            if key_for is not None and endpoint is not None:
+                # the endpoint reads its key through this method; an explicit key wins
+                endpoint.api_key = lambda: key_for
             self._providers[key] = provider
         return provider
 
@@ -450,7 +451,10 @@ class Runtime:
             raise ConfigError(str(exc)) from None
         if isinstance(config.model, ModelMapping) and config.model.provider == provider_name:
             _declare_inline(declared, config.model)
-        settings = self.provider_settings(provider_name, declared)
+        if provider_name in self._instances:  # register_provider_instance: as given
+            settings = ProviderSettings()
+        else:
+            settings = self.provider_settings(provider_name, declared)
         provider = self.provider(provider_name, settings)
         if settings.wire == "scripted" and not Path(model).is_absolute():
             model = str(self.workspace / model)

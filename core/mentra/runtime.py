@@ -120,6 +120,10 @@ class Runtime:
     def data_dir(self, agent_id: str) -> Path:
         """Per-agent files (background jobs, full tool results): beside the store, or a
         temporary folder for an ephemeral run."""
+        files_dir = getattr(self.store, "files_dir", None)  # Store.files_dir, where it exists
+        if callable(files_dir):
+            located: Path = files_dir(agent_id)
+            return located
         label = self.store_label
         if self.store is not None and label and label != ":memory:":
             from mentra.store.location import agent_files_dir

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mentra.events import PermissionDenial, PermissionRequested, PermissionResolved
+from mentra.tools.base import ToolResult
 
 if TYPE_CHECKING:
     from mentra.agent.emitter import Emitter
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from mentra.messages import ToolUseBlock
     from mentra.permissions.decide import Authorizer, PermissionDecision, PermissionRequest
     from mentra.providers.base import ModelRequest
-    from mentra.tools.base import Tool, ToolResult
+    from mentra.tools.base import Tool
 
 
 @dataclass(slots=True)
@@ -88,17 +89,17 @@ class HookPipeline:
 class PermissionHook:
     """`before_tool`: ask the permission engine; a denial answers the call instead of it."""
 
-    __slots__ = ("authorizer",)
+    __slots__ = ("_request", "authorizer")
 
     def __init__(self, authorizer: Authorizer) -> None:
+        from mentra.permissions.decide import PermissionRequest
+
         self.authorizer = authorizer
+        self._request = PermissionRequest
 
     async def __call__(self, call: ToolCall) -> None:
-        from mentra.permissions.decide import PermissionRequest
-        from mentra.tools.base import ToolResult
-
         use = call.use
-        request = PermissionRequest(
+        request = self._request(
             tool=call.tool.name,
             subjects=call.tool.permission_subjects(call.args),
             mutates=call.mutating,
@@ -173,6 +174,4 @@ class ShrinkHook:
         self.shrink = shrink
 
     def __call__(self, call: ToolCall, result: ToolResult) -> ToolResult:
-        from mentra.tools.base import ToolResult
-
         return ToolResult(self.shrink(result.content), result.is_error)

@@ -308,3 +308,52 @@ def test_a_python_session_yields_exactly_the_events_the_cli_prints(tmp_path: Pat
         assert {k: v for k, v in mine.items() if k not in drop} == {
             k: v for k, v in theirs.items() if k not in drop
         }
+
+
+class ServerTools(mentra.ToolSet):
+    """A tool set that, like an MCP server, only knows its tools once started."""
+
+    source = "server"
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    async def __aenter__(self) -> mentra.ToolSet:
+        self.log.append("start")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.log.append("stop")
+
+    async def list_tools(self) -> list[mentra.Tool]:
+        self.log.append("list")
+        return [GreetTool()]
+
+
+def test_register_toolset_is_entered_listed_and_closed_around_each_session(
+    tmp_path: Path,
+) -> None:
+    server = ServerTools()
+    runtime = mentra.Runtime.empty_builder(tmp_path).context(AppState("Hi")).build()
+    runtime.register_toolset(server)
+    path = script(tmp_path, "turns:\n  - tool_calls: [{name: greet, input: {who: Bo}}]\n"
+                  "  - text: ok\n")  # fmt: skip
+    session = runtime.create_session("s", f"scripted:{path}")
+    assert server.log == []  # nothing starts before the session
+    events = events_of(session, "greet")
+    assert server.log == ["start", "list", "stop"]
+    assert events[0].tools == ["greet"]
+    done = next(e for e in events if e.type == "tool_completed")
+    assert done.output == "Hi, Bo!"
+
+
+def test_only_and_hide_wrap_a_toolset_and_keep_their_config_errors(tmp_path: Path) -> None:
+    import asyncio
+
+    inner = mentra.StaticToolSet([GreetTool()], "registered")
+    from mentra.tools.toolset import HideTools, OnlyTools
+
+    assert asyncio.run(OnlyTools(inner, ["greet"], lambda i: None).list_tools())[0].name == "greet"
+    assert asyncio.run(HideTools(inner, ["greet"], lambda i: None).list_tools()) == []
+    with pytest.raises(mentra.ConfigError, match=r"a\.yaml:3:9: unknown tool 'x' in tools\.hide"):
+        HideTools(inner, ["x"], lambda i: "a.yaml:3:9").static_tools()

@@ -89,7 +89,11 @@ async def _drive(session: Session, request: RunRequest, sink: OutputSink, aclose
     # the reader of stdout went away (`mentra run | head -1`): stop as SIGPIPE would (exit 141)
     sink.on_closed = lambda: None if session.budget.cancel_token.cancelled else on_signal(13)
     try:
-        outcome = await session.drive(request.prompt, images=request.images, sink=sink)
+        # its own task, so a cancel stops the run and not this frame (which still has to
+        # restore the handlers and close the providers)
+        outcome = await asyncio.ensure_future(
+            session.drive(request.prompt, images=request.images, sink=sink)
+        )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

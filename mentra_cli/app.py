@@ -16,9 +16,9 @@ from typing import Any
 
 import typer
 
+from mentra_cli._gc import settle_gc
 from mentra_cli._stdout import ensure_stdout, is_reader_gone, reader_gone
 from mentra_cli.commands import agents, inspect, permissions, run
-from mentra_cli.entry import settle_gc
 
 COMPLETE_VAR = "_MENTRA_COMPLETE"  # click's name for it: _{PROG}_COMPLETE
 

@@ -15,8 +15,9 @@ import typer
 from mentra.errors import ConfigError, MentraError
 
 if TYPE_CHECKING:
+    from mentra import RunOverrides
     from mentra.config import LoadedConfig, UserConfig
-    from mentra.runtime import RunOverrides, Runtime
+    from mentra.runtime import Runtime
     from mentra.store.base import Store
 
 ListingFormat = Literal["table", "json", "jsonl"]
@@ -138,7 +139,7 @@ def permission_overrides(
     trust_project: bool,
 ) -> RunOverrides:
     """The permission flags as run overrides (`--policy` paths relative to the current dir)."""
-    from mentra.runtime import RunOverrides
+    from mentra import RunOverrides
 
     return RunOverrides(
         allow=allow or [],

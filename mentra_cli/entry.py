@@ -11,13 +11,9 @@ from __future__ import annotations
 import gc
 import sys
 
+from mentra_cli._gc import settle_gc
 
-def settle_gc() -> None:
-    """Start-up is over: freeze what it built and turn the collector back on (idempotent; a
-    no-op where `main` did not pause it, e.g. in tests)."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
+__all__ = ["main", "settle_gc"]
 
 
 def main() -> None:

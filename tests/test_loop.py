@@ -10,9 +10,8 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import BaseModel
 
-from mentra.agent.emitter import Emitter
+from mentra.agent.hooks import HookPipeline
 from mentra.agent.loop import Agent, AgentSetup, Limits
-from mentra.agent.tool_runner import ToolRunner
 from mentra.events import Event, RunFinished
 from mentra.messages import TextBlock, ToolResultBlock
 from mentra.permissions.policy import RuntimePolicy
@@ -65,9 +64,6 @@ def make_agent(
     tool_map = {t.name: t for t in tool_list}
     policy = RuntimePolicy(working_dir=tmp_path)
 
-    def factory(emitter: Emitter) -> ToolRunner:
-        return ToolRunner(tools=tool_map, policy=policy, emitter=emitter, authorizer=None)
-
     agent = Agent(
         AgentSetup(
             agent_id="agent1",
@@ -76,7 +72,8 @@ def make_agent(
             provider_name="scripted",
             model=str(script),
             system="be brief",
-            tool_runner_factory=factory,
+            tools=tool_map,
+            policy=policy,
             tool_specs=[ToolSpec(t.name, t.description, t.input_schema) for t in tool_list],
             permission_mode="bypass",
             cwd=str(tmp_path),
@@ -400,7 +397,9 @@ def test_pending_notices_reach_the_next_request(write_script: Any, tmp_path: Pat
         return out
 
     agent, events = make_agent(
-        write_script("turns:\n  - text: noted\n"), tmp_path, pending_notices=pending
+        write_script("turns:\n  - text: noted\n"),
+        tmp_path,
+        hooks=HookPipeline(after_round=[pending]),
     )
     finished = run(agent, events, prompt="what happened?")
     assert finished.status == "success"
@@ -422,3 +421,133 @@ def test_timeout_mid_tool_commits_results_for_every_call(write_script: Any, tmp_
     result = last.content[0]
     assert isinstance(result, ToolResultBlock) and result.is_error
     assert "interrupted" in result.content
+
+
+# -- Budget: the seam a subagent will draw on ---------------------------------------------------
+
+
+def test_child_budget_charges_its_parent_and_each_level_checks_its_own_limits() -> None:
+    from mentra.agent.budget import Budget
+    from mentra.errors import LimitReachedError
+    from mentra.messages import Usage
+
+    parent = Budget(Limits(max_rounds=3, max_tokens=100))
+    child = parent.child(Limits(max_rounds=10))
+    child.charge_round(Usage(input_tokens=40, output_tokens=20), 0.5)
+    child.charge_tool_calls(2)
+    assert (child.rounds, child.tool_calls, child.usage.total_tokens) == (1, 2, 60)
+    assert (parent.rounds, parent.tool_calls, parent.usage.total_tokens) == (1, 2, 60)
+    assert parent.cost == 0.5 and child.cost == 0.5
+    child.charge_round(Usage(input_tokens=30, output_tokens=20), None)
+    assert parent.cost is None  # one unknown price makes the total unknown
+    with pytest.raises(LimitReachedError, match="max_tokens reached \\(110 of 100\\)"):
+        child.check_spend()  # the parent's limit holds over the child
+    child.charge_round(Usage(), 0.0)
+    with pytest.raises(LimitReachedError, match="max_rounds reached \\(3\\)"):
+        child.check_rounds()
+    assert parent.tool_calls_exceeded(1) is None
+    assert Budget(Limits(max_tool_calls=2)).child().tool_calls_exceeded(3) == 2
+
+
+def test_cancelling_a_parent_budget_cancels_its_children_with_the_signal() -> None:
+    from mentra.agent.budget import Budget
+
+    parent = Budget()
+    child = parent.child()
+    grandchild = child.child()
+    seen: list[int] = []
+    grandchild.cancel_token.on_cancel(seen.append)
+    parent.cancel_token.cancel(15)
+    assert child.cancel_token.signum == 15 and grandchild.cancel_token.cancelled
+    assert seen == [15]
+    late = parent.child()  # a child made after the cancel starts cancelled
+    assert late.cancel_token.signum == 15
+
+
+def test_child_budget_inherits_the_parent_deadline() -> None:
+    from mentra.agent.budget import Budget
+
+    parent = Budget(Limits(timeout=5.0))
+    child = parent.child(Limits(timeout=60.0))
+    assert child.deadline == parent.deadline
+    left = child.remaining_time()
+    assert left is not None and 4.0 < left <= 5.0
+    assert Budget().child().remaining_time() is None
+
+
+def test_a_run_on_a_child_budget_counts_against_the_parent(
+    write_script: Any, tmp_path: Path
+) -> None:
+    from mentra.agent.budget import Budget
+
+    parent = Budget(Limits(max_rounds=1))
+    agent, events = make_agent(
+        write_script('turns:\n  - tool_calls: [{name: echo, input: {text: a}}]\n  - text: "x"\n'),
+        tmp_path,
+    )
+    asyncio.run(agent.run("hi", run_id="r", sink=events.append, budget=parent.child()))
+    finished = events[-1]
+    assert isinstance(finished, RunFinished)
+    assert finished.status == "limit_reached" and "max_rounds reached (1)" in finished.errors[0]
+    assert parent.rounds == 1 and parent.tool_calls == 1
+
+
+def test_cancel_token_interrupts_a_run_with_its_signal_number(
+    write_script: Any, tmp_path: Path
+) -> None:
+    from mentra.agent.budget import Budget
+
+    agent, events = make_agent(
+        write_script("turns:\n  - tool_calls: [{name: echo, input: {text: a, delay: 5}}]\n"),
+        tmp_path,
+    )
+    budget = Budget()
+
+    async def main() -> None:
+        task = asyncio.ensure_future(agent.run("hi", run_id="r", sink=events.append, budget=budget))
+        budget.cancel_token.on_cancel(lambda _signum: task.cancel())
+        while "tool_started" not in types(events):
+            await asyncio.sleep(0.01)
+        budget.cancel_token.cancel(15)
+        await task
+
+    asyncio.run(main())
+    finished = events[-1]
+    assert isinstance(finished, RunFinished)
+    assert finished.status == "interrupted" and finished.exit_code == 143
+
+
+# -- HookPipeline: built-in behaviour as entries, user entries beside them ------------------------
+
+
+def test_a_before_tool_entry_can_answer_a_call_instead_of_the_tool(
+    write_script: Any, tmp_path: Path
+) -> None:
+    from mentra.agent.hooks import ToolCall
+
+    echo = EchoTool()
+    seen: list[str] = []
+
+    async def block_secrets(call: ToolCall) -> None:
+        seen.append(call.use.name)
+        if "secret" in call.args.text:
+            call.result = ToolResult("blocked by a hook", is_error=True)
+
+    def after(call: ToolCall, result: ToolResult) -> ToolResult:
+        return ToolResult(result.content.upper(), result.is_error)
+
+    script = write_script(
+        "turns:\n  - tool_calls: [{name: echo, input: {text: secret}}, "
+        "{name: echo, input: {text: fine}}]\n  - text: done\n"
+    )
+    agent, events = make_agent(
+        script,
+        tmp_path,
+        tools=[echo],
+        hooks=HookPipeline(before_tool=[block_secrets], after_tool=[after]),
+    )
+    finished = run(agent, events)
+    assert finished.status == "success"
+    outputs = [(e.output, e.is_error) for e in events if e.type == "tool_completed"]  # type: ignore[union-attr]
+    assert outputs == [("blocked by a hook", True), ("FINE", False)]
+    assert [c[0] for c in echo.calls] == ["fine"] and seen == ["echo", "echo"]

@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 from mentra._version import __version__
 
 if TYPE_CHECKING:
+    from mentra.agent.budget import Budget, CancelToken, Limits
+    from mentra.agent.hooks import HookPipeline, ToolCall
     from mentra.agent.loop import Agent, RunOutcome
+    from mentra.agent.request import RunOverrides, RunRequest
+    from mentra.agent.session import Session
     from mentra.config import AgentConfig, load_agent_config
     from mentra.errors import (
         AgentBusyError,
@@ -26,11 +30,29 @@ if TYPE_CHECKING:
     )
     from mentra.events import Event, parse_event
     from mentra.messages import Message, Usage
+    from mentra.providers.base import ModelInfo
     from mentra.providers.scripted import ScriptedProvider
-    from mentra.runtime import RunOverrides, Runtime
+    from mentra.runtime import Runtime, RuntimeBuilder, ToolDescriptor
+    from mentra.store.location import open_store
     from mentra.tools.base import ArgsTool, Tool, ToolContext, ToolResult
+    from mentra.tools.services import ToolServices
+    from mentra.tools.toolset import StaticToolSet, ToolSet
 
 _EXPORTS = {
+    "Budget": "mentra.agent.budget",
+    "CancelToken": "mentra.agent.budget",
+    "Limits": "mentra.agent.budget",
+    "HookPipeline": "mentra.agent.hooks",
+    "ToolCall": "mentra.agent.hooks",
+    "RunRequest": "mentra.agent.request",
+    "Session": "mentra.agent.session",
+    "RuntimeBuilder": "mentra.runtime",
+    "ToolDescriptor": "mentra.runtime",
+    "ModelInfo": "mentra.providers.base",
+    "open_store": "mentra.store.location",
+    "ToolServices": "mentra.tools.services",
+    "ToolSet": "mentra.tools.toolset",
+    "StaticToolSet": "mentra.tools.toolset",
     "Agent": "mentra.agent.loop",
     "RunOutcome": "mentra.agent.loop",
     "AgentConfig": "mentra.config",
@@ -48,7 +70,7 @@ _EXPORTS = {
     "Message": "mentra.messages",
     "Usage": "mentra.messages",
     "ScriptedProvider": "mentra.providers.scripted",
-    "RunOverrides": "mentra.runtime",
+    "RunOverrides": "mentra.agent.request",
     "Runtime": "mentra.runtime",
     "ArgsTool": "mentra.tools.base",
     "Tool": "mentra.tools.base",
@@ -61,25 +83,39 @@ __all__ = [
     "AgentBusyError",
     "AgentConfig",
     "ArgsTool",
+    "Budget",
+    "CancelToken",
     "ConfigError",
     "Event",
+    "HookPipeline",
     "InvalidOutputError",
     "LimitReachedError",
+    "Limits",
     "MentraError",
     "Message",
+    "ModelInfo",
     "ProviderError",
     "RunOutcome",
     "RunOverrides",
+    "RunRequest",
     "RunTimeoutError",
     "Runtime",
+    "RuntimeBuilder",
     "ScriptedProvider",
+    "Session",
+    "StaticToolSet",
     "StoreError",
     "Tool",
+    "ToolCall",
     "ToolContext",
+    "ToolDescriptor",
     "ToolResult",
+    "ToolServices",
+    "ToolSet",
     "Usage",
     "__version__",
     "load_agent_config",
+    "open_store",
     "parse_event",
 ]
 

@@ -7,13 +7,14 @@ of these methods, so anything the CLI does can be done from Python.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from mentra.agent.emitter import Emitter
-from mentra.agent.loop import Agent, AgentSetup, Limits
-from mentra.agent.tool_runner import ToolRunner
+from mentra.agent.budget import Limits
+from mentra.agent.loop import Agent
+from mentra.agent.request import RunOverrides, RunRequest
+from mentra.agent.spec import AgentSetup
 from mentra.config import (
     AgentConfig,
     LoadedConfig,
@@ -31,29 +32,17 @@ from mentra.store.base import AgentRecord, Store
 from mentra.tools.base import Tool
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mentra.agent.hooks import HookPipeline
+    from mentra.agent.session import Session
     from mentra.store.location import UserRuleStore
+    from mentra.tools.toolset import ToolSet
 
 
-@dataclass
-class RunOverrides:
-    """Flags that override the agent config for one run."""
+_T = TypeVar("_T")
 
-    model: str | None = None
-    system: str | None = None
-    allow: list[str] = field(default_factory=list)
-    ask: list[str] = field(default_factory=list)
-    deny: list[str] = field(default_factory=list)
-    policy_files: list[Path] = field(default_factory=list)
-    permission_mode: str | None = None
-    approval_command: str | None = None
-    trust_project: bool = False
-    max_rounds: int | None = None
-    max_tool_calls: int | None = None
-    max_tokens: int | None = None
-    max_cost_usd: float | None = None
-    timeout: float | None = None
-    include_deltas: bool = False
-    json_schema: dict[str, Any] | None = None
+__all__ = ["RunOverrides", "RunRequest", "Runtime", "ToolDescriptor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +71,32 @@ class Runtime:
         self.user_config_dir = user_config_dir
         self.no_user_config = no_user_config
         self.interactive_approver = interactive_approver
-        self._extra_tools: dict[str, Tool] = {}
+        self.registered_tools: dict[str, Tool] = {}
+        self.toolsets: list[ToolSet] = []  # register_toolset: entered around each session
         self.skill_dirs: list[Path] = []
-        self._providers: dict[str, Provider] = {}
+        self._providers: dict[tuple[str, str], Provider] = {}  # by name and effective settings
         self._declared: dict[str, ProviderSettings] = {}
+        self._instances: dict[str, Provider] = {}  # register_provider_instance
+        self._api_keys: dict[str, str] = {}  # register_provider
         self.trusted_folders: list[str] = []
         self._data_root: Path | None = None
         self._global_store: UserRuleStore | None = None
+        self.builtin_tools = True  # Runtime.empty_builder(): none
+        # permission rules every agent of this runtime gets (the builder's ``policy``)
+        self.permission_rules = RunOverrides()
+        self.contexts: dict[type, object] = {}  # register_context: typed app state for tools
+        # each adds entries to an agent's hook pipeline, after the built-in ones
+        self.hooks: list[Callable[[HookPipeline], None]] = []
+
+    @staticmethod
+    def builder(workspace: Path | None = None) -> RuntimeBuilder:
+        """A builder of a runtime with the builtin tools (``files``, ``shell``, …)."""
+        return RuntimeBuilder(workspace, builtin_tools=True)
+
+    @staticmethod
+    def empty_builder(workspace: Path | None = None) -> RuntimeBuilder:
+        """A builder of a runtime without builtin tools: only what you register."""
+        return RuntimeBuilder(workspace, builtin_tools=False)
 
     def global_store(self) -> UserRuleStore | None:
         """The per-user store for "always, everywhere" permission answers (opened only when
@@ -123,7 +131,28 @@ class Runtime:
     # -- registration ------------------------------------------------------------------------
 
     def register_tool(self, tool: Tool) -> None:
-        self._extra_tools[tool.name] = tool
+        self.registered_tools[tool.name] = tool
+
+    def register_toolset(self, toolset: ToolSet) -> None:
+        """A `ToolSet` every agent gets; it is entered and closed around each session."""
+        self.toolsets.append(toolset)
+
+    def register_context(self, obj: object) -> None:
+        """Typed application state a custom Python tool reads with
+        ``ctx.app_context(type(obj))`` (one object per type; a later one replaces it)."""
+        self.contexts[type(obj)] = obj
+
+    def app_context(self, cls: type[_T]) -> _T:
+        """The object registered for ``cls``; `LookupError` if there is none."""
+        obj = self.contexts.get(cls)
+        if obj is None:
+            raise LookupError(f"no context of type {cls.__name__} is registered")
+        return cast(_T, obj)
+
+    def register_hooks(self, add: Callable[[HookPipeline], None]) -> None:
+        """``add(pipeline)`` is called for every agent this runtime builds, after the built-in
+        entries are in, to append its own (``pipeline.before_tool.append(...)``)."""
+        self.hooks.append(add)
 
     def register_skills_dir(self, path: Path) -> None:
         """Skills every agent of this runtime gets, besides its config's ``skills:``."""
@@ -136,37 +165,77 @@ class Runtime:
     # -- providers and models ----------------------------------------------------------------
 
     def providers(self) -> list[str]:
+        """The provider names this runtime can build (builtins, declared, registered)."""
         from mentra.providers.registry import BUILTIN_PROVIDERS
 
-        return sorted({*BUILTIN_PROVIDERS, *self._declared})
+        return sorted({*BUILTIN_PROVIDERS, *self._declared, *self._instances})
 
-    def provider_settings(self, name: str) -> ProviderSettings:
-        return effective_settings(name, self._declared)
+    def provider_settings(
+        self, name: str, declared: dict[str, ProviderSettings] | None = None
+    ) -> ProviderSettings:
+        return effective_settings(name, self._declared if declared is None else declared)
 
-    def provider(self, name: str) -> Provider:
-        provider = self._providers.get(name)
+    def provider(self, name: str, settings: ProviderSettings | None = None) -> Provider:
+        """The provider ``name`` with ``settings`` (default: this runtime's declarations).
+        Cached by the effective settings, so two configs that declare a same-named provider
+        at different endpoints each get their own. A registered instance wins."""
+        instance = self._instances.get(name)
+        if instance is not None:
+            return instance
+        if settings is None:
+            settings = self.provider_settings(name)
+        key = (name, settings.model_dump_json())
+        provider = self._providers.get(key)
         if provider is None:
-            provider = create_provider(name, self.provider_settings(name))
-            self._providers[name] = provider
+            provider = create_provider(name, settings)
+            key_for = self._api_keys.get(name)
+            endpoint = getattr(provider, "_http", None)  # the adapters' HTTP `Endpoint`
+            if key_for is not None and endpoint is not None:
+                # the endpoint reads its key through this method; an explicit key wins
+                endpoint.api_key = lambda: key_for
+            self._providers[key] = provider
         return provider
+
+    def register_provider(self, provider_id: str, api_key: str) -> None:
+        """Use ``api_key`` for the builtin or declared provider ``provider_id`` (instead of its
+        environment variable)."""
+        self.provider_settings(provider_id)  # unknown: ConfigError now, not at the first run
+        self._api_keys[provider_id] = api_key
+
+    def register_ollama(self, base_url: str = "http://127.0.0.1:11434/v1") -> None:
+        """A local Ollama server (OpenAI Chat Completions wire), as provider ``ollama``."""
+        self.declare_providers({"ollama": ProviderSettings(wire="openai-chat", base_url=base_url)})
+
+    def register_lmstudio(self, base_url: str = "http://127.0.0.1:1234/v1") -> None:
+        """A local LM Studio server (OpenAI Chat Completions wire), as provider ``lmstudio``."""
+        self.declare_providers(
+            {"lmstudio": ProviderSettings(wire="openai-chat", base_url=base_url)}
+        )
+
+    def register_provider_instance(self, provider: Provider) -> None:
+        """A provider object (custom, or a `ScriptedProvider`) under its ``name``: the seam for
+        a provider this package does not ship."""
+        self._instances[provider.name] = provider
 
     async def list_models(self, provider: str) -> list[ModelInfo]:
         return await self.provider(provider).list_models()
 
     async def resolve_model(self, provider: str, selector: str) -> ModelInfo | None:
-        """``selector`` is a model id, or ``newest`` for the newest the provider lists."""
+        """``selector`` is a model id (answered without a network call) or ``newest``: the
+        newest the provider lists, by ``created`` descending, then id ascending."""
+        if selector != "newest":
+            return ModelInfo(id=selector, provider=provider)
         models = await self.list_models(provider)
-        if selector == "newest":
-            from mentra.providers import registry
-
-            newest = getattr(registry, "newest_model", None)
-            if newest is not None:
-                return newest(models)  # type: ignore[no-any-return]
-            return max(models, key=lambda m: (m.created is not None, m.created, m.id), default=None)
-        return next((m for m in models if m.id == selector), None)
+        dated = sorted(
+            (m for m in models if m.created is not None),
+            key=lambda m: (-m.created.timestamp(), m.id),  # type: ignore[union-attr]
+        )
+        if dated:
+            return dated[0]
+        return min(models, key=lambda m: m.id, default=None)
 
     async def aclose(self) -> None:
-        for provider in self._providers.values():
+        for provider in [*self._providers.values(), *self._instances.values()]:
             await provider.aclose()
         self._providers.clear()
 
@@ -198,29 +267,84 @@ class Runtime:
 
     # -- agents ------------------------------------------------------------------------------
 
-    def spawn(self, loaded: LoadedConfig, overrides: RunOverrides) -> Agent:
+    def spawn(
+        self,
+        name: str | LoadedConfig,
+        model: str | RunOverrides | None = None,
+        *,
+        runtime_identifier: str | None = None,
+    ) -> Agent:
+        """A new agent: ``spawn("reviewer", "openai:gpt-5.4-mini")``, or from a loaded config
+        and overrides (``spawn(loaded, RunOverrides(...))``, what the CLI does)."""
+        if isinstance(name, str):
+            from mentra.config import AgentConfig, LoadedConfig
+
+            loaded_config = LoadedConfig(AgentConfig(name=name), file=None, marks={})
+            return self.spawn_loaded(
+                loaded_config, RunOverrides(model=_model_arg(model)), runtime_identifier
+            )
+        overrides = model if isinstance(model, RunOverrides) else RunOverrides(model=model)
+        return self.spawn_loaded(name, overrides, runtime_identifier)
+
+    def spawn_with_config(
+        self,
+        name: str,
+        model: str | None,
+        config: AgentConfig | LoadedConfig | Path,
+        *,
+        runtime_identifier: str | None = None,
+    ) -> Agent:
+        """A new agent from a config (an `AgentConfig`, a loaded one, or a YAML file path);
+        ``name`` and ``model`` win over the config's."""
+        from mentra.config import LoadedConfig, load_agent_config
+
+        if isinstance(config, Path):
+            loaded, _user = load_agent_config(config)
+        elif isinstance(config, LoadedConfig):
+            loaded = config
+        else:
+            loaded = LoadedConfig(config, file=None, marks={})
+        raw = dict(loaded.raw, name=name) if loaded.raw is not None else None
+        named = LoadedConfig(
+            loaded.config.model_copy(update={"name": name}),
+            file=loaded.file,
+            marks=loaded.marks,
+            raw=raw,
+        )
+        return self.spawn_loaded(named, RunOverrides(model=model), runtime_identifier)
+
+    def spawn_loaded(
+        self,
+        loaded: LoadedConfig,
+        overrides: RunOverrides,
+        runtime_identifier: str | None = None,
+    ) -> Agent:
         config = loaded.config
         model_spec = overrides.model or _model_string(config)
         if model_spec is None:
             raise UsageError("no model: pass -m PROVIDER:MODEL or set `model:` in the config")
         agent_id = new_id()
+        agent = self._build(agent_id, loaded, overrides, model_spec, history=[])
         record = AgentRecord(
             id=agent_id,
             name=config.name,
-            model=model_spec,
-            workspace=str(self.workspace),
+            model=f"{agent.setup.provider_name}:{agent.setup.model}",  # a script path absolute
+            workspace=runtime_identifier or str(self.workspace),
             config=loaded.raw
             if loaded.raw is not None
             else config.model_dump(mode="json", exclude_defaults=True),
         )
-        agent = self._build(agent_id, loaded, overrides, model_spec, history=[])
         if self.store is not None:
             self.store.create_agent(record)
         return agent
 
     def resume_agent(
-        self, agent_id: str, overrides: RunOverrides, loaded: LoadedConfig | None = None
-    ) -> tuple[Agent, AgentRecord]:
+        self,
+        agent_id: str,
+        overrides: RunOverrides | None = None,
+        loaded: LoadedConfig | None = None,
+    ) -> Agent:
+        """A persisted agent, restored with its transcript (``loaded`` replaces its config)."""
         if self.store is None:
             raise UsageError("resume needs a store (it cannot work with --ephemeral)")
         from mentra.store.lookup import find_agent
@@ -228,10 +352,65 @@ class Runtime:
         record = find_agent(self.store, agent_id)
         if loaded is None:
             loaded = config_from_stored(record.config)
+        overrides = overrides if overrides is not None else RunOverrides()
         history = [item.message for item in self.store.load_transcript(record.id)]
         model_spec = overrides.model or record.model
-        agent = self._build(record.id, loaded, overrides, model_spec, history=history)
-        return agent, record
+        return self._build(record.id, loaded, overrides, model_spec, history=history)
+
+    def resume(self, runtime_identifier: str | None = None) -> list[Agent]:
+        """Every persisted agent of a runtime identifier (default: this workspace), restored."""
+        return [self.resume_agent(r.id) for r in self.list_persisted_agents(runtime_identifier)]
+
+    def resume_all(self) -> list[Agent]:
+        """Every persisted agent of the store, whatever its runtime identifier."""
+        return [self.resume_agent(r.id) for r in self.list_persisted_agents(all_workspaces=True)]
+
+    def create_session(
+        self,
+        name: str,
+        model: str,
+        config: AgentConfig | LoadedConfig | Path | None = None,
+        project_id: str | None = None,
+    ) -> Session:
+        """A session of a new agent; ``async for event in session.run(prompt)``."""
+        from mentra.agent.session import Session
+
+        if config is None:
+            return Session(self.spawn(name, model, runtime_identifier=project_id))
+        return Session(self.spawn_with_config(name, model, config, runtime_identifier=project_id))
+
+    def resume_session(self, agent_id: str, project_id: str | None = None) -> Session:
+        """A session of a persisted agent (``project_id``: the runtime identifier it must
+        belong to, default any)."""
+        from mentra.agent.session import Session
+
+        if project_id is not None and self.store is not None:
+            record = self.store.get_agent(agent_id)
+            if record is None or record.workspace != project_id:
+                raise UsageError(f"no agent {agent_id!r} in {project_id!r}")
+        return Session(self.resume_agent(agent_id), resumed=True)
+
+    def session_for(self, request: RunRequest) -> Session:
+        """The session of one `RunRequest`: a new agent, or a stored one resumed. A resume
+        without a prompt re-runs the turn that failed or was interrupted; `UsageError` if
+        its last turn finished."""
+        from mentra.agent.session import Session
+
+        if request.resuming:
+            agent_id = self.latest_agent_id() if request.resume_last else request.resume_id
+            assert agent_id is not None
+            agent = self.resume_agent(
+                agent_id, request.overrides, request.config if request.config_given else None
+            )
+            if request.prompt is None and not _resumable(agent.history):
+                raise UsageError(
+                    f"agent {agent.id} has nothing to re-run (its last turn finished); "
+                    "give a prompt"
+                )
+            return Session(agent, resumed=True)
+        if request.config is None:
+            raise UsageError("no config: a new agent needs one (an empty AgentConfig will do)")
+        return Session(self.spawn(request.config, request.overrides))
 
     def latest_agent_id(self) -> str:
         if self.store is None:
@@ -241,10 +420,15 @@ class Runtime:
             raise UsageError(f"no agents in this workspace ({self.workspace})")
         return record.id
 
-    def list_persisted_agents(self, *, all_workspaces: bool = False) -> list[AgentRecord]:
+    def list_persisted_agents(
+        self, runtime_identifier: str | None = None, *, all_workspaces: bool = False
+    ) -> list[AgentRecord]:
+        """The stored agents of a runtime identifier (default: this workspace), or all."""
         if self.store is None:
             return []
-        return self.store.list_agents(None if all_workspaces else str(self.workspace))
+        if all_workspaces:
+            return self.store.list_agents(None)
+        return self.store.list_agents(runtime_identifier or str(self.workspace))
 
     def _build(
         self,
@@ -255,60 +439,44 @@ class Runtime:
         *,
         history: list[Message],
     ) -> Agent:
+        overrides.check()
         config = loaded.config
-        self.declare_providers(config.providers)
+        declared = {**self._declared, **config.providers}  # this config's, not the runtime's
         try:
             provider_name, model = split_model(model_spec)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if isinstance(config.model, ModelMapping) and config.model.provider == provider_name:
-            self._declare_inline(config.model)
-        settings = self.provider_settings(provider_name)
-        provider = self.provider(provider_name)
+            _declare_inline(declared, config.model)
+        if provider_name in self._instances:  # register_provider_instance: as given
+            settings = ProviderSettings()
+        else:
+            settings = self.provider_settings(provider_name, declared)
+        provider = self.provider(provider_name, settings)
         if settings.wire == "scripted" and not Path(model).is_absolute():
             model = str(self.workspace / model)
         policy = self.build_policy(config)
         from mentra.agent import assemble
 
         skills = assemble.skill_set(self, loaded)
-        tools = assemble.effective_tools(self, loaded, skills)
-        tool_map = {name: tool for name, (tool, _src) in tools.items()}
+        _sources, toolset = assemble.agent_toolset(self, loaded, skills)
+        static = toolset.static_tools()  # None: a set that lists its tools once entered
+        tool_map = {t.name: t for t in static or []}
         from mentra.rule_tools import require_known_rule_tools
 
-        require_known_rule_tools(loaded, overrides, tools)  # a rule naming no tool never matches
+        require_known_rule_tools(loaded, overrides, tool_map)  # a rule naming no tool never matches
         system = overrides.system if overrides.system is not None else config.system
         system = assemble.system_prompt(system, skills)
         if overrides.json_schema is not None:
             system = assemble.with_output_schema(system, overrides.json_schema)
-        authorizer, make_request, mode, notices = assemble.build_permissions(
-            self, loaded, overrides, policy
-        )
-        start_notices: list[str] = []
+        authorizer, notices = assemble.permission_engine(self, loaded, overrides)
         load_notices = getattr(provider, "load_notices", None)  # the scripted provider's
         if callable(load_notices):  # text the script had to clean, said in a notice
-            start_notices = list(load_notices(model))
+            notices = [*notices, *load_notices(model)]
         services = assemble.tool_services(self, agent_id)
+        hooks = assemble.builtin_hooks(self, agent_id, authorizer, services, policy)
         opts = config.model_options
         limits = config.limits
-        audit = assemble.audit_fn(self, agent_id)
-        shrink = assemble.shrink_fn(self, agent_id)
-
-        def runner_factory(emitter: Emitter) -> ToolRunner:
-            for notice in notices:
-                from mentra.events import Notice
-
-                emitter.emit(Notice, level="warning", message=notice)
-            notices.clear()
-            return ToolRunner(
-                tools=tool_map,
-                policy=policy,
-                emitter=emitter,
-                authorizer=authorizer,
-                make_permission_request=make_request,
-                audit=(lambda *a: audit(emitter.run_id, *a)) if audit else None,
-                shrink=shrink,
-                services=services,
-            )
 
         from mentra import pricing
 
@@ -321,9 +489,14 @@ class Runtime:
             provider_name=provider_name,
             model=model,
             system=system,
-            tool_runner_factory=runner_factory,
+            tools=tool_map,
+            toolset=toolset,
+            list_tools_at_start=static is None,
+            policy=policy,
+            hooks=hooks,
+            services=services,
             tool_specs=[ToolSpec(t.name, t.description, t.input_schema) for t in tool_map.values()],
-            permission_mode=mode,
+            permission_mode=str(authorizer.mode),
             cwd=str(policy.working_dir),
             options=ModelOptions(
                 temperature=opts.temperature,
@@ -347,26 +520,9 @@ class Runtime:
             include_deltas=overrides.include_deltas,
             json_schema=overrides.json_schema,
             cost_fn=pricing.cost_function(settings.prices),
-            pending_notices=assemble.pending_notices_fn(services),
-            start_notices=start_notices,
+            setup_notices=list(notices),
         )
         return Agent(setup, history)
-
-    def _declare_inline(self, mapping: ModelMapping) -> None:
-        fields = {
-            k: v
-            for k, v in {
-                "wire": mapping.wire,
-                "base_url": mapping.base_url,
-                "api_key_env": mapping.api_key_env,
-            }.items()
-            if v is not None
-        }
-        if fields:
-            current = self._declared.get(mapping.provider)
-            data = current.model_dump(exclude_unset=True) if current else {}
-            data.update(fields)
-            self._declared[mapping.provider] = ProviderSettings.model_validate(data)
 
     def build_policy(self, config: AgentConfig) -> RuntimePolicy:
         p = config.policy
@@ -391,8 +547,119 @@ class Runtime:
         return policy
 
 
+class RuntimeBuilder:
+    """``Runtime.builder().provider_instance(p).policy(allow=[...]).build()``: each method
+    returns the builder. The runtime identifier defaults to the workspace (the current
+    directory unless given); without ``store`` the runtime keeps nothing (like
+    ``--ephemeral``)."""
+
+    def __init__(self, workspace: Path | None, *, builtin_tools: bool) -> None:
+        self._workspace = workspace if workspace is not None else Path.cwd()
+        self._builtin_tools = builtin_tools
+        self._store: Store | None = None
+        self._store_label: str | None = None
+        self._steps: list[Callable[[Runtime], None]] = []
+
+    def store(self, store: Store, label: str | None = None) -> RuntimeBuilder:
+        self._store, self._store_label = store, label
+        return self
+
+    def provider(self, provider_id: str, api_key: str) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_provider(provider_id, api_key))
+        return self
+
+    def provider_instance(self, provider: Provider) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_provider_instance(provider))
+        return self
+
+    def providers(self, declared: dict[str, ProviderSettings]) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.declare_providers(declared))
+        return self
+
+    def policy(
+        self,
+        *,
+        allow: list[str] | None = None,
+        ask: list[str] | None = None,
+        deny: list[str] | None = None,
+        mode: str | None = None,
+    ) -> RuntimeBuilder:
+        """Permission rules and mode every agent gets (under its config's and the flags')."""
+
+        def apply(rt: Runtime) -> None:
+            rules = rt.permission_rules
+            rules.allow += allow or []
+            rules.ask += ask or []
+            rules.deny += deny or []
+            if mode is not None:
+                rules.permission_mode = mode
+            rules.check()
+
+        self._steps.append(apply)
+        return self
+
+    def skills_dir(self, path: Path) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_skills_dir(path))
+        return self
+
+    def hooks(self, add: Callable[[HookPipeline], None]) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_hooks(add))
+        return self
+
+    def tool(self, tool: Tool) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_tool(tool))
+        return self
+
+    def context(self, obj: object) -> RuntimeBuilder:
+        self._steps.append(lambda rt: rt.register_context(obj))
+        return self
+
+    def build(self) -> Runtime:
+        runtime = Runtime(
+            workspace=self._workspace,
+            store=self._store,
+            store_label=self._store_label,
+            no_user_config=True,
+        )
+        runtime.builtin_tools = self._builtin_tools
+        for step in self._steps:
+            step(runtime)
+        return runtime
+
+
+def _resumable(history: list[Message]) -> bool:
+    """A turn to re-run: the history ends with a user message, or a reply whose calls never
+    got results (a crash mid-tool)."""
+    if not history:
+        return False
+    last = history[-1]
+    return bool(last.role == "user" or last.tool_uses)
+
+
+def _declare_inline(declared: dict[str, ProviderSettings], mapping: ModelMapping) -> None:
+    """A `model:` mapping's wire/base_url/api_key_env, over what ``declared`` says."""
+    fields = {
+        k: v
+        for k, v in {
+            "wire": mapping.wire,
+            "base_url": mapping.base_url,
+            "api_key_env": mapping.api_key_env,
+        }.items()
+        if v is not None
+    }
+    if fields:
+        current = declared.get(mapping.provider)
+        data = current.model_dump(exclude_unset=True) if current else {}
+        data.update(fields)
+        declared[mapping.provider] = ProviderSettings.model_validate(data)
+
+
 def _pick(flag: Any, config_value: Any) -> Any:
     return flag if flag is not None else config_value
+
+
+def _model_arg(model: str | RunOverrides | None) -> str | None:
+    return model.model if isinstance(model, RunOverrides) else model
 
 
 def _model_string(config: AgentConfig) -> str | None:

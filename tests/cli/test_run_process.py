@@ -271,3 +271,45 @@ def test_a_reader_that_goes_away_stops_the_run_like_sigpipe(mentra: Any, tmp_pat
     r = mentra("resume", agent_id, "go on", "--store", str(store), cwd=tmp_path)
     assert r.code == 0, r.stderr
     assert r.events[-1]["status"] == "success"
+
+
+def test_untrusted_project_notice_comes_right_after_session_started_on_a_text_only_run(
+    mentra: Any, tmp_path: Path
+) -> None:
+    """A run that never calls a tool still says its project's allow rules were ignored."""
+    ws = tmp_path / "ws"
+    (ws / ".mentra").mkdir(parents=True)
+    (ws / ".mentra" / "policy.yaml").write_text("allow: [shell]\n")
+    script = ws / "s.yaml"
+    script.write_text('turns:\n  - text: "hello"\n')
+    r = mentra(
+        "run",
+        "-m",
+        "scripted:s.yaml",
+        "-C",
+        str(ws),
+        "hi",
+        "--ephemeral",
+        "--no-user-config",
+        cwd=ws,
+    )
+    assert r.code == 0, r.stderr
+    assert r.types[:2] == ["session_started", "notice"], r.types
+    notice = r.events[1]
+    assert notice["level"] == "warning" and "untrusted" in notice["message"]
+    assert r.types[-1] == "run_finished"
+    assert r.types.count("notice") == 1
+
+
+def test_a_relative_script_path_is_resolved_against_the_workspace(
+    mentra: Any, tmp_path: Path
+) -> None:
+    """`-m scripted:REL` names a script in the workspace (`-C`), wherever mentra starts."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "s.yaml").write_text('turns:\n  - text: "from the workspace"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = mentra("run", "-m", "scripted:s.yaml", "-C", str(ws), "hi", "--ephemeral", cwd=elsewhere)
+    assert r.code == 0, r.stderr
+    assert r.events[-1]["final_text"] == "from the workspace"

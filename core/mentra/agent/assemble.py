@@ -14,54 +14,79 @@ from mentra.config import AgentConfig, LoadedConfig
 from mentra.errors import ConfigError
 from mentra.permissions.policy import RuntimePolicy
 from mentra.tools.base import Tool
+from mentra.tools.services import ToolServices
 
 if TYPE_CHECKING:
-    from mentra.runtime import RunOverrides, Runtime
+    from mentra.agent.hooks import AuditWriter, HookPipeline
+    from mentra.agent.request import RunOverrides
+    from mentra.permissions.decide import Authorizer, PermissionDecision
+    from mentra.runtime import Runtime
     from mentra.skills import SkillSet
+    from mentra.store.base import Store
+    from mentra.tools.toolset import CombinedTools, ToolSet
 
 
 def effective_tools(
     runtime: Runtime, loaded: LoadedConfig | None, skills: SkillSet | None
 ) -> dict[str, tuple[Tool, str]]:
-    """The tools of a config: builtins, ``load_skill``, registered, custom; then only/hide."""
+    """The tools of a config: builtins, ``load_skill``, registered, custom; then only/hide.
+    Tool sets that list their tools only once entered (a server) are listed by the session."""
+    combined, toolset = agent_toolset(runtime, loaded, skills)
+    tools = toolset.static_tools()
+    if tools is None:  # a set that must be entered first: what the others give
+        from mentra.tools.toolset import CombinedTools
+
+        static = CombinedTools([ts for ts in combined.sets if ts.static_tools() is not None])
+        tools = static.static_tools() or []
+        combined = static
+    return {t.name: (t, combined.sources.get(t.name, "toolset")) for t in tools}
+
+
+def agent_toolset(
+    runtime: Runtime, loaded: LoadedConfig | None, skills: SkillSet | None
+) -> tuple[CombinedTools, ToolSet]:
+    """The agent's tool sets combined (for sources), and that set with only/hide applied."""
     from mentra.tools.builtin import builtin_tools
+    from mentra.tools.toolset import CombinedTools, HideTools, OnlyTools, StaticToolSet
 
     config = loaded.config if loaded else None
     working_dir = runtime.workspace / (config.policy.working_dir if config else ".")
-    tools: dict[str, tuple[Tool, str]] = {
-        t.name: (t, "builtin") for t in builtin_tools(working_dir)
-    }
+    builtins = builtin_tools(working_dir) if runtime.builtin_tools else []
+    sets: list[ToolSet] = [StaticToolSet(builtins, "builtin")]
+    taken = {t.name for t in builtins}
     if skills is not None:
         from mentra.skills import LoadSkillTool
 
-        tools["load_skill"] = (LoadSkillTool(skills), "skill")
-    for name, tool in runtime._extra_tools.items():
-        tools[name] = (tool, "registered")
-    if config is not None:
+        sets.append(StaticToolSet([LoadSkillTool(skills)], "skill"))
+        taken.add("load_skill")
+    if runtime.registered_tools:
+        sets.append(StaticToolSet(list(runtime.registered_tools.values()), "registered"))
+        taken.update(runtime.registered_tools)
+    sets.extend(runtime.toolsets)
+    if config is not None and config.tools.custom:
+        custom: list[Tool] = []
         for i, raw in enumerate(config.tools.custom):
             tool = _custom_tool(raw, runtime.workspace, loaded, i)
-            if tool.name in tools:
+            if tool.name in taken:
                 raise ConfigError(
                     f"custom tool {tool.name!r} clashes with a builtin tool",
                     location=loaded.location("tools", "custom", i) if loaded else None,
                 )
-            tools[tool.name] = (tool, "custom")
+            taken.add(tool.name)
+            custom.append(tool)
+        sets.append(StaticToolSet(custom, "custom"))
+    combined = CombinedTools(sets)
+    toolset: ToolSet = combined
+    if config is not None:
+
+        def locate(section: str) -> Callable[[int], str | None]:
+            return lambda i: loaded.location("tools", section, i) if loaded else None
+
         if config.tools.only is not None:
-            for i, name in enumerate(config.tools.only):
-                if name not in tools:
-                    raise ConfigError(
-                        f"unknown tool {name!r} in tools.only (known: {', '.join(sorted(tools))})",
-                        location=loaded.location("tools", "only", i) if loaded else None,
-                    )
-            tools = {n: t for n, t in tools.items() if n in config.tools.only}
-        for i, name in enumerate(config.tools.hide):
-            if name not in tools:
-                raise ConfigError(
-                    f"unknown tool {name!r} in tools.hide",
-                    location=loaded.location("tools", "hide", i) if loaded else None,
-                )
-            tools.pop(name)
-    return tools
+            toolset = OnlyTools(toolset, config.tools.only, locate("only"))
+        if config.tools.hide:
+            toolset = HideTools(toolset, config.tools.hide, locate("hide"))
+    return combined, toolset
 
 
 def skill_set(runtime: Runtime, loaded: LoadedConfig | None) -> SkillSet | None:
@@ -118,8 +143,25 @@ def build_permissions(
     loaded: LoadedConfig | None,
     overrides: RunOverrides,
     policy: RuntimePolicy,
-) -> tuple[Any, Callable[..., Any], str, list[str]]:
-    from mentra.permissions.decide import request_for
+) -> tuple[Authorizer, Callable[..., Any], str, list[str]]:
+    """The old 4-tuple (engine, request maker, mode, notices), kept for the inspection
+    commands; new code calls `permission_engine`."""
+    authorizer, notices = permission_engine(runtime, loaded, overrides)
+
+    def make_request(tool: Tool, args: Any, use: Any, mutating: bool) -> Any:
+        from mentra.permissions.decide import request_for
+
+        return request_for(
+            tool, args, call_id=use.id, input=use.input, mutates=mutating, policy=policy
+        )
+
+    return authorizer, make_request, str(authorizer.mode), notices
+
+
+def permission_engine(
+    runtime: Runtime, loaded: LoadedConfig | None, overrides: RunOverrides
+) -> tuple[Authorizer, list[str]]:
+    """The permission engine of one agent, and its setup notices (ignored project rules…)."""
     from mentra.permissions.layers import RememberedRules, build_authorizer
 
     config = loaded.config if loaded is not None else AgentConfig()
@@ -130,7 +172,7 @@ def build_permissions(
         approver = CommandApprover(overrides.approval_command, cwd=runtime.workspace)
     elif runtime.interactive_approver is not None:
         approver = runtime.interactive_approver
-    authorizer, notices = build_authorizer(
+    return build_authorizer(
         workspace=runtime.workspace,
         user_config_dir=runtime.user_config_dir,
         no_user_config=runtime.no_user_config,
@@ -138,37 +180,60 @@ def build_permissions(
         trusted_folders=runtime.trusted_folders,
         policy_files=overrides.policy_files,
         config=config.permissions,
-        flag_allow=overrides.allow,
-        flag_ask=overrides.ask,
-        flag_deny=overrides.deny,
-        flag_mode=overrides.permission_mode,
+        flag_allow=[*runtime.permission_rules.allow, *overrides.allow],
+        flag_ask=[*runtime.permission_rules.ask, *overrides.ask],
+        flag_deny=[*runtime.permission_rules.deny, *overrides.deny],
+        flag_mode=overrides.permission_mode or runtime.permission_rules.permission_mode,
         approver=approver,
         store=runtime.store,
         global_store=runtime.global_store(),
         remembered_from=None if runtime.store is not None else RememberedRules(),
     )
 
-    def make_request(tool: Tool, args: Any, use: Any, mutating: bool) -> Any:
-        return request_for(
-            tool, args, call_id=use.id, input=use.input, mutates=mutating, policy=policy
-        )
 
-    mode = str(authorizer.mode)
-    return authorizer, make_request, mode, notices
-
-
-def tool_services(runtime: Runtime, agent_id: str) -> dict[str, Any]:
+def tool_services(runtime: Runtime, agent_id: str) -> ToolServices:
     base = runtime.data_dir(agent_id)
-    return {"jobs_dir": base / "jobs", "results_dir": base / "results", "store": runtime.store}
+    return ToolServices(
+        jobs_dir=base / "jobs",
+        results_dir=base / "results",
+        store=runtime.store,
+        contexts=dict(runtime.contexts),
+    )
 
 
-def audit_fn(runtime: Runtime, agent_id: str) -> Callable[..., None] | None:
+def builtin_hooks(
+    runtime: Runtime,
+    agent_id: str,
+    authorizer: Authorizer,
+    services: ToolServices,
+    policy: RuntimePolicy | None = None,
+) -> HookPipeline:
+    """The runtime's own entries: permissions, audit, result shrinking, job notices."""
+    from mentra.agent.hooks import AuditHook, HookPipeline, PermissionHook, ShrinkHook
+
+    hooks = HookPipeline()
+    hooks.before_tool.append(PermissionHook(authorizer, policy))
+    audit = audit_writer(runtime, agent_id)
+    if audit is not None:
+        hooks.before_tool.append(AuditHook(audit))
+    if services.results_dir is not None:
+        hooks.after_tool.append(ShrinkHook(shrinker(services.results_dir)))
+    if services.jobs_dir is not None:
+        hooks.after_round.append(job_notices(services.jobs_dir, services.store))
+    for extra in runtime.hooks:  # registered through the builder: after the built-in ones
+        extra(hooks)
+    return hooks
+
+
+def audit_writer(runtime: Runtime, agent_id: str) -> AuditWriter | None:
     store = runtime.store
     if store is None:
         return None
     from mentra.store.base import AuditRecord
 
-    def audit(run_id: str, call_id: str, tool: str, subjects: list[str], decision: Any) -> None:
+    def audit(
+        run_id: str, call_id: str, tool: str, subjects: list[str], decision: PermissionDecision
+    ) -> None:
         store.append_audit(
             AuditRecord(
                 agent_id=agent_id,
@@ -185,10 +250,8 @@ def audit_fn(runtime: Runtime, agent_id: str) -> Callable[..., None] | None:
     return audit
 
 
-def shrink_fn(runtime: Runtime, agent_id: str) -> Callable[[str], str] | None:
+def shrinker(results_dir: Path) -> Callable[[str], str]:
     from mentra.tools.large_results import shrink_result
-
-    results_dir = runtime.data_dir(agent_id) / "results"
 
     def shrink(text: str) -> str:
         shrunk: str = shrink_result(text, store_dir=results_dir)
@@ -197,13 +260,10 @@ def shrink_fn(runtime: Runtime, agent_id: str) -> Callable[[str], str] | None:
     return shrink
 
 
-def pending_notices_fn(services: dict[str, Any]) -> Callable[[], list[str]] | None:
+def job_notices(jobs_dir: Path, store: Store | None) -> Callable[[], list[str]]:
     from mentra.tools.builtin.background import pending_job_notices
 
-    jobs_dir = services["jobs_dir"]
-    store = services.get("store")
-
     def notices() -> list[str]:
-        return pending_job_notices(jobs_dir, store=store) if Path(jobs_dir).exists() else []
+        return pending_job_notices(jobs_dir, store=store) if jobs_dir.exists() else []
 
     return notices

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from mentra.agent.emitter import Emitter
+from mentra.agent.hooks import HookPipeline, ToolCall
 from mentra.events import (
     PermissionDenial,
-    PermissionRequested,
-    PermissionResolved,
     ToolCompleted,
     ToolProgress,
     ToolQueued,
@@ -27,6 +25,7 @@ from mentra.events import (
 from mentra.messages import ToolResultBlock, ToolUseBlock
 from mentra.permissions.policy import PolicyViolationError, RuntimePolicy
 from mentra.tools.base import Tool, ToolContext, ToolInputError, ToolResult
+from mentra.tools.services import ToolServices
 
 EVENT_OUTPUT_LIMIT = 16_384
 INTERRUPTED_RESULT = (
@@ -35,22 +34,10 @@ INTERRUPTED_RESULT = (
 )
 
 
-class Authorizer(Protocol):
-    """What the loop needs of the permission engine (see `mentra.permissions.decide`)."""
-
-    def evaluate(self, request: Any) -> Any: ...
-
-    async def resolve(self, request: Any, decision: Any) -> Any: ...
-
-
 @dataclass(slots=True)
 class ToolRoundStats:
     calls: int = 0
     denials: list[PermissionDenial] = field(default_factory=list)
-
-
-AuditFn = Callable[[str, str, list[str], Any], None]
-ShrinkFn = Callable[[str], str]
 
 
 @dataclass(slots=True)
@@ -63,26 +50,22 @@ class _Planned:
 
 
 class ToolRunner:
+    """The calls of one reply, through the hook pipeline (permissions, audit, shrinking)."""
+
     def __init__(
         self,
         *,
         tools: dict[str, Tool],
         policy: RuntimePolicy,
         emitter: Emitter,
-        authorizer: Authorizer | None,
-        make_permission_request: Callable[[Tool, Any, ToolUseBlock, bool], Any] | None = None,
-        audit: AuditFn | None = None,
-        shrink: ShrinkFn | None = None,
-        services: dict[str, Any] | None = None,
+        hooks: HookPipeline | None = None,
+        services: ToolServices | None = None,
     ) -> None:
         self.tools = tools
         self.policy = policy
         self.emitter = emitter
-        self.authorizer = authorizer
-        self.make_permission_request = make_permission_request
-        self.audit = audit
-        self.shrink = shrink
-        self.services = services or {}
+        self.hooks = hooks if hooks is not None else HookPipeline()
+        self.services = services if services is not None else ToolServices()
         # on interruption: a result for every call of the round, finished or not
         self.partial: list[ToolResultBlock] | None = None
 
@@ -170,50 +153,15 @@ class ToolRunner:
         return item
 
     async def _authorize(self, item: _Planned, stats: ToolRoundStats) -> None:
-        if self.authorizer is None or self.make_permission_request is None:
+        if not self.hooks.before_tool:
             return
         assert item.tool is not None
-        request = self.make_permission_request(item.tool, item.args, item.use, item.mutating)
-        decision = self.authorizer.evaluate(request)
-        if decision.outcome == "ask":
-            self.emitter.emit(
-                PermissionRequested,
-                call_id=item.use.id,
-                name=item.use.name,
-                subjects=list(request.subjects),
-            )
-            decision = await self.authorizer.resolve(request, decision)
-        if self.audit is not None:
-            self.audit(item.use.id, item.use.name, list(request.subjects), decision)
-        if decision.outcome == "allow" and decision.decided_by in ("rule", "mode"):
-            return  # plain allows are audited, not announced
-        self.emitter.emit(
-            PermissionResolved,
-            call_id=item.use.id,
-            name=item.use.name,
-            outcome="allow" if decision.outcome == "allow" else "deny",
-            decided_by=decision.decided_by,
-            rule=decision.rule,
-            reason=decision.reason,
-            scope=decision.scope,
-        )
-        if decision.outcome != "allow":
-            reason = decision.reason or (
-                f"denied by rule {decision.rule}" if decision.rule else "denied by permissions"
-            )
-            stats.denials.append(
-                PermissionDenial(
-                    call_id=item.use.id,
-                    tool=item.use.name,
-                    subjects=list(request.subjects),
-                    reason=reason,
-                )
-            )
-            item.result = ToolResult(
-                f"Permission denied for `{item.use.name}`: {reason}. The call did not run; "
-                "do not retry it unchanged — choose another way or explain what you need.",
-                is_error=True,
-            )
+        call = ToolCall(item.use, item.tool, item.args, item.mutating, self.emitter)
+        await self.hooks.tool_call(call)
+        if call.denial is not None:
+            stats.denials.append(call.denial)
+        if call.result is not None:
+            item.result = call.result
 
     def _complete_early(self, item: _Planned) -> ToolResult:
         assert item.result is not None
@@ -237,7 +185,7 @@ class ToolRunner:
             run_id=self.emitter.run_id,
             call_id=use.id,
             progress=progress,
-            services=self.services,
+            services=self.services.as_dict(),
         )
         try:
             result = await item.tool.run(item.args, ctx)
@@ -249,8 +197,9 @@ class ToolRunner:
             result = ToolResult(
                 f"Tool `{use.name}` failed: {type(exc).__name__}: {exc}", is_error=True
             )
-        if self.shrink is not None:
-            result = ToolResult(self.shrink(result.content), result.is_error)
+        if self.hooks.after_tool:
+            call = ToolCall(use, item.tool, item.args, item.mutating, self.emitter)
+            result = self.hooks.tool_result(call, result)
         self._emit_completed(use, result, int((time.perf_counter() - started) * 1000))
         return result
 

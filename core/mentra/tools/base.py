@@ -20,6 +20,8 @@ from mentra.errors import MentraError
 if TYPE_CHECKING:
     from mentra.permissions.policy import RuntimePolicy
 
+_C = TypeVar("_C")
+
 
 class ToolInputError(MentraError):
     """The input does not fit the tool's schema; the message is guidance for the model."""
@@ -53,6 +55,13 @@ class ToolContext:
     @property
     def working_dir(self) -> Path:
         return self.policy.working_dir
+
+    def app_context(self, cls: type[_C]) -> _C:
+        """The application object registered with ``Runtime.register_context`` for ``cls``."""
+        obj = self.services.get("contexts", {}).get(cls)
+        if not isinstance(obj, cls):
+            raise LookupError(f"no context of type {cls.__name__} is registered")
+        return obj
 
 
 @runtime_checkable

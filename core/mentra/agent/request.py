@@ -1,0 +1,70 @@
+"""`RunRequest`: one run as the CLI (or a Python caller) asks for it, built once from the flags.
+
+The runtime turns it into a `Session` (`Runtime.session_for`): it resolves scripted paths
+against the workspace, checks the permission mode and decides what a prompt-less resume means,
+so the CLI does none of that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mentra.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mentra.config import LoadedConfig
+    from mentra.messages import ImageBlock
+
+PERMISSION_MODES = ("default", "read-only", "accept-edits", "bypass")
+
+
+@dataclass
+class RunOverrides:
+    """Flags that override the agent config for one run."""
+
+    model: str | None = None
+    system: str | None = None
+    allow: list[str] = field(default_factory=list)
+    ask: list[str] = field(default_factory=list)
+    deny: list[str] = field(default_factory=list)
+    policy_files: list[Path] = field(default_factory=list)
+    permission_mode: str | None = None
+    approval_command: str | None = None
+    trust_project: bool = False
+    max_rounds: int | None = None
+    max_tool_calls: int | None = None
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+    timeout: float | None = None
+    include_deltas: bool = False
+    json_schema: dict[str, Any] | None = None
+
+    def check(self) -> None:
+        """Refuse what no config could make valid (one place: the permission mode)."""
+        mode = self.permission_mode
+        if mode is not None and mode not in PERMISSION_MODES:
+            raise ConfigError(
+                f"--permission-mode must be default, read-only, accept-edits or bypass, "
+                f"got {mode!r}"
+            )
+
+
+@dataclass
+class RunRequest:
+    """What to run: a new agent from ``config``, or a stored one (``resume_id`` /
+    ``resume_last``) with ``config`` replacing its stored config when ``config_given``.
+    ``prompt`` None on a resume re-runs the turn that failed or was interrupted."""
+
+    overrides: RunOverrides = field(default_factory=RunOverrides)
+    config: LoadedConfig | None = None
+    config_given: bool = False
+    prompt: str | None = None
+    images: list[ImageBlock] = field(default_factory=list)
+    resume_id: str | None = None
+    resume_last: bool = False
+
+    @property
+    def resuming(self) -> bool:
+        return self.resume_id is not None or self.resume_last

@@ -1,0 +1,279 @@
+"""`Session`: the unit of a run. ``async for event in session.run(prompt)`` yields its events.
+
+The session owns the frame around the rounds: the lease and its heartbeat, stale-run and
+dangling-call repair, setup notices (right after ``session_started``), the deadline,
+cancellation (``session.cancel(signum)``: the run ends ``interrupted`` with that signal's
+number), turning whatever ended the run into a `RunOutcome`, and ``run_finished`` last. The
+rounds themselves are `Agent.rounds` (`mentra.agent.loop`).
+
+A caller that only writes events out (the CLI) passes a sink to `drive` and skips the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
+
+from mentra._version import __version__
+from mentra.agent.budget import Budget
+from mentra.agent.emitter import Emitter
+from mentra.agent.loop import Agent, RunOutcome, RunState
+from mentra.errors import InterruptedRunError, MentraError, RunTimeoutError, UsageError
+from mentra.events import ErrorEvent, Event, Notice, RunFinished, SessionStarted, UserMessage
+from mentra.messages import ContentBlock, ImageBlock, Message, TextBlock
+
+if TYPE_CHECKING:
+    from mentra.store.base import LeaseHolder, RunRecord, Store
+
+EventSink = Callable[[Event], None]
+
+
+class _StoreLog:
+    """`RunLog` over the agent's store: each commit also records the run's counters."""
+
+    __slots__ = ("agent_id", "budget", "record", "store")
+
+    def __init__(self, store: Store, agent_id: str, record: RunRecord, budget: Budget) -> None:
+        self.store = store
+        self.agent_id = agent_id
+        self.record = record
+        self.budget = budget
+
+    def commit(self, messages: list[Message]) -> None:
+        record, budget = self.record, self.budget
+        record.usage = budget.usage
+        record.cost_usd = budget.cost
+        record.rounds = budget.rounds
+        record.tool_calls = budget.tool_calls
+        self.store.commit_round(self.agent_id, record.id, messages, record)
+
+
+class _NoLog:
+    __slots__ = ()
+
+    def commit(self, messages: list[Message]) -> None:
+        return None
+
+
+class Session:
+    """One run of one agent: a prompt (or the continuation of a failed turn) to its outcome."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        run_id: str | None = None,
+        resumed: bool = False,
+        budget: Budget | None = None,
+    ) -> None:
+        if run_id is None:
+            from mentra.ids import new_id
+
+            run_id = new_id()
+        self.agent = agent
+        self.run_id = run_id
+        self.resumed = resumed
+        self.budget = budget if budget is not None else Budget(agent.setup.limits)
+        self.outcome: RunOutcome | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self.default_signum = int(signal.SIGINT)  # for a cancel from outside (task.cancel())
+        self.budget.cancel_token.on_cancel(self._on_cancel)
+
+    @property
+    def agent_id(self) -> str:
+        return self.agent.id
+
+    def cancel(self, signum: int = signal.SIGINT) -> None:
+        """Stop the run: it ends ``interrupted`` with ``signum``, its state saved."""
+        self.budget.cancel_token.cancel(int(signum))
+
+    def _on_cancel(self, signum: int) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def run(
+        self, prompt: str | None, *, images: list[ImageBlock] | None = None
+    ) -> AsyncIterator[Event]:
+        """The run's events as they happen, ``run_finished`` last; then `outcome` is set."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+        async def drive() -> None:
+            try:
+                await self.drive(prompt, images=images, sink=queue.put_nowait)
+            finally:
+                queue.put_nowait(None)
+
+        task = asyncio.ensure_future(drive())
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    break
+                yield event
+            await task
+        finally:
+            if not task.done():  # the caller stopped reading: stop the run, keep its state
+                self.cancel(signal.SIGINT)
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def drive(
+        self, prompt: str | None, *, images: list[ImageBlock] | None = None, sink: EventSink
+    ) -> RunOutcome:
+        """Run to completion, events to ``sink``; the outcome. Never raises for run failures.
+        ``images`` go with the prompt, after its text."""
+        self._task = asyncio.current_task()
+        agent, s, budget = self.agent, self.agent.setup, self.budget
+        emitter = Emitter(sink, agent_id=s.agent_id, run_id=self.run_id)
+        state = RunState(started=time.monotonic(), budget=budget)
+        toolsets = AsyncExitStack()
+        setup_error: BaseException | None = None
+        if s.toolset is not None:
+            try:  # a tool set backed by a server starts here, and lists its tools
+                await toolsets.enter_async_context(s.toolset)
+                if s.list_tools_at_start:
+                    from mentra.providers.base import ToolSpec
+
+                    s.tools = {t.name: t for t in await s.toolset.list_tools()}
+                    s.tool_specs = [
+                        ToolSpec(t.name, t.description, t.input_schema) for t in s.tools.values()
+                    ]
+            except Exception as exc:  # reported after session_started, as the run's end
+                setup_error = exc
+        emitter.emit(
+            SessionStarted,
+            mentra_version=__version__,
+            agent_name=s.name,
+            model=f"{s.provider_name}:{s.model}",
+            provider=s.provider_name,
+            cwd=s.cwd,
+            tools=[t.name for t in s.tool_specs],
+            permission_mode=s.permission_mode,
+            resumed=self.resumed,
+            store=s.store_label,
+        )
+        for notice in s.setup_notices:  # right after session_started, whatever the run does
+            emitter.emit(Notice, level="warning", message=notice)
+        store = s.store
+        record: RunRecord | None = None
+        log: _StoreLog | _NoLog = _NoLog()
+        holder: LeaseHolder | None = None
+        heartbeat: asyncio.Task[None] | None = None
+        outcome: RunOutcome
+        detail: str | None = None  # a provider's whole error body, for the `error` event
+        try:
+            if setup_error is not None:
+                raise setup_error
+            if budget.cancel_token.cancelled:
+                raise asyncio.CancelledError
+            if store is not None:
+                from mentra.store.base import LeaseHolder, RunRecord
+
+                record = RunRecord(id=self.run_id, agent_id=s.agent_id, prompt=prompt)
+                candidate = LeaseHolder(
+                    pid=os.getpid(), host=socket.gethostname(), run_id=self.run_id
+                )
+                store.acquire_lease(s.agent_id, candidate, s.lease_ttl_s)
+                holder = candidate
+                store.interrupt_stale_runs(
+                    s.agent_id, reason="the process running it stopped before it finished"
+                )
+                heartbeat = asyncio.create_task(self._heartbeat(store, holder))
+                store.begin_run(record)  # the agent becomes running with it
+                log = _StoreLog(store, s.agent_id, record, budget)
+            agent.repair_dangling_calls(log)
+            if prompt is not None:
+                emitter.emit(UserMessage, text=prompt, images=len(images or ()))
+                content: list[ContentBlock] = [TextBlock(text=prompt), *(images or ())]
+                # e.g. background jobs that finished since
+                content.extend(TextBlock(text=n) for n in s.hooks.notes())
+                agent.commit_prompt(content, log, state)
+            elif not agent.history or agent.history[-1].role != "user":
+                raise UsageError("nothing to continue: give a prompt")
+            coro = agent.rounds(emitter, state, log)
+            remaining = budget.remaining_time()
+            if remaining is not None:
+                try:
+                    async with asyncio.timeout(max(remaining, 0.0)):
+                        await coro
+                except TimeoutError:
+                    agent.answer_interrupted(state, log)  # calls cut off get their results
+                    timeout = s.limits.timeout if s.limits.timeout is not None else remaining
+                    raise RunTimeoutError(f"the run timed out after {timeout:g}s") from None
+            else:
+                await coro
+            outcome = state.outcome("success", 0)
+        except asyncio.CancelledError:
+            signum = budget.cancel_token.signum or self.default_signum
+            err = InterruptedRunError(
+                f"interrupted by signal {signum} ({_signal_name(signum)})", signal_number=signum
+            )
+            agent.answer_interrupted(state, log)
+            outcome = state.outcome(err.status, err.signal_exit_code, err.message)
+        except MentraError as exc:
+            outcome = state.outcome(exc.status, exc.exit_code, exc.message)
+            detail = getattr(exc, "detail", None)
+        except Exception as exc:  # the run must still finish with an event
+            outcome = state.outcome("error", 1, f"internal error: {type(exc).__name__}: {exc}")
+        if outcome.error:
+            state.errors.append(outcome.error)
+            emitter.emit(ErrorEvent, status=outcome.status, message=outcome.error, detail=detail)
+        if heartbeat is not None:
+            heartbeat.cancel()
+        if store is not None and holder is not None and record is not None:
+            record.status = outcome.status  # type: ignore[assignment]
+            record.error = outcome.error
+            record.usage = state.usage
+            record.cost_usd = state.cost
+            record.rounds = state.rounds
+            record.tool_calls = state.tool_calls
+            try:
+                store.finish_run(record)  # the agent's status follows the run's
+                store.release_lease(s.agent_id, holder)
+            except MentraError as exc:
+                state.errors.append(exc.message)
+                if outcome.exit_code == 0:
+                    outcome = state.outcome(exc.status, exc.exit_code, exc.message)
+        try:
+            await toolsets.aclose()
+        except Exception as exc:
+            state.errors.append(f"closing tool sets: {type(exc).__name__}: {exc}")
+        s.hooks.run_end(outcome)
+        emitter.emit(
+            RunFinished,
+            status=outcome.status,
+            exit_code=outcome.exit_code,
+            final_text=outcome.final_text,
+            structured_output=outcome.structured_output,
+            usage=state.usage.model_copy(),
+            cost_usd=state.cost,
+            duration_ms=int((time.monotonic() - state.started) * 1000),
+            rounds=state.rounds,
+            tool_calls=state.tool_calls,
+            permission_denials=state.denials,
+            errors=state.errors,
+        )
+        self._task = None
+        self.outcome = outcome
+        return outcome
+
+    async def _heartbeat(self, store: Store, holder: LeaseHolder) -> None:
+        ttl, agent_id = self.agent.setup.lease_ttl_s, self.agent.id
+        while True:
+            await asyncio.sleep(ttl / 3)
+            try:
+                store.renew_lease(agent_id, holder, ttl)
+            except MentraError:
+                return
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return "unknown signal"

@@ -1,0 +1,56 @@
+"""`AgentSetup`: everything one agent runs with, built by the runtime from config and flags.
+
+A plain record: the round loop (`mentra.agent.loop`) and the `Session` read it; neither
+builds it. It names the store only as a type, so the loop never imports the store package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mentra.agent.budget import Limits
+from mentra.agent.hooks import HookPipeline
+from mentra.messages import Usage
+from mentra.providers.base import ModelOptions, Provider, ToolSpec
+from mentra.providers.registry import Retries
+from mentra.tools.base import Tool
+from mentra.tools.services import ToolServices
+
+if TYPE_CHECKING:
+    from mentra.permissions.policy import RuntimePolicy
+    from mentra.store.base import Store
+    from mentra.tools.toolset import ToolSet
+
+
+@dataclass
+class AgentSetup:
+    """Everything one agent needs to run; built by the `Runtime` from config and flags."""
+
+    agent_id: str
+    name: str
+    provider: Provider
+    provider_name: str
+    model: str
+    system: str | None
+    tools: dict[str, Tool]
+    policy: RuntimePolicy
+    tool_specs: list[ToolSpec]
+    permission_mode: str
+    cwd: str
+    hooks: HookPipeline = field(default_factory=HookPipeline)
+    services: ToolServices = field(default_factory=ToolServices)
+    options: ModelOptions = field(default_factory=ModelOptions)
+    retries: Retries = field(default_factory=Retries)
+    limits: Limits = field(default_factory=Limits)
+    store: Store | None = None
+    store_label: str | None = None
+    include_deltas: bool = False
+    json_schema: dict[str, Any] | None = None
+    json_schema_retries: int = 2
+    cost_fn: Callable[[str, str, Usage], float | None] | None = None
+    toolset: ToolSet | None = None  # entered around each session
+    list_tools_at_start: bool = False  # the set lists its tools only once entered
+    setup_notices: list[str] = field(default_factory=list)  # e.g. ignored project rules
+    lease_ttl_s: float = 30.0

@@ -1,0 +1,33 @@
+"""`ToolServices`: what the runtime lends tools, typed (where an agent's files go, its store,
+the application's registered context objects).
+
+Tools read it through `ToolContext.services`, which is still the mapping it always was
+(``ctx.services["jobs_dir"]``), built from these fields by `as_dict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mentra.store.base import Store
+
+
+@dataclass(slots=True)
+class ToolServices:
+    jobs_dir: Path | None = None
+    results_dir: Path | None = None
+    store: Store | None = None
+    contexts: dict[type, object] = field(default_factory=dict)  # Runtime.register_context
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"contexts": self.contexts}
+        if self.jobs_dir is not None:
+            out["jobs_dir"] = self.jobs_dir
+        if self.results_dir is not None:
+            out["results_dir"] = self.results_dir
+        if self.store is not None:
+            out["store"] = self.store
+        return out

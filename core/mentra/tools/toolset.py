@@ -1,0 +1,168 @@
+"""Tool sets: where an agent's tools come from, listed asynchronously, open around a session.
+
+A `ToolSet` is entered (``async with``) when a session starts and closed when it ends, so a
+set backed by a server process (MCP) starts and stops there; `list_tools` is async for the same
+reason. Builtins, skills, tools registered on the runtime and a config's custom tools are
+`StaticToolSet`s; ``tools.only`` and ``tools.hide`` are wrappers (`OnlyTools`, `HideTools`)
+that keep their config errors at file:line:col.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+from mentra.errors import ConfigError
+from mentra.tools.base import Tool
+
+Locate = Callable[[int], str | None]  # index in the config list -> file:line:col
+
+
+class ToolSet:
+    """A source of tools. ``source`` labels its tools (``builtin``, ``skill``, ``registered``,
+    ``custom``…) in `mentra tools`."""
+
+    source: str = "toolset"
+
+    async def list_tools(self) -> list[Tool]:
+        raise NotImplementedError
+
+    def static_tools(self) -> list[Tool] | None:
+        """The tools without a session, when the set knows them up front (None: it must be
+        entered and listed)."""
+        return None
+
+    async def __aenter__(self) -> ToolSet:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class StaticToolSet(ToolSet):
+    def __init__(self, tools: Sequence[Tool], source: str) -> None:
+        self._tools = list(tools)
+        self.source = source
+
+    async def list_tools(self) -> list[Tool]:
+        return list(self._tools)
+
+    def static_tools(self) -> list[Tool] | None:
+        return list(self._tools)
+
+
+class _Wrapper(ToolSet):
+    def __init__(self, inner: ToolSet) -> None:
+        self.inner = inner
+        self.source = inner.source
+
+    async def __aenter__(self) -> ToolSet:
+        await self.inner.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.inner.__aexit__(exc_type, exc, tb)
+
+    def select(self, tools: list[Tool]) -> list[Tool]:
+        raise NotImplementedError
+
+    async def list_tools(self) -> list[Tool]:
+        return self.select(await self.inner.list_tools())
+
+    def static_tools(self) -> list[Tool] | None:
+        tools = self.inner.static_tools()
+        return None if tools is None else self.select(tools)
+
+
+class OnlyTools(_Wrapper):
+    """``tools.only``: just these names; an unknown one is a config error at its line."""
+
+    def __init__(self, inner: ToolSet, names: Sequence[str], locate: Locate) -> None:
+        super().__init__(inner)
+        self.names = list(names)
+        self.locate = locate
+
+    def select(self, tools: list[Tool]) -> list[Tool]:
+        known = {t.name for t in tools}
+        for i, name in enumerate(self.names):
+            if name not in known:
+                raise ConfigError(
+                    f"unknown tool {name!r} in tools.only (known: {', '.join(sorted(known))})",
+                    location=self.locate(i),
+                )
+        return [t for t in tools if t.name in self.names]
+
+
+class HideTools(_Wrapper):
+    """``tools.hide``: all but these names; an unknown one is a config error at its line."""
+
+    def __init__(self, inner: ToolSet, names: Sequence[str], locate: Locate) -> None:
+        super().__init__(inner)
+        self.names = list(names)
+        self.locate = locate
+
+    def select(self, tools: list[Tool]) -> list[Tool]:
+        known = {t.name for t in tools}
+        for i, name in enumerate(self.names):
+            if name not in known:
+                raise ConfigError(f"unknown tool {name!r} in tools.hide", location=self.locate(i))
+        return [t for t in tools if t.name not in self.names]
+
+
+class CombinedTools(ToolSet):
+    """Several sets as one, in order; a later set's tool replaces an earlier one of the same
+    name, except where ``no_clash`` says a source may not (custom tools over builtins)."""
+
+    def __init__(self, sets: Sequence[ToolSet]) -> None:
+        self.sets = list(sets)
+        self.sources: dict[str, str] = {}
+
+    async def __aenter__(self) -> ToolSet:
+        for entered, ts in enumerate(self.sets):
+            try:
+                await ts.__aenter__()
+            except BaseException:
+                for done in reversed(self.sets[:entered]):
+                    await done.__aexit__(None, None, None)
+                raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for ts in reversed(self.sets):
+            await ts.__aexit__(exc_type, exc, tb)
+
+    async def list_tools(self) -> list[Tool]:
+        return self._merge([(ts.source, await ts.list_tools()) for ts in self.sets])
+
+    def static_tools(self) -> list[Tool] | None:
+        listed: list[tuple[str, list[Tool]]] = []
+        for ts in self.sets:
+            tools = ts.static_tools()
+            if tools is None:
+                return None
+            listed.append((ts.source, tools))
+        return self._merge(listed)
+
+    def _merge(self, listed: list[tuple[str, list[Tool]]]) -> list[Tool]:
+        merged: dict[str, Tool] = {}
+        self.sources = {}
+        for source, tools in listed:
+            for tool in tools:
+                merged[tool.name] = tool
+                self.sources[tool.name] = source
+        return list(merged.values())

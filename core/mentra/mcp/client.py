@@ -134,6 +134,7 @@ class McpServer:
         self._task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
         self._stderr: IO[str] | None = None
+        self._stderr_seen = ""
         self._tools: list[McpTool] | None = None
         self._stale = True
 
@@ -167,7 +168,7 @@ class McpServer:
         await self.stop()
         tail = self.stderr_tail()
         self.status.status = "failed"
-        self.status.error = why + (f"; its stderr ends:\n{tail}" if tail else "")
+        self.status.error = why + (f"; its stderr ends: {tail}" if tail else "")
 
     async def _serve(self) -> None:
         try:
@@ -221,11 +222,17 @@ class McpServer:
             return sse_client(config.url, headers=dict(config.headers))
         from mcp.client.streamable_http import streamable_http_client
 
-        return _http(config.url, dict(config.headers), create_mcp_http_client, streamable_http_client)
+        return _http(
+            config.url, dict(config.headers), create_mcp_http_client, streamable_http_client
+        )
 
     async def stop(self) -> None:
         self._stop.set()
         task = self._task
+        if task is not None and not task.done() and not self._ready.is_set():
+            task.cancel()  # still connecting: nothing to wind down politely
+            with contextlib.suppress(BaseException):
+                await task
         if task is not None and not task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(task), 10)
@@ -233,19 +240,23 @@ class McpServer:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
+        if self._stderr is not None:
+            self._stderr_seen = self.stderr_tail()
+            self._stderr.close()
+            self._stderr = None
         if self.status.status == "running":
             self.status.status = "stopped"
 
     def stderr_tail(self) -> str:
         if self._stderr is None:
-            return ""
+            return self._stderr_seen
         try:
             self._stderr.flush()
             self._stderr.seek(0)
             lines = self._stderr.read().strip().splitlines()
         except (OSError, ValueError):
             return ""
-        return "\n".join(line[:300] for line in lines[-_STDERR_LINES:])
+        return " | ".join(s[:300] for line in lines[-_STDERR_LINES:] if (s := line.strip()))
 
     # -- tools -----------------------------------------------------------------------------
     async def _on_message(self, message: IncomingMessage) -> None:
@@ -288,7 +299,7 @@ class McpServer:
         tail = self.stderr_tail()
         self.notice(
             f"MCP server {self.name!r} stopped answering ({why}); its tools now fail"
-            + (f"; its stderr ends:\n{tail}" if tail else "")
+            + (f"; its stderr ends: {tail}" if tail else "")
         )
 
     async def call(self, tool: str, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
@@ -308,8 +319,7 @@ class McpServer:
         except MCPError as exc:
             if exc.error.code == types.REQUEST_TIMEOUT:
                 return ToolResult(
-                    f"MCP tool {tool!r} of {self.name!r} timed out after {timeout:g}s "
-                    "(cancelled)",
+                    f"MCP tool {tool!r} of {self.name!r} timed out after {timeout:g}s (cancelled)",
                     is_error=True,
                 )
             if exc.error.code == types.CONNECTION_CLOSED:

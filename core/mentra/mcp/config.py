@@ -102,7 +102,7 @@ def load_mcp_config_file(path: Path) -> dict[str, StdioServerConfig | HttpServer
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--mcp-config {where}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("mcpServers"), dict):
-        raise ConfigError(f"--mcp-config {where}: expected {{\"mcpServers\": {{NAME: ...}}}}")
+        raise ConfigError(f'--mcp-config {where}: expected {{"mcpServers": {{NAME: ...}}}}')
     servers: dict[str, StdioServerConfig | HttpServerConfig] = {}
     for name, entry in raw["mcpServers"].items():
         if not isinstance(entry, dict):

@@ -3,7 +3,6 @@ tool (for debugging and scripts). The SDK is imported only once a server is conf
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -72,17 +71,26 @@ def list_(
     with cli_errors():
         fmt = listing_format(output)
         servers, policy = _servers(config, mcp_config, strict_mcp_config, cwd, no_user_config)
+        import asyncio
+
         rows = asyncio.run(_list(servers, policy))
         print_listing(
             rows, fmt, ["name", "transport", "status", "server", "version", "protocol", "tools"]
         )
         failed = [r["name"] for r in rows if r["status"] == "failed" and not r["optional"]]
         if failed:
-            errors = "; ".join(f"{r['name']}: {r['error']}" for r in rows if r["name"] in failed)
-            raise ConfigError(f"MCP server(s) failed to start: {errors}")
+            raise ConfigError(
+                "; ".join(
+                    f"MCP server {r['name']!r} failed to start: {r['error']}"
+                    for r in rows
+                    if r["name"] in failed
+                )
+            )
 
 
 async def _list(servers: dict[str, Any], policy: RuntimePolicy) -> list[dict[str, Any]]:
+    if not servers:
+        return []  # nothing configured: the SDK stays unloaded
     from mentra.mcp.client import McpToolSet
 
     toolset = McpToolSet(servers, policy)
@@ -117,6 +125,8 @@ def call(
         if server not in servers:
             known = ", ".join(sorted(servers)) or "none"
             raise ConfigError(f"no MCP server {server!r} (configured: {known})")
+        import asyncio
+
         out = asyncio.run(_call({server: servers[server]}, policy, server, tool, args))
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         sys.stdout.flush()

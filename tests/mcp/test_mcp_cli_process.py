@@ -168,4 +168,3 @@ def test_interrupted_call_leaves_no_server_process(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert wait_gone(str(tmp_path)) == []
-

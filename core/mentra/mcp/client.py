@@ -201,7 +201,7 @@ class McpServer:
         if isinstance(config, StdioServerConfig):
             from mcp.client.stdio import StdioServerParameters, stdio_client
 
-            self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
+            self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115 (closed in stop)
             env = stdio_env(config, self.policy)
             cwd = Path(config.cwd) if config.cwd else self.policy.working_dir
             if not cwd.is_absolute():
@@ -236,7 +236,7 @@ class McpServer:
         if task is not None and not task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(task), 10)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
@@ -307,14 +307,14 @@ class McpServer:
         if self.status.status != "running" or session is None:
             return ToolResult(f"MCP server {self.name!r} is not running", is_error=True)
 
-        async def progress(done: float, total: float | None, message: str | None) -> None:
-            shown = f"{done:g}/{total:g}" if total is not None else f"{done:g}"
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            shown = f"{progress:g}/{total:g}" if total is not None else f"{progress:g}"
             ctx.progress(f"{shown} {message}" if message else shown, "heartbeat")
 
         timeout = self.config.tool_timeout
         try:
             result = await session.call_tool(
-                tool, args, read_timeout_seconds=timeout, progress_callback=progress
+                tool, args, read_timeout_seconds=timeout, progress_callback=on_progress
             )
         except MCPError as exc:
             if exc.error.code == types.REQUEST_TIMEOUT:

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from mentra.errors import ConfigError, UsageError
-from mentra_cli.common import cli_errors, inspection_runtime, listing_format, print_listing
+from mentra_cli.common import cli_errors, fail, inspection_runtime, listing_format, print_listing
 
 if TYPE_CHECKING:
     from mentra.mcp.config import HttpServerConfig, StdioServerConfig
     from mentra.permissions.policy import RuntimePolicy
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="mcp",
@@ -71,9 +74,7 @@ def list_(
     with cli_errors():
         fmt = listing_format(output)
         servers, policy = _servers(config, mcp_config, strict_mcp_config, cwd, no_user_config)
-        import asyncio
-
-        rows = asyncio.run(_list(servers, policy))
+        rows = _run(_list(servers, policy))
         print_listing(
             rows, fmt, ["name", "transport", "status", "server", "version", "protocol", "tools"]
         )
@@ -86,6 +87,37 @@ def list_(
                     if r["name"] in failed
                 )
             )
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``; SIGTERM cancels it, so the servers are stopped, then exits 143."""
+    import asyncio
+    import signal
+
+    terminated = False
+
+    async def main() -> T:
+        nonlocal terminated
+        task = asyncio.ensure_future(work)
+
+        def on_term() -> None:
+            nonlocal terminated
+            terminated = True
+            task.cancel()
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+        try:
+            return await task
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        if terminated:
+            raise fail("terminated (signal 15, SIGTERM)", 143) from None
+        raise
 
 
 async def _list(servers: dict[str, Any], policy: RuntimePolicy) -> list[dict[str, Any]]:
@@ -125,9 +157,7 @@ def call(
         if server not in servers:
             known = ", ".join(sorted(servers)) or "none"
             raise ConfigError(f"no MCP server {server!r} (configured: {known})")
-        import asyncio
-
-        out = asyncio.run(_call({server: servers[server]}, policy, server, tool, args))
+        out = _run(_call({server: servers[server]}, policy, server, tool, args))
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         sys.stdout.flush()
         if out["is_error"]:

@@ -96,6 +96,7 @@ METAVARS: dict[str, str] = {
     "provider": "PROVIDER",
     "rule": "RULE",
     "scope": "SCOPE",
+    "server": "SERVER",
     "store": "PATH",
     "system": "TEXT",
     "timeout": "DURATION",

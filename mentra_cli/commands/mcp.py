@@ -32,7 +32,9 @@ app = typer.Typer(
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", dir_okay=False)]
 McpConfigOpt = Annotated[
     list[Path] | None,
-    typer.Option("--mcp-config", dir_okay=False, help="Claude Code style JSON (repeatable)."),
+    typer.Option(
+        "--mcp-config", dir_okay=False, metavar="FILE", help="Claude Code style JSON (repeatable)."
+    ),
 ]
 StrictOpt = Annotated[
     bool, typer.Option("--strict-mcp-config", help="Only the servers of --mcp-config files.")
@@ -137,7 +139,7 @@ async def _list(servers: dict[str, Any], policy: RuntimePolicy) -> list[dict[str
 def call(
     server: Annotated[str, typer.Argument(help="A configured server's name.")],
     tool: Annotated[str, typer.Argument(help="The tool's name on that server.")],
-    input_json: Annotated[str, typer.Argument(metavar="JSON", help="The tool's input.")] = "{}",
+    input_json: Annotated[str, typer.Argument(help="The tool's input (an object).")],
     config: ConfigOpt = None,
     mcp_config: McpConfigOpt = None,
     strict_mcp_config: StrictOpt = False,

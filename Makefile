@@ -1,12 +1,15 @@
 # Each target is a one-liner; `make check` is what CI runs.
 PY ?= .venv/bin/python
 
-.PHONY: install test lint typecheck imports check bench bench-quick
+.PHONY: install test test-servers lint typecheck imports check bench bench-quick
 
 install:          ## a virtual environment with mentra and its dev tools
 	python3 -m venv .venv && $(PY) -m pip install -q -e '.[dev]'
 
-test:             ## the test suite (live tests deselected)
+test-servers:     ## the real MCP servers tests/mcp runs (npm + PyPI; idempotent)
+	PY=$(PY) bash tests/mcp/install_servers.sh
+
+test: test-servers ## the test suite (live tests deselected)
 	$(PY) -m pytest -q
 
 lint:             ## ruff: style, imports, banned APIs

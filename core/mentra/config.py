@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mentra import _yaml
 from mentra._duration import Duration
 from mentra.errors import ConfigError
+from mentra.mcp.config import McpServerConfig
 from mentra.permissions.decide import PermissionsConfig
 from mentra.providers.registry import ProviderSettings, Wire
 
@@ -77,6 +78,7 @@ class AgentConfig(_Strict):
     model_options: ModelOptionsConfig = Field(default_factory=ModelOptionsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     skills: list[str] = Field(default_factory=list)
+    mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
 
     @field_validator("model")

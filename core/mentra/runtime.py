@@ -259,6 +259,27 @@ class Runtime:
             for name, (tool, source) in self.tool_set(loaded).items()
         ]
 
+    async def started_tools(self, loaded: LoadedConfig | None = None) -> list[ToolDescriptor]:
+        """`tools`, with the tool sets that list their tools only once started (MCP servers)
+        started, listed and stopped again."""
+        from mentra.agent import assemble
+
+        combined, toolset = assemble.agent_toolset(self, loaded, assemble.skill_set(self, loaded))
+        if toolset.static_tools() is not None:
+            return self.tools(loaded)
+        async with toolset:
+            listed = await toolset.list_tools()
+        return [
+            ToolDescriptor(
+                name=t.name,
+                description=t.description,
+                input_schema=t.input_schema,
+                mutates=t.mutates,
+                source=combined.sources.get(t.name, "toolset"),
+            )
+            for t in listed
+        ]
+
     def tool_descriptor(self, name: str, loaded: LoadedConfig | None = None) -> ToolDescriptor:
         for desc in self.tools(loaded):
             if desc.name == name:

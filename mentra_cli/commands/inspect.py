@@ -67,9 +67,12 @@ def tools(
             permission_mode=permission_mode,
             trust_project=trust_project,
         )
-        decisions = _default_decisions(runtime, loaded, overrides)
+        import asyncio
+
+        descriptors = asyncio.run(runtime.started_tools(loaded))  # MCP servers: started once
+        decisions = _default_decisions(runtime, loaded, overrides, descriptors)
         rows = []
-        for desc in runtime.tools(loaded):
+        for desc in descriptors:
             rows.append(
                 {
                     "name": desc.name,
@@ -86,7 +89,9 @@ def tools(
         print_listing(rows, fmt, ["name", "source", "mutates", "permission", "description"])
 
 
-def _default_decisions(runtime: Any, loaded: Any, overrides: Any) -> dict[str, str]:
+def _default_decisions(
+    runtime: Any, loaded: Any, overrides: Any, descriptors: list[Any]
+) -> dict[str, str]:
     """What the permissions decide for a call of each tool with no particular input."""
     from mentra.agent import assemble
 
@@ -97,7 +102,7 @@ def _default_decisions(runtime: Any, loaded: Any, overrides: Any) -> dict[str, s
     from mentra.permissions.decide import PermissionRequest
 
     out: dict[str, str] = {}
-    for desc in runtime.tools(loaded):
+    for desc in descriptors:
         request = PermissionRequest(
             tool=desc.name,
             subjects=[],

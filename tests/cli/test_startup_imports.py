@@ -71,6 +71,8 @@ def test_help_imports_no_provider_store_or_rich() -> None:
             "mentra.events",
             "bashlex",
             "jsonschema",
+            "mcp",
+            "mcp_types",
         )
         == []
     )
@@ -81,6 +83,7 @@ def test_offline_ephemeral_run_needs_no_http_store_or_rich() -> None:
     # platformdirs locates the stores whose remembered answers an ephemeral run reads; no
     # store exists here, so sqlite3 stays out
     assert _has(mods, "rich", "httpx", "sqlite3", "bashlex", "jsonschema") == []
+    assert _has(mods, "mcp", "mcp_types", "mentra.mcp.client") == []  # no MCP server configured
     assert "mentra.agent.loop" in mods  # the probe did run the agent
 
 
@@ -97,6 +100,15 @@ def test_resuming_a_stored_agent_reads_no_yaml(tmp_path: Path) -> None:
     mods = set(_reported(done, "MODULES"))
     assert _has(mods, "yaml", "rich") == []
     assert "mentra.providers.openai_responses" in mods
+
+
+def test_mcp_sdk_is_imported_only_once_a_server_is_configured(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("name: bare\n")
+    assert _has(imported("mcp", "list", "-c", str(bare), "-o", "json"), "mcp", "mcp_types") == []
+    one = tmp_path / "one.yaml"
+    one.write_text("mcp_servers:\n  gone:\n    command: /nonexistent/server\n    optional: true\n")
+    assert "mcp.client.session" in imported("mcp", "list", "-c", str(one), "-o", "json")
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,10 @@ def agent_toolset(
         sets.append(StaticToolSet(list(runtime.registered_tools.values()), "registered"))
         taken.update(runtime.registered_tools)
     sets.extend(runtime.toolsets)
+    if config is not None and config.mcp_servers:  # started with the session, stopped with it
+        from mentra.mcp.toolset import McpServersToolSet
+
+        sets.append(McpServersToolSet(dict(config.mcp_servers), runtime.build_policy(config)))
     if config is not None and config.tools.custom:
         custom: list[Tool] = []
         for i, raw in enumerate(config.tools.custom):

@@ -164,5 +164,6 @@ class CombinedTools(ToolSet):
         for source, tools in listed:
             for tool in tools:
                 merged[tool.name] = tool
-                self.sources[tool.name] = source
+                # a set's tools may name their own origin (an MCP tool: ``mcp:SERVER``)
+                self.sources[tool.name] = getattr(tool, "source", None) or source
         return list(merged.values())

@@ -63,6 +63,7 @@ from mentra.providers.base import (
 )
 from mentra.providers.settings import Retries
 from mentra.store.base import LeaseHolder, RunRecord, Store
+from mentra.store.fencing import committed_results, default_lease_ttl
 
 
 @dataclass(slots=True)
@@ -111,7 +112,7 @@ class AgentSetup:
     json_schema_retries: int = 2
     cost_fn: Callable[[str, str, Usage], float | None] | None = None
     pending_notices: Callable[[], list[str]] | None = None
-    lease_ttl_s: float = 30.0
+    lease_ttl_s: float = field(default_factory=default_lease_ttl)  # wiring: MENTRA_LEASE_TTL
     start_notices: list[str] = field(default_factory=list)  # warnings said after session_started
 
 
@@ -423,6 +424,8 @@ class Agent:
             ToolResultBlock(tool_use_id=u.id, content=INTERRUPTED_RESULT, is_error=True)
             for u in uses
         ]
+        if self.setup.store is not None:  # wiring: calls whose results were committed keep them
+            blocks = committed_results(self.setup.store.pending_tool_results(self.id), blocks)
         message = Message(role="user", content=blocks)
         if self.setup.store is not None:
             self.setup.store.commit_round(self.setup.agent_id, record.id, [message], record)

@@ -225,30 +225,43 @@ def execute(
 
     images = [load_image(spec, base=Path.cwd()) for spec in image or ()]
     interactive = _is_tty(sys.stdin) and _is_tty(sys.stderr)
-    runtime = open_runtime(
+    from mentra_cli._failed_run import report_store_failure
+
+    with report_store_failure(  # wiring: a store failure at start-up still ends with run_finished
+        fmt=fmt,
+        output_last_message=output_last_message,
+        loaded=loaded,
+        overrides=overrides,
         workspace=workspace,
         store_flag=store,
         ephemeral=ephemeral,
-        no_user_config=no_user_config,
-        user=user,
-        interactive=interactive,
-    )
-    try:
-        return _start(
-            runtime,
-            loaded if config is not None else None,
-            loaded,
-            overrides,
-            text=text,
-            images=images,
-            resume_id=resume_id,
-            resume_last=resume_last,
-            fmt=fmt,
-            output_last_message=output_last_message,
-            verbose=verbose,
+        agent_id=resume_id,
+        resumed=resuming,
+    ):
+        runtime = open_runtime(
+            workspace=workspace,
+            store_flag=store,
+            ephemeral=ephemeral,
+            no_user_config=no_user_config,
+            user=user,
+            interactive=interactive,
         )
-    finally:
-        runtime.close()
+        try:
+            return _start(
+                runtime,
+                loaded if config is not None else None,
+                loaded,
+                overrides,
+                text=text,
+                images=images,
+                resume_id=resume_id,
+                resume_last=resume_last,
+                fmt=fmt,
+                output_last_message=output_last_message,
+                verbose=verbose,
+            )
+        finally:
+            runtime.close()
 
 
 def _start(

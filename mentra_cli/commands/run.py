@@ -289,8 +289,11 @@ def _start(
         agent_id = runtime.latest_agent_id() if resume_last else resume_id
         agent, _record = runtime.resume_agent(agent_id, overrides, resume_config)
         if text is None and not _resumable(agent.history):
-            raise UsageError(
-                f"agent {agent.id} has nothing to re-run (its last turn finished); give a prompt"
+            from mentra.store.recovery import unsaved_prompt_message
+
+            raise UsageError(  # wiring: a last turn whose prompt was lost is named
+                unsaved_prompt_message(runtime.store, agent.id)
+                or f"agent {agent.id} has nothing to re-run (its last turn finished); give a prompt"
             )
     else:
         agent = runtime.spawn(loaded, overrides)

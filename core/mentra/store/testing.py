@@ -20,7 +20,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -486,7 +486,7 @@ class StoreContract:
         s.create_job(JobRecord(id="j0", agent_id="a1b2c3", command="true"), fence=taker)
         late = make_run("r1")
         late.status = "success"
-        writes = [
+        writes: list[Callable[[], None]] = [
             lambda: s.commit_round("a1b2c3", "r1", [assistant("A")], make_run(), fence=stale),
             lambda: s.commit_tool_result("a1b2c3", "r1", "c1", result, fence=stale),
             lambda: s.finish_run(late, fence=stale),

@@ -4,7 +4,8 @@ The document is versioned (``format``/``version``) and holds the agent record, i
 transcript and its audit records, and ``pending_tool_results`` (results of calls committed one
 by one that no round's message carries yet: a crash cut their round short) when there are any;
 without them a document is exactly what earlier versions wrote. Leases and background jobs
-belong to a machine and are not carried. Import goes through the `Store` protocol only, so it works for every backend.
+belong to a machine and are not carried. Import goes through the `Store` protocol only, so it
+works for every backend.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.cli.conftest import MENTRA, mentra
+from tests.config.fakechat import fakechat
 
-__all__ = ["mentra"]  # the fixture, for the tests here
+__all__ = ["fakechat", "mentra"]  # the fixtures, for the tests here
 
 
 def start(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

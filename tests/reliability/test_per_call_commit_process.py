@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from tests.config.fakechat import FakeChat
 from tests.reliability.conftest import query, start, transcript, wait_for
 
 INTERRUPTED = "interrupted before it finished; it was not re-run"
@@ -50,3 +51,37 @@ def test_kill_9_after_a_calls_tool_completed_keeps_its_real_result(
     assert not results[first].get("is_error")
     assert INTERRUPTED in results[second]["content"] and results[second]["is_error"]
     assert query(store, "SELECT count(*) FROM tool_results WHERE agent_id = ?", agent_id) == [(0,)]
+
+
+def test_resume_sends_the_committed_result_to_the_model(
+    mentra: Any, tmp_path: Path, fakechat: FakeChat
+) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        "turns:\n"
+        "  - text: two calls\n"
+        "    tool_calls:\n"
+        "      - {name: shell, input: {command: 'echo REAL-RESULT'}}\n"
+        "      - {name: shell, input: {command: 'sleep 30'}}\n"
+    )
+    store = tmp_path / "store.sqlite"
+    args = ["run", "-m", f"scripted:{script}", "go", "--store", str(store)]
+    proc = start([*args, "--permission-mode", "bypass"], tmp_path)
+    events = wait_for(proc, "tool_completed")
+    agent_id, output = events[0]["agent_id"], events[-1]["output"]
+    reply = next(e for e in events if e["type"] == "assistant_message_completed")
+    first, second = (c["id"] for c in reply["tool_calls"])
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+
+    # resume on a real HTTP provider: what it sends for each call is what the model sees
+    config = tmp_path / "agent.yaml"
+    config.write_text("name: resumed\n" + fakechat.provider_yaml())
+    flags = ["--store", str(store), "-c", str(config), "-m", "fakechat:fake-1"]
+    r = mentra("resume", agent_id, *flags, "--permission-mode", "bypass", cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    assert r.events[-1]["final_text"] == "ok"
+    messages = fakechat.requests[0]["messages"]
+    sent = {m.get("tool_call_id"): m for m in messages if m["role"] == "tool"}
+    assert sent[first]["content"] == output and "REAL-RESULT" in output
+    assert INTERRUPTED in sent[second]["content"]

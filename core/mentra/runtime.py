@@ -424,8 +424,11 @@ class Runtime:
                 agent_id, request.overrides, request.config if request.config_given else None
             )
             if request.prompt is None and not _resumable(agent.history):
-                raise UsageError(
-                    f"agent {agent.id} has nothing to re-run (its last turn finished); "
+                from mentra.store.recovery import unsaved_prompt_message
+
+                raise UsageError(  # a last turn whose prompt was never stored is named
+                    unsaved_prompt_message(self.store, agent.id)
+                    or f"agent {agent.id} has nothing to re-run (its last turn finished); "
                     "give a prompt"
                 )
             return Session(agent, resumed=True)

@@ -45,30 +45,43 @@ def execute(overrides: RunOverrides, edge: o.Edge, prompt: str | None, resume: s
         resume_id=resume or None,
         resume_last=resume == "",
     )
-    runtime = open_runtime(
+    from mentra_cli._failed_run import report_store_failure
+
+    with report_store_failure(  # a store failure at start-up still ends with run_finished
+        fmt=fmt,
+        output_last_message=edge.output_last_message,
+        loaded=loaded,
+        overrides=overrides,
         workspace=workspace,
         store_flag=edge.store,
         ephemeral=edge.ephemeral,
-        no_user_config=edge.no_user_config,
-        user=user,
-        interactive=o.is_tty(sys.stdin) and o.is_tty(sys.stderr),
-    )
-    try:
-        session = runtime.session_for(request)
-        settle_gc()
-        console = None
-        if edge.verbose or o.is_tty(sys.stderr):
-            from mentra_cli.render.console import ConsoleView
+        agent_id=resume or None,
+        resumed=resume is not None,
+    ):
+        runtime = open_runtime(
+            workspace=workspace,
+            store_flag=edge.store,
+            ephemeral=edge.ephemeral,
+            no_user_config=edge.no_user_config,
+            user=user,
+            interactive=o.is_tty(sys.stdin) and o.is_tty(sys.stderr),
+        )
+        try:
+            session = runtime.session_for(request)
+            settle_gc()
+            console = None
+            if edge.verbose or o.is_tty(sys.stderr):
+                from mentra_cli.render.console import ConsoleView
 
-            console = ConsoleView()
-        from mentra_cli.render.sinks import OutputSink
+                console = ConsoleView()
+            from mentra_cli.render.sinks import OutputSink
 
-        sink = OutputSink(fmt, last_message_file=edge.output_last_message, console=console)
-        import asyncio
+            sink = OutputSink(fmt, last_message_file=edge.output_last_message, console=console)
+            import asyncio
 
-        code = asyncio.run(_drive(session, request, sink, runtime.aclose))
-    finally:
-        runtime.close()
+            code = asyncio.run(_drive(session, request, sink, runtime.aclose))
+        finally:
+            runtime.close()
     return code
 
 

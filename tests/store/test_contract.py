@@ -23,6 +23,9 @@ class TestSQLiteStore(StoreContract):
     def make_store(self, tmp_path: Path) -> Store:
         return SQLiteStore(tmp_path / "store.sqlite")
 
+    def second_handle(self, tmp_path: Path) -> Store | None:
+        return SQLiteStore(tmp_path / "store.sqlite")
+
 
 class TestInMemoryStore(StoreContract):
     def make_store(self, tmp_path: Path) -> Store:
@@ -46,6 +49,9 @@ class Blocking:
 
 class TestAsyncSQLiteStore(StoreContract):
     def make_store(self, tmp_path: Path) -> Store:
+        return Blocking(lambda: SQLiteStore(tmp_path / "store.sqlite"))  # type: ignore[return-value]
+
+    def second_handle(self, tmp_path: Path) -> Store | None:
         return Blocking(lambda: SQLiteStore(tmp_path / "store.sqlite"))  # type: ignore[return-value]
 
 

@@ -352,3 +352,50 @@ def test_lease_held_by_another_live_process(tmp_path: Path) -> None:
             proc.wait()
         proc.stdout.close()
         store.close()
+
+
+# -- schema 2 (#14.1, #14.2): a schema-1 store is read as it stands and upgraded in place --------
+def _schema_1_store(path: Path) -> None:
+    from mentra.store._schema import MIGRATIONS
+
+    conn = _raw(path)
+    try:
+        for statement in MIGRATIONS[1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (1, '2026-01-01T00:00:00+00:00')")
+        conn.execute(
+            "INSERT INTO agents VALUES ('a1', 'n', 'scripted:x', '/ws', '{}', 'idle', "
+            "'2026-01-01T00:00:00.000000+00:00', '2026-01-01T00:00:00.000000+00:00', 1, 1)"
+        )
+        conn.execute(
+            "INSERT INTO runs VALUES ('r1', 'a1', 'go', 'success', NULL, '{}', NULL, "
+            "'2026-01-01T00:00:00.000000+00:00', NULL, 1, 0)"
+        )
+        message = Message.user_text("go").model_dump_json()
+        conn.execute(
+            "INSERT INTO transcript_items VALUES ('a1', 1, 'r1', ?, '2026-01-01')", (message,)
+        )
+        conn.execute(
+            "INSERT INTO leases VALUES ('a1', 1, 'another-host.example', 'r0', "
+            "'2000-01-01T00:00:00.000000+00:00', '2000-01-01T00:00:00.000000+00:00')"
+        )
+        conn.execute("PRAGMA user_version = 1")
+    finally:
+        conn.close()
+
+
+def test_a_schema_1_store_is_read_as_it_stands_and_upgraded_by_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    _schema_1_store(path)
+    with SQLiteStore(path, read_only=True) as old:
+        assert [i.message.text for i in old.load_transcript("a1")] == ["go"]
+        assert old.pending_tool_results("a1") == {}
+        lease = old.get_lease("a1")
+        assert lease is not None and lease.generation == 0
+    with SQLiteStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert [i.message.text for i in store.load_transcript("a1")] == ["go"]
+        generation = store.acquire_lease("a1", LeaseHolder(os.getpid(), HOST, "r2"), 60)
+        assert generation == 1  # the expired schema-1 lease (generation 0) was taken over
+        store.commit_tool_result("a1", "r2", "c1", ToolResultBlock(tool_use_id="c1", content="x"))
+        assert list(store.pending_tool_results("a1")) == ["c1"]

@@ -195,3 +195,34 @@ def test_agent_files_dir_stays_inside_the_store_folder(tmp_path: Path, bad: str)
     assert agent_files_dir(store, "01a2b3") == tmp_path / "agents" / "01a2b3"
     with pytest.raises(StoreError, match="cannot name a directory"):
         agent_files_dir(store, bad)
+
+
+def test_pending_tool_results_travel_with_an_export(store: Store, tmp_path: Path) -> None:
+    """#14.2: a round a crash cut short keeps its committed results on another runner."""
+    from mentra.messages import ToolResultBlock
+
+    _populate(store)
+    assert "pending_tool_results" not in export_agent(store, "agent-1")  # the format as before
+    store.begin_run(RunRecord(id="run-3", agent_id="agent-1", prompt=None))
+    uses = [ToolUseBlock(id="c2", name="shell"), ToolUseBlock(id="c3", name="shell")]
+    store.commit_round(
+        "agent-1",
+        "run-3",
+        [Message(role="assistant", content=list(uses))],
+        RunRecord(id="run-3", agent_id="agent-1", prompt=None),
+    )
+    done = ToolResultBlock(tool_use_id="c2", content="exit code: 0")
+    store.commit_tool_result("agent-1", "run-3", "c2", done)
+    data = json.loads(json.dumps(export_agent(store, "agent-1")))
+    assert data["pending_tool_results"] == [
+        {"run_id": "run-3", "call_id": "c2", "result": done.model_dump(mode="json")}
+    ]
+    target = SQLiteStore(tmp_path / "target.sqlite")
+    try:
+        import_agent(target, data, workspace="/ci/runner-2/repo")
+        assert target.pending_tool_results("agent-1") == {"c2": done}
+    finally:
+        target.close()
+    data["pending_tool_results"][0]["run_id"] = "run-9"
+    with pytest.raises(UsageError, match="unknown run run-9"):
+        import_agent(InMemoryStore(), data, workspace="/w")

@@ -51,6 +51,11 @@ class RunLog(Protocol):
 
     def commit(self, messages: list[Message]) -> None: ...
 
+    def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
+        """``blocks`` (interrupted-call answers) with the results already committed call by
+        call (`Store.commit_tool_result`) put back in their place."""
+        ...
+
 
 class RetryPolicy(Protocol):
     """How transient provider faults are retried (`ProviderSettings.retries`)."""
@@ -254,6 +259,7 @@ class Agent:
             ToolResultBlock(tool_use_id=u.id, content=INTERRUPTED_RESULT, is_error=True)
             for u in uses
         ]
+        blocks = log.keep_committed(blocks)  # calls whose results were committed keep them
         message = Message(role="user", content=blocks)
         log.commit([message])
         self.history.append(message)

@@ -53,12 +53,20 @@ class _StoreLog:
         record.tool_calls = budget.tool_calls
         self.store.commit_round(self.agent_id, record.id, messages, record)
 
+    def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
+        from mentra.store.fencing import committed_results
+
+        return committed_results(self.store.pending_tool_results(self.agent_id), blocks)
+
 
 class _NoLog:
     __slots__ = ()
 
     def commit(self, messages: list[Message]) -> None:
         return None
+
+    def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
+        return blocks
 
 
 class Session:

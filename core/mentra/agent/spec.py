@@ -14,7 +14,8 @@ from mentra.agent.budget import Limits
 from mentra.agent.hooks import HookPipeline
 from mentra.messages import Usage
 from mentra.providers.base import ModelOptions, Provider, ToolSpec
-from mentra.providers.registry import Retries
+from mentra.providers.settings import Retries
+from mentra.store.fencing import default_lease_ttl
 from mentra.tools.base import Tool
 from mentra.tools.services import ToolServices
 
@@ -53,4 +54,4 @@ class AgentSetup:
     toolset: ToolSet | None = None  # entered around each session
     list_tools_at_start: bool = False  # the set lists its tools only once entered
     setup_notices: list[str] = field(default_factory=list)  # e.g. ignored project rules
-    lease_ttl_s: float = 30.0
+    lease_ttl_s: float = field(default_factory=default_lease_ttl)  # MENTRA_LEASE_TTL (tests)

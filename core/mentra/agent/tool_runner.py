@@ -24,6 +24,7 @@ from mentra.events import (
 )
 from mentra.messages import ToolResultBlock, ToolUseBlock
 from mentra.permissions.policy import PolicyViolationError, RuntimePolicy
+from mentra.store.fencing import commit_call_result
 from mentra.tools.base import Tool, ToolContext, ToolInputError, ToolResult
 from mentra.tools.services import ToolServices
 
@@ -204,6 +205,14 @@ class ToolRunner:
         return result
 
     def _emit_completed(self, use: ToolUseBlock, result: ToolResult, duration_ms: int) -> None:
+        commit_call_result(  # wiring: each call's result is committed before tool_completed
+            self.services.store,
+            agent_id=self.emitter.agent_id,
+            run_id=self.emitter.run_id,
+            call_id=use.id,
+            content=result.content,
+            is_error=result.is_error,
+        )
         output = result.content
         if len(output) > EVENT_OUTPUT_LIMIT:
             output = output[:EVENT_OUTPUT_LIMIT] + f"\n[… {len(result.content)} characters in all]"

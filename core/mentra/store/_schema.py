@@ -6,7 +6,7 @@ A database records the version it is at in ``PRAGMA user_version`` and each appl
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -90,6 +90,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             run_id TEXT NOT NULL,
             expires_at TEXT NOT NULL,
             heartbeat_at TEXT NOT NULL
+        )""",
+    ),
+    # 2: lease fencing (a generation per lease, kept per agent so it grows across releases)
+    # and tool results committed one by one, before their round's message
+    2: (
+        "ALTER TABLE agents ADD COLUMN lease_generation INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE leases ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE tool_results (
+            agent_id TEXT NOT NULL REFERENCES agents (id),
+            call_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            result TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (agent_id, call_id)
         )""",
     ),
 }

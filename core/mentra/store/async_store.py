@@ -32,7 +32,7 @@ from mentra.store.base import (
 )
 
 if TYPE_CHECKING:
-    from mentra.messages import Message
+    from mentra.messages import Message, ToolResultBlock
 
 _T = TypeVar("_T")
 
@@ -96,16 +96,41 @@ class AsyncStore:
     async def load_transcript(self, agent_id: str) -> list[TranscriptItem]:
         return await self._call(self._store.load_transcript, agent_id)
 
-    async def begin_run(self, run: RunRecord) -> None:
-        return await self._call(self._store.begin_run, run)
+    async def begin_run(self, run: RunRecord, *, fence: int | None = None) -> None:
+        return await self._call(self._store.begin_run, run, fence=fence)
 
     async def commit_round(
-        self, agent_id: str, run_id: str, messages: list[Message], run: RunRecord
+        self,
+        agent_id: str,
+        run_id: str,
+        messages: list[Message],
+        run: RunRecord,
+        *,
+        fence: int | None = None,
     ) -> None:
-        return await self._call(self._store.commit_round, agent_id, run_id, messages, run)
+        return await self._call(
+            self._store.commit_round, agent_id, run_id, messages, run, fence=fence
+        )
 
-    async def finish_run(self, run: RunRecord) -> None:
-        return await self._call(self._store.finish_run, run)
+    async def commit_tool_result(
+        self,
+        agent_id: str,
+        run_id: str,
+        call_id: str,
+        result: ToolResultBlock,
+        run: RunRecord | None = None,
+        *,
+        fence: int | None = None,
+    ) -> None:
+        return await self._call(
+            self._store.commit_tool_result, agent_id, run_id, call_id, result, run, fence=fence
+        )
+
+    async def pending_tool_results(self, agent_id: str) -> dict[str, ToolResultBlock]:
+        return await self._call(self._store.pending_tool_results, agent_id)
+
+    async def finish_run(self, run: RunRecord, *, fence: int | None = None) -> None:
+        return await self._call(self._store.finish_run, run, fence=fence)
 
     async def interrupt_stale_runs(self, agent_id: str, *, reason: str) -> list[RunRecord]:
         return await self._call(self._store.interrupt_stale_runs, agent_id, reason=reason)
@@ -120,7 +145,7 @@ class AsyncStore:
         return await self._call(self._store.last_run, agent_id)
 
     # -- LeaseStore ----------------------------------------------------------------------------
-    async def acquire_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
+    async def acquire_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> int:
         return await self._call(self._store.acquire_lease, agent_id, holder, ttl_s)
 
     async def renew_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
@@ -133,8 +158,8 @@ class AsyncStore:
         return await self._call(self._store.get_lease, agent_id)
 
     # -- AuditStore ----------------------------------------------------------------------------
-    async def append_audit(self, record: AuditRecord) -> None:
-        return await self._call(self._store.append_audit, record)
+    async def append_audit(self, record: AuditRecord, *, fence: int | None = None) -> None:
+        return await self._call(self._store.append_audit, record, fence=fence)
 
     async def list_audit(self, agent_id: str, run_id: str | None = None) -> list[AuditRecord]:
         return await self._call(self._store.list_audit, agent_id, run_id)
@@ -149,8 +174,8 @@ class AsyncStore:
         return await self._call(self._store.remove_permission_rule, rule)
 
     # -- JobStore ------------------------------------------------------------------------------
-    async def create_job(self, job: JobRecord) -> None:
-        return await self._call(self._store.create_job, job)
+    async def create_job(self, job: JobRecord, *, fence: int | None = None) -> None:
+        return await self._call(self._store.create_job, job, fence=fence)
 
     async def finish_job(
         self,
@@ -159,6 +184,7 @@ class AsyncStore:
         status: JobStatus,
         exit_code: int | None,
         finished_at: datetime | None = None,
+        fence: int | None = None,
     ) -> None:
         return await self._call(
             self._store.finish_job,
@@ -166,6 +192,7 @@ class AsyncStore:
             status=status,
             exit_code=exit_code,
             finished_at=finished_at,
+            fence=fence,
         )
 
     async def get_job(self, job_id: str) -> JobRecord | None:

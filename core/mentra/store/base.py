@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from mentra.errors import RunEndStatus
-from mentra.messages import Message, Usage
+from mentra.messages import Message, ToolResultBlock, Usage
 
 AgentStatus = Literal["idle", "running", "failed", "interrupted"]
 RunStatus = Literal["running"] | RunEndStatus
@@ -95,6 +95,7 @@ class LeaseRecord:
     holder: LeaseHolder
     expires_at: datetime
     heartbeat_at: datetime
+    generation: int = 0  # the fencing token: grows on every new acquisition (takeovers too)
 
 
 @dataclass(slots=True)
@@ -156,17 +157,49 @@ class RunStore(Protocol):
 
     def load_transcript(self, agent_id: str) -> list[TranscriptItem]: ...
 
-    def begin_run(self, run: RunRecord) -> None:
-        """Record a new run; the agent becomes ``running`` and its ``turns`` grows by one."""
+    def begin_run(self, run: RunRecord, *, fence: int | None = None) -> None:
+        """Record a new run; the agent becomes ``running`` and its ``turns`` grows by one.
+
+        ``fence`` (here and on every write of a run) is the lease generation the writer holds;
+        None means the one this store object acquired for the agent, if any. A write whose
+        fence no longer holds raises `LeaseLostError` and changes nothing."""
         ...
 
     def commit_round(
-        self, agent_id: str, run_id: str, messages: list[Message], run: RunRecord
+        self,
+        agent_id: str,
+        run_id: str,
+        messages: list[Message],
+        run: RunRecord,
+        *,
+        fence: int | None = None,
     ) -> None:
-        """Append ``messages`` and update the run's counters, all in one transaction."""
+        """Append ``messages`` and update the run's counters, all in one transaction. Results
+        committed one by one (`commit_tool_result`) that these messages carry are folded in:
+        they are no longer pending."""
         ...
 
-    def finish_run(self, run: RunRecord) -> None:
+    def commit_tool_result(
+        self,
+        agent_id: str,
+        run_id: str,
+        call_id: str,
+        result: ToolResultBlock,
+        run: RunRecord | None = None,
+        *,
+        fence: int | None = None,
+    ) -> None:
+        """Commit one call's result as soon as the call completes, before its round's message
+        (which still carries every result of the round, as one message). With ``run``, its
+        counters are stored too. Committing a call's result again replaces it."""
+        ...
+
+    def pending_tool_results(self, agent_id: str) -> dict[str, ToolResultBlock]:
+        """Results committed one by one that no round's message carries yet (a crash cut the
+        round short), by call id, in commit order."""
+        ...
+
+    def finish_run(self, run: RunRecord, *, fence: int | None = None) -> None:
         """Store the run's final state. The agent's status follows: ``success`` -> idle,
         ``interrupted`` -> interrupted, any other failure -> failed."""
         ...
@@ -189,15 +222,18 @@ class RunStore(Protocol):
 class LeaseStore(Protocol):
     """The per-agent lease that keeps two processes from running one agent at once."""
 
-    def acquire_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
-        """Take the agent's lease or raise `AgentBusyError` naming the live holder.
+    def acquire_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> int:
+        """Take the agent's lease or raise `AgentBusyError` naming the live holder; return its
+        generation (the fencing token), which this store object remembers for the agent.
 
         A lease whose expiry passed, or whose holder ran on this host and is gone, is taken
-        over. Acquiring again with the same holder renews it."""
+        over, with a greater generation. Acquiring again with the same holder renews it and
+        keeps the generation."""
         ...
 
     def renew_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
-        """Push the expiry out (the heartbeat). `AgentBusyError` if another holder took over."""
+        """Push the expiry out (the heartbeat). `LeaseLostError` (an `AgentBusyError`) if
+        another holder took over, or the lease this store object acquired is gone."""
         ...
 
     def release_lease(self, agent_id: str, holder: LeaseHolder) -> None:
@@ -210,7 +246,7 @@ class LeaseStore(Protocol):
 class AuditStore(Protocol):
     """Permission decisions: the audit trail and the rules a user chose to remember."""
 
-    def append_audit(self, record: AuditRecord) -> None: ...
+    def append_audit(self, record: AuditRecord, *, fence: int | None = None) -> None: ...
 
     def list_audit(self, agent_id: str, run_id: str | None = None) -> list[AuditRecord]:
         """Audit records in the order they were appended."""
@@ -232,7 +268,7 @@ class AuditStore(Protocol):
 class JobStore(Protocol):
     """Background jobs started by tools."""
 
-    def create_job(self, job: JobRecord) -> None: ...
+    def create_job(self, job: JobRecord, *, fence: int | None = None) -> None: ...
 
     def finish_job(
         self,
@@ -241,6 +277,7 @@ class JobStore(Protocol):
         status: JobStatus,
         exit_code: int | None,
         finished_at: datetime | None = None,
+        fence: int | None = None,
     ) -> None:
         """Record how a job ended (any status but ``running``); ``finished_at`` defaults to
         now."""
@@ -257,7 +294,8 @@ class Store(AgentStore, RunStore, LeaseStore, AuditStore, JobStore, Protocol):
     """Persistence for agents, runs, transcripts, leases, audit, rules and background jobs.
 
     Failures raise `StoreError` (exit 1) with a one-line message; a live lease held by another
-    process raises `AgentBusyError` (exit 6); an ambiguous id prefix raises `UsageError`.
+    process raises `AgentBusyError` (exit 6), a write by a holder whose lease was taken over
+    `LeaseLostError` (also exit 6); an ambiguous id prefix raises `UsageError`.
     """
 
     def files_dir(self, agent_id: str) -> Path:

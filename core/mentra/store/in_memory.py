@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from mentra.errors import AgentBusyError, StoreError
-from mentra.messages import Message
+from mentra.errors import StoreError
+from mentra.messages import Message, ToolResultBlock
 from mentra.store._common import (
     agent_dir_name,
     ambiguous_prefix,
@@ -38,6 +38,7 @@ from mentra.store.base import (
     RunRecord,
     TranscriptItem,
 )
+from mentra.store.fencing import LeaseLostError, lease_lost
 
 _R = TypeVar("_R")
 
@@ -62,6 +63,9 @@ class InMemoryStore:
         self._rules: list[PermissionRuleRecord] = []
         self._jobs: dict[str, JobRecord] = {}
         self._files_root: Path | None = None
+        self._generations: dict[str, int] = {}  # agent id -> the last lease generation given
+        self._fences: dict[str, tuple[LeaseHolder, int]] = {}  # leases this object acquired
+        self._pending: dict[str, dict[str, tuple[str, ToolResultBlock]]] = {}  # per-call results
 
     # -- helpers ---------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -78,6 +82,21 @@ class InMemoryStore:
         agent.updated_at = utcnow()
         self._tick += 1
         self._activity[agent.id] = self._tick
+
+    def _check_fence(self, agent_id: str, fence: int | None) -> None:
+        if fence is None:
+            held = self._fences.get(agent_id)
+            if held is None:
+                return
+            fence = held[1]
+        lease = self._leases.get(agent_id)
+        if lease is None or lease.generation != fence:
+            current = None
+            if lease is not None:
+                current = (
+                    f"process {lease.holder.pid}@{lease.holder.host}, run {lease.holder.run_id}"
+                )
+            raise lease_lost(agent_id, fence, current)
 
     def _run(self, run_id: str) -> RunRecord:
         run = self._runs.get(run_id)
@@ -134,6 +153,7 @@ class InMemoryStore:
         with self._lock:
             self._check_open()
             agent = self._agent(agent_id)
+            self._check_fence(agent_id, None)
             agent.status = status
             self._touch(agent)
 
@@ -149,6 +169,8 @@ class InMemoryStore:
             del self._activity[agent_id]
             del self._items[agent_id]
             self._leases.pop(agent_id, None)
+            self._fences.pop(agent_id, None)
+            self._pending.pop(agent_id, None)
             self._runs = {k: r for k, r in self._runs.items() if r.agent_id != agent_id}
             self._audit = [a for a in self._audit if a.agent_id != agent_id]
             self._jobs = {k: j for k, j in self._jobs.items() if j.agent_id != agent_id}
@@ -160,10 +182,11 @@ class InMemoryStore:
             # Messages are frozen, so the items can share them.
             return [dataclasses.replace(i) for i in self._items.get(agent_id, [])]
 
-    def begin_run(self, run: RunRecord) -> None:
+    def begin_run(self, run: RunRecord, *, fence: int | None = None) -> None:
         with self._lock:
             self._check_open()
             agent = self._agent(run.agent_id)
+            self._check_fence(run.agent_id, fence)
             if run.id in self._runs:
                 raise StoreError(f"a run with id {run.id} already exists")
             stored = _copy(run)
@@ -174,12 +197,24 @@ class InMemoryStore:
             self._touch(agent)
 
     def commit_round(
-        self, agent_id: str, run_id: str, messages: list[Message], run: RunRecord
+        self,
+        agent_id: str,
+        run_id: str,
+        messages: list[Message],
+        run: RunRecord,
+        *,
+        fence: int | None = None,
     ) -> None:
         with self._lock:
             self._check_open()
             agent = self._agent(agent_id)
             stored = self._run(run_id)
+            self._check_fence(agent_id, fence)
+            pending = self._pending.get(agent_id, {})
+            for message in messages:
+                for block in message.content:
+                    if isinstance(block, ToolResultBlock):
+                        pending.pop(block.tool_use_id, None)
             items = self._items[agent_id]
             for message in messages:
                 items.append(TranscriptItem(seq=len(items) + 1, run_id=run_id, message=message))
@@ -190,11 +225,42 @@ class InMemoryStore:
             stored.tool_calls = run.tool_calls
             self._touch(agent)
 
-    def finish_run(self, run: RunRecord) -> None:
+    def commit_tool_result(
+        self,
+        agent_id: str,
+        run_id: str,
+        call_id: str,
+        result: ToolResultBlock,
+        run: RunRecord | None = None,
+        *,
+        fence: int | None = None,
+    ) -> None:
+        with self._lock:
+            self._check_open()
+            agent = self._agent(agent_id)
+            self._check_fence(agent_id, fence)
+            if run is not None:
+                stored = self._run(run_id)
+                stored.usage = run.usage.model_copy()
+                stored.cost_usd = run.cost_usd
+                stored.rounds = run.rounds
+                stored.tool_calls = run.tool_calls
+            pending = self._pending.setdefault(agent_id, {})
+            pending.pop(call_id, None)  # a replaced result moves to the end, as in SQLite
+            pending[call_id] = (run_id, result)
+            self._touch(agent)
+
+    def pending_tool_results(self, agent_id: str) -> dict[str, ToolResultBlock]:
+        with self._lock:
+            self._check_open()
+            return {k: r for k, (_run_id, r) in self._pending.get(agent_id, {}).items()}
+
+    def finish_run(self, run: RunRecord, *, fence: int | None = None) -> None:
         with self._lock:
             self._check_open()
             self._run(run.id)
             agent = self._agent(run.agent_id)
+            self._check_fence(run.agent_id, fence)
             stored = _copy(run)
             stored.started_at = self._runs[run.id].started_at
             stored.finished_at = run.finished_at or utcnow()
@@ -205,6 +271,7 @@ class InMemoryStore:
     def interrupt_stale_runs(self, agent_id: str, *, reason: str) -> list[RunRecord]:
         with self._lock:
             self._check_open()
+            self._check_fence(agent_id, None)
             now = utcnow()
             stale = [r for r in self._runs.values() if r.agent_id == agent_id]
             stale = [r for r in stale if r.status == "running"]
@@ -230,7 +297,18 @@ class InMemoryStore:
         return runs[-1] if runs else None
 
     # -- leases ----------------------------------------------------------------------------
-    def acquire_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
+    def _put_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float, gen: int) -> None:
+        now = utcnow()
+        self._leases[agent_id] = LeaseRecord(
+            agent_id, _copy(holder), now + timedelta(seconds=ttl_s), now, gen
+        )
+        self._fences[agent_id] = (_copy(holder), gen)
+
+    def _next_generation(self, agent_id: str) -> int:
+        self._generations[agent_id] = self._generations.get(agent_id, 0) + 1
+        return self._generations[agent_id]
+
+    def acquire_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> int:
         with self._lock:
             self._check_open()
             self._agent(agent_id)
@@ -238,20 +316,33 @@ class InMemoryStore:
             lease = self._leases.get(agent_id)
             if lease is not None and lease.holder != holder and lease_is_live(lease, now):
                 raise busy_error(lease, now)
-            self._leases[agent_id] = LeaseRecord(
-                agent_id, _copy(holder), now + timedelta(seconds=ttl_s), now
-            )
+            if lease is not None and lease.holder == holder:
+                gen = lease.generation
+            else:
+                gen = self._next_generation(agent_id)
+            self._put_lease(agent_id, holder, ttl_s, gen)
+            return gen
 
     def renew_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
         with self._lock:
             self._check_open()
+            self._agent(agent_id)
             lease = self._leases.get(agent_id)
+            held = self._fences.get(agent_id)
+            fence = held[1] if held is not None and held[0] == holder else None
             if lease is not None and lease.holder != holder:
                 now = utcnow()
-                raise AgentBusyError(
+                raise LeaseLostError(
                     f"agent {agent_id} lost its lease: " + busy_error(lease, now).message
                 )
-            self.acquire_lease(agent_id, holder, ttl_s)
+            if lease is None and fence is not None:
+                raise LeaseLostError(
+                    f"agent {agent_id} lost its lease: it was taken over and since released"
+                )
+            if lease is not None and fence is not None and lease.generation != fence:
+                raise lease_lost(agent_id, fence, "a later lease of this process")
+            gen = lease.generation if lease is not None else self._next_generation(agent_id)
+            self._put_lease(agent_id, holder, ttl_s, gen)
 
     def release_lease(self, agent_id: str, holder: LeaseHolder) -> None:
         with self._lock:
@@ -259,6 +350,9 @@ class InMemoryStore:
             lease = self._leases.get(agent_id)
             if lease is not None and lease.holder == holder:
                 del self._leases[agent_id]
+            held = self._fences.get(agent_id)
+            if held is not None and held[0] == holder:
+                del self._fences[agent_id]
 
     def get_lease(self, agent_id: str) -> LeaseRecord | None:
         with self._lock:
@@ -267,9 +361,10 @@ class InMemoryStore:
             return _copy(lease) if lease is not None else None
 
     # -- audit -----------------------------------------------------------------------------
-    def append_audit(self, record: AuditRecord) -> None:
+    def append_audit(self, record: AuditRecord, *, fence: int | None = None) -> None:
         with self._lock:
             self._check_open()
+            self._check_fence(record.agent_id, fence)
             stored = copy.copy(record)  # every field is immutable: a shallow copy is a copy
             stored.at = record.at or utcnow()
             self._audit.append(stored)
@@ -309,10 +404,11 @@ class InMemoryStore:
             return removed
 
     # -- background jobs -------------------------------------------------------------------
-    def create_job(self, job: JobRecord) -> None:
+    def create_job(self, job: JobRecord, *, fence: int | None = None) -> None:
         with self._lock:
             self._check_open()
             self._agent(job.agent_id)
+            self._check_fence(job.agent_id, fence)
             if job.id in self._jobs:
                 raise StoreError(f"a job with id {job.id} already exists")
             stored = _copy(job)
@@ -326,12 +422,14 @@ class InMemoryStore:
         status: JobStatus,
         exit_code: int | None,
         finished_at: datetime | None = None,
+        fence: int | None = None,
     ) -> None:
         with self._lock:
             self._check_open()
             job = self._jobs.get(job_id)
             if job is None:
                 raise StoreError(f"no background job with id {job_id}")
+            self._check_fence(job.agent_id, fence)
             job.status = status
             job.exit_code = exit_code
             job.finished_at = finished_at or utcnow()

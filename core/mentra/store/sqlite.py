@@ -20,8 +20,8 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from mentra.errors import AgentBusyError, StoreError
-from mentra.messages import Message, Usage, parse_messages_json
+from mentra.errors import StoreError
+from mentra.messages import Message, ToolResultBlock, Usage, parse_messages_json
 from mentra.store._common import (
     agent_dir_name,
     ambiguous_prefix,
@@ -43,6 +43,7 @@ from mentra.store.base import (
     RunRecord,
     TranscriptItem,
 )
+from mentra.store.fencing import LeaseLostError, lease_lost
 
 # Primary result codes (https://sqlite.org/rescode.html); extended codes keep them in the low byte.
 _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
@@ -133,6 +134,7 @@ def _lease(row: sqlite3.Row) -> LeaseRecord:
         holder=LeaseHolder(pid=row["pid"], host=row["host"], run_id=row["run_id"]),
         expires_at=cast(datetime, _dt(row["expires_at"])),
         heartbeat_at=cast(datetime, _dt(row["heartbeat_at"])),
+        generation=row["generation"] if "generation" in row.keys() else 0,  # noqa: SIM118
     )
 
 
@@ -155,6 +157,9 @@ class SQLiteStore:
         self.read_only = read_only
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._version = SCHEMA_VERSION
+        # agent id -> (holder, generation) of the leases this store object acquired: its fences
+        self._fences: dict[str, tuple[LeaseHolder, int]] = {}
         with self._errors():
             conn = self._connect_read_only() if read_only else self._connect()
             try:
@@ -206,7 +211,8 @@ class SQLiteStore:
     def _check_readable(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         self._refuse_newer(version)
-        if version == SCHEMA_VERSION:
+        if 1 <= version <= SCHEMA_VERSION:  # an older schema reads as it stands
+            self._version = version
             return
         if version == 0:
             raise StoreError(
@@ -344,6 +350,22 @@ class SQLiteStore:
             f"repair it with `sqlite3 {self.path} REINDEX`"
         )
 
+    def _check_fence(self, conn: sqlite3.Connection, agent_id: str, fence: int | None) -> None:
+        """Inside a write transaction: refuse the write if the lease it is fenced by is gone."""
+        if fence is None:
+            held = self._fences.get(agent_id)
+            if held is None:
+                return  # a writer that holds no lease of this agent (import, a job supervisor)
+            fence = held[1]
+        lease = self._current_lease(conn, agent_id)
+        if lease is None or lease.generation != fence:
+            current = None
+            if lease is not None:
+                current = (
+                    f"process {lease.holder.pid}@{lease.holder.host}, run {lease.holder.run_id}"
+                )
+            raise lease_lost(agent_id, fence, current)
+
     def schema_version(self) -> int:
         with self._read() as conn:
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -416,6 +438,7 @@ class SQLiteStore:
 
     def set_agent_status(self, agent_id: str, status: AgentStatus) -> None:
         with self._write() as conn:
+            self._check_fence(conn, agent_id, None)
             cur = conn.execute(
                 "UPDATE agents SET status = ?, updated_at = ? WHERE id = ?",
                 (status, _ts(None), agent_id),
@@ -430,9 +453,11 @@ class SQLiteStore:
             now = utcnow()
             if row is not None and lease_is_live(lease := _lease(row), now):
                 raise busy_error(lease, now)
-            for table in ("leases", "transcript_items", "runs", "audit", "jobs", "agents"):
+            tables = ("leases", "tool_results", "transcript_items", "runs", "audit", "jobs")
+            for table in (*tables, "agents"):
                 column = "id" if table == "agents" else "agent_id"
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (agent_id,))
+            self._fences.pop(agent_id, None)
 
     # -- runs and transcript ---------------------------------------------------------------
     def load_transcript(self, agent_id: str) -> list[TranscriptItem]:
@@ -454,9 +479,10 @@ class SQLiteStore:
             for r, m in zip(rows, messages, strict=True)
         ]
 
-    def begin_run(self, run: RunRecord) -> None:
+    def begin_run(self, run: RunRecord, *, fence: int | None = None) -> None:
         with self._write() as conn:
             self._require_agent(conn, run.agent_id)
+            self._check_fence(conn, run.agent_id, fence)
             if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run.id,)).fetchone():
                 raise StoreError(f"a run with id {run.id} already exists")
             conn.execute(
@@ -481,12 +507,25 @@ class SQLiteStore:
             )
 
     def commit_round(
-        self, agent_id: str, run_id: str, messages: list[Message], run: RunRecord
+        self,
+        agent_id: str,
+        run_id: str,
+        messages: list[Message],
+        run: RunRecord,
+        *,
+        fence: int | None = None,
     ) -> None:
         payload = [m.model_dump_json() for m in messages]  # serialise outside the lock
+        answered = [
+            (agent_id, b.tool_use_id)
+            for m in messages
+            for b in m.content
+            if isinstance(b, ToolResultBlock)
+        ]
         now = _ts(None)
         with self._write() as conn:
             count = self._require_agent(conn, agent_id)["items"]
+            self._check_fence(conn, agent_id, fence)
             cur = conn.execute(
                 "UPDATE runs SET usage = ?, cost_usd = ?, rounds = ?, tool_calls = ? "
                 "WHERE id = ? AND agent_id = ?",
@@ -510,9 +549,63 @@ class SQLiteStore:
                 "UPDATE agents SET items = ?, updated_at = ? WHERE id = ?",
                 (count + len(payload), now, agent_id),
             )
+            if answered:  # the round's message now carries them: no longer pending
+                conn.executemany(
+                    "DELETE FROM tool_results WHERE agent_id = ? AND call_id = ?", answered
+                )
 
-    def finish_run(self, run: RunRecord) -> None:
+    def commit_tool_result(
+        self,
+        agent_id: str,
+        run_id: str,
+        call_id: str,
+        result: ToolResultBlock,
+        run: RunRecord | None = None,
+        *,
+        fence: int | None = None,
+    ) -> None:
+        text = result.model_dump_json()
         with self._write() as conn:
+            self._require_agent(conn, agent_id)
+            self._check_fence(conn, agent_id, fence)
+            if run is not None:
+                conn.execute(
+                    "UPDATE runs SET usage = ?, cost_usd = ?, rounds = ?, tool_calls = ? "
+                    "WHERE id = ? AND agent_id = ?",
+                    (
+                        run.usage.model_dump_json(),
+                        run.cost_usd,
+                        run.rounds,
+                        run.tool_calls,
+                        run_id,
+                        agent_id,
+                    ),
+                )
+            conn.execute(
+                "INSERT OR REPLACE INTO tool_results (agent_id, call_id, run_id, result, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                (agent_id, call_id, run_id, text, _ts(None)),
+            )
+
+    def pending_tool_results(self, agent_id: str) -> dict[str, ToolResultBlock]:
+        if self._version < 2:
+            return {}  # an older store read as it stands has none
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT call_id, result FROM tool_results WHERE agent_id = ? ORDER BY rowid",
+                (agent_id,),
+            ).fetchall()
+        try:
+            return {r[0]: ToolResultBlock.model_validate_json(r[1]) for r in rows}
+        except ValidationError as exc:
+            raise StoreError(
+                f"a tool result of agent {agent_id} in {self.path} is unreadable: "
+                f"{exc.error_count()} invalid field(s)"
+            ) from None
+
+    def finish_run(self, run: RunRecord, *, fence: int | None = None) -> None:
+        with self._write() as conn:
+            self._check_fence(conn, run.agent_id, fence)
             cur = conn.execute(
                 "UPDATE runs SET prompt = ?, status = ?, error = ?, usage = ?, cost_usd = ?, "
                 "finished_at = ?, rounds = ?, tool_calls = ? WHERE id = ? AND agent_id = ?",
@@ -538,6 +631,7 @@ class SQLiteStore:
 
     def interrupt_stale_runs(self, agent_id: str, *, reason: str) -> list[RunRecord]:
         with self._write() as conn:
+            self._check_fence(conn, agent_id, None)
             rows = conn.execute(
                 f"SELECT {_RUN_COLS} FROM runs WHERE agent_id = ? AND status = 'running' "
                 "ORDER BY rowid",
@@ -582,14 +676,20 @@ class SQLiteStore:
         return _lease(row) if row is not None else None
 
     def _put_lease(
-        self, conn: sqlite3.Connection, agent_id: str, holder: LeaseHolder, ttl_s: float
+        self,
+        conn: sqlite3.Connection,
+        agent_id: str,
+        holder: LeaseHolder,
+        ttl_s: float,
+        generation: int,
     ) -> None:
         now = utcnow()
         conn.execute(
-            "INSERT INTO leases (agent_id, pid, host, run_id, expires_at, heartbeat_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET pid = excluded.pid, "
-            "host = excluded.host, run_id = excluded.run_id, expires_at = excluded.expires_at, "
-            "heartbeat_at = excluded.heartbeat_at",
+            "INSERT INTO leases (agent_id, pid, host, run_id, expires_at, heartbeat_at, "
+            "generation) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET "
+            "pid = excluded.pid, host = excluded.host, run_id = excluded.run_id, "
+            "expires_at = excluded.expires_at, heartbeat_at = excluded.heartbeat_at, "
+            "generation = excluded.generation",
             (
                 agent_id,
                 holder.pid,
@@ -597,26 +697,54 @@ class SQLiteStore:
                 holder.run_id,
                 _ts(now + timedelta(seconds=ttl_s)),
                 _ts(now),
+                generation,
             ),
         )
 
-    def acquire_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
+    def _next_generation(self, conn: sqlite3.Connection, agent_id: str) -> int:
+        """A new acquisition's fencing token: one more than any lease of the agent had."""
+        conn.execute(
+            "UPDATE agents SET lease_generation = lease_generation + 1 WHERE id = ?", (agent_id,)
+        )
+        row = conn.execute("SELECT lease_generation FROM agents WHERE id = ?", (agent_id,))
+        return int(row.fetchone()[0])
+
+    def acquire_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> int:
         with self._write() as conn:
             self._require_agent(conn, agent_id)
             lease = self._current_lease(conn, agent_id)
             now = utcnow()
             if lease is not None and lease.holder != holder and lease_is_live(lease, now):
                 raise busy_error(lease, now)
-            self._put_lease(conn, agent_id, holder, ttl_s)
+            if lease is not None and lease.holder == holder:
+                generation = lease.generation  # the same holder again: a renewal
+            else:
+                generation = self._next_generation(conn, agent_id)
+            self._put_lease(conn, agent_id, holder, ttl_s, generation)
+        self._fences[agent_id] = (holder, generation)
+        return generation
 
     def renew_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
         with self._write() as conn:
             self._require_agent(conn, agent_id)
             lease = self._current_lease(conn, agent_id)
+            held = self._fences.get(agent_id)
+            fence = held[1] if held is not None and held[0] == holder else None
             if lease is not None and lease.holder != holder:
                 message = busy_error(lease, utcnow()).message
-                raise AgentBusyError(f"agent {agent_id} lost its lease: {message}")
-            self._put_lease(conn, agent_id, holder, ttl_s)
+                raise LeaseLostError(f"agent {agent_id} lost its lease: {message}")
+            if lease is None and fence is not None:
+                raise LeaseLostError(
+                    f"agent {agent_id} lost its lease: it was taken over and since released"
+                )
+            if lease is not None and fence is not None and lease.generation != fence:
+                raise lease_lost(agent_id, fence, "a later lease of this process")
+            if lease is not None:
+                generation = lease.generation
+            else:  # renewing a lease this store object never acquired: a new one
+                generation = self._next_generation(conn, agent_id)
+            self._put_lease(conn, agent_id, holder, ttl_s, generation)
+        self._fences[agent_id] = (holder, generation)
 
     def release_lease(self, agent_id: str, holder: LeaseHolder) -> None:
         with self._write() as conn:
@@ -624,15 +752,19 @@ class SQLiteStore:
                 "DELETE FROM leases WHERE agent_id = ? AND pid = ? AND host = ? AND run_id = ?",
                 (agent_id, holder.pid, holder.host, holder.run_id),
             )
+        held = self._fences.get(agent_id)
+        if held is not None and held[0] == holder:
+            del self._fences[agent_id]
 
     def get_lease(self, agent_id: str) -> LeaseRecord | None:
         with self._read() as conn:
             return self._current_lease(conn, agent_id)
 
     # -- audit -----------------------------------------------------------------------------
-    def append_audit(self, record: AuditRecord) -> None:
+    def append_audit(self, record: AuditRecord, *, fence: int | None = None) -> None:
         r = record
         with self._write() as conn:
+            self._check_fence(conn, r.agent_id, fence)
             conn.execute(
                 f"INSERT INTO audit ({_AUDIT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -689,10 +821,11 @@ class SQLiteStore:
             return cur.rowcount > 0
 
     # -- background jobs -------------------------------------------------------------------
-    def create_job(self, job: JobRecord) -> None:
+    def create_job(self, job: JobRecord, *, fence: int | None = None) -> None:
         j = job
         with self._write() as conn:
             self._require_agent(conn, j.agent_id)
+            self._check_fence(conn, j.agent_id, fence)
             if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (j.id,)).fetchone():
                 raise StoreError(f"a job with id {j.id} already exists")
             conn.execute(
@@ -717,8 +850,12 @@ class SQLiteStore:
         status: JobStatus,
         exit_code: int | None,
         finished_at: datetime | None = None,
+        fence: int | None = None,
     ) -> None:
         with self._write() as conn:
+            owner = conn.execute("SELECT agent_id FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if owner is not None:
+                self._check_fence(conn, owner[0], fence)
             cur = conn.execute(
                 "UPDATE jobs SET status = ?, exit_code = ?, finished_at = ? WHERE id = ?",
                 (status, exit_code, _ts(finished_at), job_id),

@@ -9,6 +9,8 @@ A backend's tests subclass `StoreContract` and say how to make a fresh, empty st
             return PostgresStore(dsn)  # an empty database per test
 
 pytest then runs every ``test_*`` method against it; the store is closed after each test.
+A backend that several processes share also implements `second_handle` (another connection
+to the same data, as a second process would open), which the fencing tests need.
 This module needs pytest (a test dependency, not one of mentra's).
 """
 
@@ -18,7 +20,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,6 +46,7 @@ from mentra.store.base import (
     RunStatus,
     Store,
 )
+from mentra.store.fencing import LeaseLostError
 
 HOST = socket.gethostname()
 
@@ -78,6 +81,21 @@ class StoreContract:
     def make_store(self, tmp_path: Path) -> Store:
         """A new, empty store of the backend under test."""
         raise NotImplementedError
+
+    def second_handle(self, tmp_path: Path) -> Store | None:
+        """Another handle on the store `make_store` made (what a second process would open),
+        or None for a backend that lives in one process only."""
+        return None
+
+    @pytest.fixture
+    def other(self, seeded: Store, tmp_path: Path) -> Iterator[Store]:
+        s = self.second_handle(tmp_path)
+        if s is None:
+            pytest.skip("the backend has no second handle (it lives in one process)")
+        try:
+            yield s
+        finally:
+            s.close()
 
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[Store]:
@@ -439,6 +457,139 @@ class StoreContract:
     def test_lease_on_unknown_agent_is_an_error(self, store: Store) -> None:
         with pytest.raises(StoreError):
             store.acquire_lease("ghost", LeaseHolder(os.getpid(), HOST, "r1"), 60)
+
+    # -- fencing (#14.1) --------------------------------------------------------------------------
+    def test_lease_generation_grows_on_every_new_acquisition(self, seeded: Store) -> None:
+        first = LeaseHolder(1, "another-host.example", "r0")
+        g1 = seeded.acquire_lease("a1b2c3", first, -1)  # expires at once
+        assert seeded.acquire_lease("a1b2c3", first, -1) == g1  # the same holder: a renewal
+        me = LeaseHolder(os.getpid(), HOST, "r1")
+        g2 = seeded.acquire_lease("a1b2c3", me, 60)  # a takeover
+        assert g2 > g1
+        seeded.renew_lease("a1b2c3", me, 60)
+        lease = seeded.get_lease("a1b2c3")
+        assert lease is not None and lease.generation == g2
+        seeded.release_lease("a1b2c3", me)
+        g3 = seeded.acquire_lease("a1b2c3", me, 60)  # after a release: still greater
+        assert g3 > g2
+
+    def test_writes_fenced_by_a_lost_lease_are_refused_and_change_nothing(
+        self, seeded: Store
+    ) -> None:
+        s = seeded
+        stale = s.acquire_lease("a1b2c3", LeaseHolder(1, "another-host.example", "r1"), -1)
+        taker = s.acquire_lease("a1b2c3", LeaseHolder(os.getpid(), HOST, "r2"), 60)
+        s.begin_run(make_run("r2"), fence=taker)
+        s.commit_round("a1b2c3", "r2", [Message.user_text("B")], make_run("r2"), fence=taker)
+        result = ToolResultBlock(tool_use_id="c1", content="done")
+        audit = AuditRecord("a1b2c3", "r1", "c1", "shell", "ls", "allow", "rule")
+        s.create_job(JobRecord(id="j0", agent_id="a1b2c3", command="true"), fence=taker)
+        late = make_run("r1")
+        late.status = "success"
+        writes: list[Callable[[], None]] = [
+            lambda: s.commit_round("a1b2c3", "r1", [assistant("A")], make_run(), fence=stale),
+            lambda: s.commit_tool_result("a1b2c3", "r1", "c1", result, fence=stale),
+            lambda: s.finish_run(late, fence=stale),
+            lambda: s.begin_run(make_run("r3"), fence=stale),
+            lambda: s.append_audit(audit, fence=stale),
+            lambda: s.create_job(JobRecord(id="j1", agent_id="a1b2c3", command="x"), fence=stale),
+            lambda: s.finish_job("j0", status="exited", exit_code=0, fence=stale),
+        ]
+        for write in writes:
+            with pytest.raises(LeaseLostError, match="lost its lease") as info:
+                write()
+            assert isinstance(info.value, AgentBusyError)
+            assert (info.value.exit_code, info.value.status) == (6, "busy")
+        assert [(i.run_id, i.message.text) for i in s.load_transcript("a1b2c3")] == [("r2", "B")]
+        assert s.pending_tool_results("a1b2c3") == {}
+        r1 = s.get_run("r1")
+        assert r1 is not None and r1.status == "running"
+        assert s.get_run("r3") is None and s.get_job("j1") is None
+        j0 = s.get_job("j0")
+        assert j0 is not None and j0.status == "running"
+        assert s.list_audit("a1b2c3") == []
+        s.commit_round("a1b2c3", "r2", [assistant("B!")], make_run("r2"), fence=taker)
+        assert len(s.load_transcript("a1b2c3")) == 2
+
+    def test_a_fence_outlives_the_takers_release(self, seeded: Store) -> None:
+        me = LeaseHolder(os.getpid(), HOST, "r1")
+        mine = seeded.acquire_lease("a1b2c3", me, 60)
+        seeded.release_lease("a1b2c3", me)
+        with pytest.raises(LeaseLostError):
+            seeded.commit_round("a1b2c3", "r1", [assistant("x")], make_run(), fence=mine)
+
+    def test_a_holder_taken_over_by_another_process_writes_nothing_more(
+        self, seeded: Store, other: Store
+    ) -> None:
+        stale = LeaseHolder(os.getpid(), HOST, "r1")
+        seeded.acquire_lease("a1b2c3", stale, -1)  # its lease runs out (a paused process)
+        seeded.commit_round("a1b2c3", "r1", [Message.user_text("A")], make_run())
+        taker = LeaseHolder(os.getpid(), HOST, "r2")
+        other.acquire_lease("a1b2c3", taker, 60)
+        interrupted = other.interrupt_stale_runs("a1b2c3", reason="taken over")
+        assert [r.id for r in interrupted] == ["r1"]
+        other.begin_run(make_run("r2"))
+        other.commit_round("a1b2c3", "r2", [Message.user_text("B"), assistant("b")], make_run("r2"))
+        # the paused holder wakes up: every write of its run is refused, its heartbeat too
+        with pytest.raises(LeaseLostError):
+            seeded.renew_lease("a1b2c3", stale, 60)
+        with pytest.raises(LeaseLostError):
+            seeded.commit_round("a1b2c3", "r1", [assistant("a")], make_run())
+        with pytest.raises(LeaseLostError):
+            seeded.commit_tool_result(
+                "a1b2c3", "r1", "c1", ToolResultBlock(tool_use_id="c1", content="x")
+            )
+        with pytest.raises(LeaseLostError):
+            seeded.append_audit(AuditRecord("a1b2c3", "r1", "c1", "shell", "ls", "allow", "rule"))
+        done = make_run("r1")
+        done.status = "success"
+        with pytest.raises(LeaseLostError):
+            seeded.finish_run(done)
+        other.release_lease("a1b2c3", taker)  # the taker finishes: a released lease fences too
+        with pytest.raises(LeaseLostError):
+            seeded.commit_round("a1b2c3", "r1", [assistant("a")], make_run())
+        with pytest.raises(LeaseLostError):
+            seeded.renew_lease("a1b2c3", stale, 60)
+        assert other.get_lease("a1b2c3") is None  # the heartbeat did not take it back
+        seeded.release_lease("a1b2c3", stale)
+        assert [i.message.text for i in other.load_transcript("a1b2c3")] == ["A", "B", "b"]
+        r1 = other.get_run("r1")
+        assert r1 is not None and (r1.status, r1.error) == ("interrupted", "taken over")
+
+    # -- per-call results (#14.2) -----------------------------------------------------------------
+    def test_tool_results_are_pending_until_their_round_commits(self, seeded: Store) -> None:
+        s = seeded
+        uses = [ToolUseBlock(id=c, name="shell", input={"command": "ls"}) for c in ("c1", "c2")]
+        s.commit_round("a1b2c3", "r1", [Message(role="assistant", content=list(uses))], make_run())
+        first = ToolResultBlock(tool_use_id="c2", content="second call done")
+        run = make_run()
+        run.tool_calls = 1
+        s.commit_tool_result("a1b2c3", "r1", "c2", first, run)
+        stored = s.get_run("r1")
+        assert stored is not None and stored.tool_calls == 1
+        again = ToolResultBlock(tool_use_id="c2", content="replaced", is_error=True)
+        s.commit_tool_result("a1b2c3", "r1", "c2", again)
+        s.commit_tool_result("a1b2c3", "r1", "c1", ToolResultBlock(tool_use_id="c1", content="1"))
+        assert s.pending_tool_results("a1b2c3") == {
+            "c2": again,
+            "c1": ToolResultBlock(tool_use_id="c1", content="1"),
+        }
+        assert list(s.pending_tool_results("a1b2c3")) == ["c2", "c1"]  # commit order
+        assert len(s.load_transcript("a1b2c3")) == 1  # the transcript is unchanged
+        blocks = [ToolResultBlock(tool_use_id="c1", content="1"), again]
+        s.commit_round("a1b2c3", "r1", [Message(role="user", content=list(blocks))], make_run())
+        assert s.pending_tool_results("a1b2c3") == {}
+        assert s.pending_tool_results("ghost") == {}
+        with pytest.raises(StoreError):
+            s.commit_tool_result("ghost", "r1", "c1", first)
+
+    def test_delete_agent_removes_pending_results(self, seeded: Store) -> None:
+        seeded.commit_tool_result(
+            "a1b2c3", "r1", "c1", ToolResultBlock(tool_use_id="c1", content="x")
+        )
+        seeded.delete_agent("a1b2c3")
+        seeded.create_agent(make_agent())
+        assert seeded.pending_tool_results("a1b2c3") == {}
 
     # -- audit, rules, jobs -----------------------------------------------------------------------
     def test_audit_in_append_order(self, seeded: Store) -> None:

@@ -1,8 +1,11 @@
 """Moving an agent between stores (e.g. between short-lived CI runners) as one JSON document.
 
 The document is versioned (``format``/``version``) and holds the agent record, its runs, its
-transcript and its audit records. Leases and background jobs belong to a machine and are not
-carried. Import goes through the `Store` protocol only, so it works for every backend.
+transcript and its audit records, and ``pending_tool_results`` (results of calls committed one
+by one that no round's message carries yet: a crash cut their round short) when there are any;
+without them a document is exactly what earlier versions wrote. Leases and background jobs
+belong to a machine and are not carried. Import goes through the `Store` protocol only, so it
+works for every backend.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mentra._version import __version__
 from mentra.errors import UsageError
-from mentra.messages import Message, Usage
+from mentra.messages import Message, ToolResultBlock, Usage
 from mentra.store._common import utcnow
 from mentra.store.base import (
     AgentRecord,
@@ -79,6 +82,12 @@ class ExportedAudit(_Model):
     at: datetime | None = None
 
 
+class ExportedToolResult(_Model):
+    run_id: str
+    call_id: str
+    result: ToolResultBlock
+
+
 class AgentExport(_Model):
     format: Literal["mentra-agent"] = EXPORT_FORMAT
     version: int = EXPORT_VERSION
@@ -88,6 +97,7 @@ class AgentExport(_Model):
     runs: list[ExportedRun] = Field(default_factory=list)
     transcript: list[ExportedItem] = Field(default_factory=list)
     audit: list[ExportedAudit] = Field(default_factory=list)
+    pending_tool_results: list[ExportedToolResult] = Field(default_factory=list)
 
 
 def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
@@ -138,8 +148,21 @@ def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
             )
             for a in store.list_audit(agent.id)
         ],
+        pending_tool_results=_pending(store, agent.id),
     )
-    return doc.model_dump(mode="json")
+    return doc.model_dump(
+        mode="json", exclude=None if doc.pending_tool_results else {"pending_tool_results"}
+    )
+
+
+def _pending(store: Store, agent_id: str) -> list[ExportedToolResult]:
+    """Pending results with the run that committed them (the run of the last reply)."""
+    pending = store.pending_tool_results(agent_id)
+    if not pending:
+        return []
+    items = store.load_transcript(agent_id)
+    run_id = items[-1].run_id if items else ""
+    return [ExportedToolResult(run_id=run_id, call_id=k, result=v) for k, v in pending.items()]
 
 
 def parse_export(data: object) -> AgentExport:
@@ -163,6 +186,12 @@ def parse_export(data: object) -> AgentExport:
         if item.run_id not in run_ids:
             raise UsageError(
                 f"invalid agent export: item {item.seq} names an unknown run {item.run_id}"
+            )
+    for pending in doc.pending_tool_results:
+        if pending.run_id not in run_ids:
+            raise UsageError(
+                f"invalid agent export: the result of call {pending.call_id} names an unknown "
+                f"run {pending.run_id}"
             )
     return doc
 
@@ -235,6 +264,8 @@ def _replay(store: Store, doc: AgentExport) -> None:
         run = runs[items[start].run_id]
         store.commit_round(agent_id, run.id, [i.message for i in items[start:end]], run)
         start = end
+    for pending in doc.pending_tool_results:
+        store.commit_tool_result(agent_id, pending.run_id, pending.call_id, pending.result)
     for au in doc.audit:
         store.append_audit(AuditRecord(agent_id=agent_id, **au.model_dump()))
     store.set_agent_status(agent_id, doc.agent.status)

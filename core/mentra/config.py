@@ -16,6 +16,7 @@ from mentra._duration import Duration
 from mentra.errors import ConfigError
 from mentra.permissions.decide import PermissionsConfig
 from mentra.providers.registry import ProviderSettings, Wire
+from mentra.user_hooks.config import HooksConfig
 
 
 class _Strict(BaseModel):
@@ -78,6 +79,7 @@ class AgentConfig(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     skills: list[str] = Field(default_factory=list)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    hooks: HooksConfig = Field(default_factory=HooksConfig)  # wiring: user hooks (issue 19)
 
     @field_validator("model")
     @classmethod

@@ -288,6 +288,11 @@ class Runtime:
         if callable(load_notices):  # text the script had to clean, said in a notice
             start_notices = list(load_notices(model))
         services = assemble.tool_services(self, agent_id)
+        from mentra.user_hooks import gates as user_hook_gates
+        from mentra.user_hooks.sources import attach_user_hooks
+
+        # wiring: user hooks (into the tool services and the start notices)
+        user_hooks = attach_user_hooks(self, loaded, overrides, policy, services, start_notices)
         opts = config.model_options
         limits = config.limits
         audit = assemble.audit_fn(self, agent_id)
@@ -347,8 +352,12 @@ class Runtime:
             include_deltas=overrides.include_deltas,
             json_schema=overrides.json_schema,
             cost_fn=pricing.cost_function(settings.prices),
-            pending_notices=assemble.pending_notices_fn(services),
+            # wiring: user hooks' additional_context goes with the next user message
+            pending_notices=user_hook_gates.with_context(
+                user_hooks, assemble.pending_notices_fn(services)
+            ),
             start_notices=start_notices,
+            user_hooks=user_hooks,  # wiring: user hooks
         )
         return Agent(setup, history)
 

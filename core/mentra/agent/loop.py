@@ -63,6 +63,7 @@ from mentra.providers.base import (
 )
 from mentra.providers.settings import Retries
 from mentra.store.base import LeaseHolder, RunRecord, Store
+from mentra.user_hooks import gates as user_hook_gates  # wiring: user hooks
 
 
 @dataclass(slots=True)
@@ -113,6 +114,7 @@ class AgentSetup:
     pending_notices: Callable[[], list[str]] | None = None
     lease_ttl_s: float = 30.0
     start_notices: list[str] = field(default_factory=list)  # warnings said after session_started
+    user_hooks: Any = None  # wiring: user hooks (mentra.user_hooks.UserHooks)
 
 
 class Agent:
@@ -170,6 +172,7 @@ class Agent:
                 heartbeat = asyncio.create_task(self._heartbeat(holder))
                 s.store.begin_run(record)  # the agent becomes running with it
             self._repair_dangling_calls(record)
+            await user_hook_gates.start_run(s.user_hooks, emitter, prompt)  # wiring: user hooks
             if prompt is not None:
                 emitter.emit(UserMessage, text=prompt, images=len(images or ()))
                 content: list[ContentBlock] = [TextBlock(text=prompt), *(images or ())]
@@ -287,6 +290,10 @@ class Agent:
             self._commit([message], record, state)
             if not uses:
                 state.final_text = message.text
+                # wiring: user stop hooks may send the model on for one more round
+                if more := await user_hook_gates.on_stop(s.user_hooks, emitter, message.text):
+                    self._commit([Message.user_text(more)], record, state)
+                    continue
                 if s.json_schema is None:
                     return
                 problem = _check_json(message.text, s.json_schema, state)

@@ -27,6 +27,7 @@ from mentra.events import (
 from mentra.messages import ToolResultBlock, ToolUseBlock
 from mentra.permissions.policy import PolicyViolationError, RuntimePolicy
 from mentra.tools.base import Tool, ToolContext, ToolInputError, ToolResult
+from mentra.user_hooks import gates as user_hook_gates  # wiring: user hooks
 
 EVENT_OUTPUT_LIMIT = 16_384
 INTERRUPTED_RESULT = (
@@ -175,6 +176,8 @@ class ToolRunner:
         assert item.tool is not None
         request = self.make_permission_request(item.tool, item.args, item.use, item.mutating)
         decision = self.authorizer.evaluate(request)
+        # wiring: user pre_tool hooks (after deny rules and the policy, before allow/ask)
+        request, decision = await user_hook_gates.authorize_call(self, item, request, decision)
         if decision.outcome == "ask":
             self.emitter.emit(
                 PermissionRequested,
@@ -207,6 +210,7 @@ class ToolRunner:
                     tool=item.use.name,
                     subjects=list(request.subjects),
                     reason=reason,
+                    decided_by=decision.decided_by,  # wiring: user hooks (decided_by "hook")
                 )
             )
             item.result = ToolResult(
@@ -249,6 +253,7 @@ class ToolRunner:
             result = ToolResult(
                 f"Tool `{use.name}` failed: {type(exc).__name__}: {exc}", is_error=True
             )
+        result = await user_hook_gates.after_call(self, item, result)  # wiring: post_tool hooks
         if self.shrink is not None:
             result = ToolResult(self.shrink(result.content), result.is_error)
         self._emit_completed(use, result, int((time.perf_counter() - started) * 1000))

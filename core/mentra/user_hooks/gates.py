@@ -31,60 +31,73 @@ def hooks_of(services: dict[str, Any]) -> UserHooks | None:
 # -- pre_tool / post_tool (the tool runner) ------------------------------------------------------
 
 
+@dataclasses.dataclass(slots=True)
+class PreToolVerdict:
+    """What the ``pre_tool`` hooks of one call said, all together."""
+
+    decision: str | None = None  # deny | ask | allow, or None: no hook decided
+    by: HookRun | None = None  # the hook that decided
+    input: dict[str, Any] | None = None  # the input as the hooks left it
+    rewriter: HookRun | None = None  # the last hook that changed it
+
+
+async def run_pre_tool(
+    hooks: UserHooks, emitter: Any, *, name: str, call_id: str, input: dict[str, Any]
+) -> PreToolVerdict:
+    """Run the matching ``pre_tool`` hooks in order: the first deny (or block, or failure)
+    ends it; each hook sees the input as the ones before it left it; ask beats allow."""
+    verdict = PreToolVerdict(input=dict(input))
+    for entry in hooks.matching("pre_tool", name):
+        current = verdict.input
+        tool = {"name": name, "call_id": call_id, "input": current}
+        run = await hooks.run_one(
+            entry, "pre_tool", hooks.payload("pre_tool", emitter, tool=tool), emitter
+        )
+        answer = run.answer or {}
+        if run.failure or run.blocked or answer.get("decision") == "deny":
+            verdict.decision, verdict.by = "deny", run
+            return verdict
+        if isinstance(answer.get("input"), dict) and answer["input"] != current:
+            verdict.input, verdict.rewriter = answer["input"], run
+        said = answer.get("decision")
+        if said == "ask" or (said == "allow" and verdict.decision is None):
+            verdict.decision, verdict.by = str(said), run
+    return verdict
+
+
 async def authorize_call(runner: Any, item: Any, request: Any, decision: Any) -> tuple[Any, Any]:
     """Run the ``pre_tool`` hooks of one planned call; returns the (request, decision) to use.
 
     May replace ``item.use``/``item.args`` when a hook rewrites the input."""
     hooks = hooks_of(runner.services)
-    if hooks is None or decision.outcome == "deny":
+    if hooks is None or decision.outcome == "deny" or not hooks.matching("pre_tool", item.use.name):
         return request, decision
-    entries = hooks.matching("pre_tool", item.use.name)
-    if not entries:
-        return request, decision
-    emitter = runner.emitter
-    current = dict(item.use.input)
-    verdict: str | None = None  # allow | ask, the strongest so far
-    decider: HookRun | None = None
-    rewriter: HookRun | None = None
-    for entry in entries:
-        payload = hooks.payload(
-            "pre_tool",
-            emitter,
-            tool={"name": item.use.name, "call_id": item.use.id, "input": current},
-        )
-        run = await hooks.run_one(entry, "pre_tool", payload, emitter)
-        answer = run.answer or {}
-        if run.failure or run.blocked or answer.get("decision") == "deny":
-            return request, _by_hook(decision, "deny", run)
-        if isinstance(answer.get("input"), dict) and answer["input"] != current:
-            current, rewriter = answer["input"], run
-        said = answer.get("decision")
-        if said == "ask" or (said == "allow" and verdict is None):
-            verdict, decider = str(said), run
-    if current != item.use.input:
+    verdict = await run_pre_tool(
+        hooks, runner.emitter, name=item.use.name, call_id=item.use.id, input=item.use.input
+    )
+    if verdict.decision == "deny" and verdict.by is not None:
+        return request, _by_hook(decision, "deny", verdict.by)
+    rewriter = verdict.rewriter
+    if rewriter is not None and verdict.input is not None:
         try:
-            args = item.tool.parse_input(current)
+            args = item.tool.parse_input(verdict.input)
         except Exception as exc:  # ToolInputError: the rewrite is not valid for the tool
             message = getattr(exc, "message", str(exc))
-            assert rewriter is not None
-            return request, _by_hook(
-                decision,
-                "deny",
-                rewriter,
-                reason=f"hook `{rewriter.command}` rewrote the input into one the tool refuses: "
-                f"{message}",
+            reason = (
+                f"hook `{rewriter.command}` rewrote the input into one the tool refuses: {message}"
             )
+            return request, _by_hook(decision, "deny", rewriter, reason=reason)
         item.args = args
         item.mutating = item.tool.is_mutating(args)
-        item.use = item.use.model_copy(update={"input": current})
+        item.use = item.use.model_copy(update={"input": verdict.input})
         request = runner.make_permission_request(item.tool, args, item.use, item.mutating)
         decision = runner.authorizer.evaluate(request)  # the rules see what will run
         if decision.outcome == "deny":
             return request, decision
-    if decider is not None and verdict == "allow" and decision.outcome == "ask":
-        return request, _by_hook(decision, "allow", decider)
-    if decider is not None and verdict == "ask" and decision.outcome == "allow":
-        return request, _by_hook(decision, "ask", decider)
+    if verdict.by is not None and verdict.decision == "allow" and decision.outcome == "ask":
+        return request, _by_hook(decision, "allow", verdict.by)
+    if verdict.by is not None and verdict.decision == "ask" and decision.outcome == "allow":
+        return request, _by_hook(decision, "ask", verdict.by)
     return request, decision
 
 

@@ -377,3 +377,26 @@ def test_hooks_test_refuses_bad_input(mentra: Any, ws: Path) -> None:
         res = mentra("hooks", "test", *args, "-c", "agent.yaml", cwd=ws)
         assert res.code == 2 and needle in res.stderr, (args, res.stderr)
         assert len(res.stderr.strip().splitlines()) == 1 and res.stdout == ""
+
+
+def test_hook_ask_sends_an_allowed_call_to_the_approver(mentra: Any, ws: Path) -> None:
+    write_hook(ws, "ask.py", 'print(json.dumps({"decision": "ask", "reason": "a human looks"}))')
+    write_hook(ws, "approve.py", "print('deny')")
+    _config(ws, "  pre_tool:\n    - command: [./ask.py]\n")
+    _script(ws, _shell_turn("echo allowed-by-rule"), _text_turn("ok"))
+    res = _run(mentra, ws, "--allow", "shell", "--approval-command", "./approve.py", "--ephemeral")
+    assert res.code == 0, res.stderr
+    assert "permission_requested" in res.types
+    done = _of(res.events, "tool_completed")[0]
+    assert done["is_error"] and "allowed-by-rule" not in done["output"]
+    assert res.events[-1]["permission_denials"][0]["decided_by"] == "approval_command"
+
+
+def test_schema_events_has_hook_completed_and_who_denied(mentra: Any, ws: Path) -> None:
+    res = mentra("schema", "events", cwd=ws)
+    schema = json.loads(res.stdout)["$defs"]
+    assert schema["HookCompleted"]["properties"]["type"]["const"] == "hook_completed"
+    assert {"hook", "command", "exit_code", "decision", "duration_ms"} <= set(
+        schema["HookCompleted"]["properties"]
+    )
+    assert "decided_by" in schema["PermissionDenial"]["properties"]

@@ -341,7 +341,10 @@ def test_a_bad_hooks_block_is_a_config_error_at_its_line(mentra: Any, ws: Path) 
     _script(ws, _text_turn("ok"))
     res = _run(mentra, ws, "--ephemeral")
     assert res.code == 2 and res.stdout == ""
-    assert "agent.yaml:" in res.stderr and "Traceback" not in res.stderr
+    assert "agent.yaml:3:16: hooks.pre_tool.0.command: a hook command must not be empty" in (
+        res.stderr
+    )
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
 
 
 def test_hooks_test_prints_the_decision(mentra: Any, ws: Path) -> None:

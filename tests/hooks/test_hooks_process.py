@@ -403,3 +403,26 @@ def test_schema_events_has_hook_completed_and_who_denied(mentra: Any, ws: Path) 
         schema["HookCompleted"]["properties"]
     )
     assert "decided_by" in schema["PermissionDenial"]["properties"]
+
+
+def test_user_config_and_user_policy_hooks_run_unless_no_user_config(mentra: Any, ws: Path) -> None:
+    import os
+
+    user_dir = Path(os.environ["MENTRA_CONFIG_DIR"])
+    user_dir.mkdir(parents=True, exist_ok=True)
+    mark = write_hook(ws, "mark.py", "open('marker', 'a').write(sys.argv[1] + '\\n')")
+    (user_dir / "config.yaml").write_text(
+        f"hooks:\n  session_start:\n    - command: [{mark}, user-config]\n", encoding="utf-8"
+    )
+    (user_dir / "policy.yaml").write_text(
+        f"hooks:\n  session_start:\n    - command: [{mark}, user-policy]\n", encoding="utf-8"
+    )
+    _script(ws, _text_turn("ok"))
+    res = mentra("run", "-m", "scripted:script.yaml", "--ephemeral", "hi", cwd=ws)
+    assert res.code == 0, res.stderr
+    assert (ws / "marker").read_text() == "user-policy\nuser-config\n"
+    (ws / "marker").unlink()
+    res = mentra(
+        "run", "-m", "scripted:script.yaml", "--ephemeral", "--no-user-config", "hi", cwd=ws
+    )
+    assert res.code == 0 and not (ws / "marker").exists()

@@ -18,7 +18,7 @@ import typer
 
 from mentra_cli._gc import settle_gc
 from mentra_cli._stdout import ensure_stdout, is_reader_gone, reader_gone
-from mentra_cli.commands import agents, inspect, mcp, permissions, run
+from mentra_cli.commands import agents, hooks, inspect, mcp, permissions, run
 
 COMPLETE_VAR = "_MENTRA_COMPLETE"  # click's name for it: _{PROG}_COMPLETE
 
@@ -64,7 +64,11 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "export": agents.export,
     "import": agents.import_,
 }
-GROUPS: dict[str, typer.Typer] = {"permissions": permissions.app, "mcp": mcp.app}
+GROUPS: dict[str, typer.Typer] = {
+    "permissions": permissions.app,
+    "mcp": mcp.app,
+    "hooks": hooks.app,
+}
 
 
 # What help shows for a value, by parameter name: typer's own labels are Python types

@@ -17,6 +17,7 @@ from mentra.errors import ConfigError
 from mentra.mcp.config import McpServerConfig
 from mentra.permissions.decide import PermissionsConfig
 from mentra.providers.registry import ProviderSettings, Wire
+from mentra.user_hooks.config import HooksConfig
 
 
 class _Strict(BaseModel):
@@ -80,6 +81,7 @@ class AgentConfig(_Strict):
     skills: list[str] = Field(default_factory=list)
     mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    hooks: HooksConfig = Field(default_factory=HooksConfig)  # wiring: user hooks (issue 19)
 
     @field_validator("model")
     @classmethod

@@ -179,6 +179,22 @@ class ErrorEvent(_Event):
     )
 
 
+class HookCompleted(_Event):
+    """One user hook command ran (see `mentra.user_hooks`)."""
+
+    type: Literal["hook_completed"] = "hook_completed"
+    hook: str = Field(description="pre_tool, post_tool, user_prompt, session_start, stop, ...")
+    command: str
+    tool: str | None = Field(None, description="the tool of a pre_tool or post_tool hook")
+    exit_code: int | None = Field(description="null when it timed out or could not start")
+    decision: str = Field(
+        description="none, allow, ask, deny, rewrite, output, context, continue, "
+        "block (exit 2) or error (other exit code, crash, timeout)"
+    )
+    reason: str | None = None
+    duration_ms: int
+
+
 class PermissionDenial(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -186,6 +202,7 @@ class PermissionDenial(BaseModel):
     tool: str
     subjects: list[str]
     reason: str
+    decided_by: str | None = Field(None, description="rule, mode, hook, prompt, no_approver, ...")
 
 
 class RunFinished(_Event):
@@ -219,6 +236,7 @@ Event = Annotated[
     | CompactionCompleted
     | MemoryUpdated
     | Notice
+    | HookCompleted
     | RetryAttempt
     | ErrorEvent
     | RunFinished,

@@ -498,6 +498,12 @@ class Runtime:
         if callable(load_notices):  # text the script had to clean, said in a notice
             notices = [*notices, *load_notices(model)]
         services = assemble.tool_services(self, agent_id)
+        notices = list(notices)
+        from mentra.user_hooks.sources import attach_user_hooks
+
+        # the hook commands of the config, user config and trusted policy files (None when
+        # there are none); an untrusted project's are ignored with a notice
+        services.user_hooks = attach_user_hooks(self, loaded, overrides, policy, {}, notices)
         hooks = assemble.builtin_hooks(self, agent_id, authorizer, services, policy)
         opts = config.model_options
         limits = config.limits
@@ -544,7 +550,8 @@ class Runtime:
             include_deltas=overrides.include_deltas,
             json_schema=overrides.json_schema,
             cost_fn=pricing.cost_function(settings.prices),
-            setup_notices=list(notices),
+            setup_notices=notices,
+            user_hooks=services.user_hooks,
         )
         return Agent(setup, history)
 

@@ -216,7 +216,9 @@ def builtin_hooks(
     from mentra.agent.hooks import AuditHook, HookPipeline, PermissionHook, ShrinkHook
 
     hooks = HookPipeline()
-    hooks.before_tool.append(PermissionHook(authorizer, policy))
+    hooks.before_tool.append(PermissionHook(authorizer, policy, services.user_hooks))
+    if services.user_hooks is not None:  # their additional_context goes with the next message
+        hooks.after_round.append(services.user_hooks.take_context)
     audit = audit_writer(runtime, agent_id)
     if audit is not None:
         hooks.before_tool.append(AuditHook(audit))

@@ -90,14 +90,25 @@ class HookPipeline:
 class PermissionHook:
     """`before_tool`: ask the permission engine; a denial answers the call instead of it."""
 
-    __slots__ = ("_request", "authorizer", "policy")
+    __slots__ = ("_request", "authorizer", "policy", "user_hooks")
 
-    def __init__(self, authorizer: Authorizer, policy: RuntimePolicy | None = None) -> None:
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        policy: RuntimePolicy | None = None,
+        user_hooks: Any = None,
+    ) -> None:
         from mentra.permissions.decide import request_for
 
         self.authorizer = authorizer
         self.policy = policy  # shell redirections outside its write roots are subjects too
+        self.user_hooks = user_hooks  # pre_tool hook commands: after deny rules, before ask
         self._request = request_for
+
+    def _make_request(self, tool: Tool, args: Any, use: ToolUseBlock, mutating: bool) -> Any:
+        return self._request(
+            tool, args, call_id=use.id, input=use.input, mutates=mutating, policy=self.policy
+        )
 
     async def __call__(self, call: ToolCall) -> None:
         use = call.use
@@ -109,9 +120,22 @@ class PermissionHook:
             mutates=call.mutating,
             policy=self.policy,
         )
-        call.permission = request
         decision = self.authorizer.evaluate(request)
         emitter = call.emitter
+        if self.user_hooks is not None:  # a hook may deny, rewrite, or turn an ask into allow
+            from types import SimpleNamespace
+
+            from mentra.user_hooks import gates
+
+            runner = SimpleNamespace(
+                services={"user_hooks": self.user_hooks},
+                emitter=emitter,
+                make_permission_request=self._make_request,
+                authorizer=self.authorizer,
+            )
+            request, decision = await gates.authorize_call(runner, call, request, decision)
+            use = call.use
+        call.permission = request
         if decision.outcome == "ask":
             emitter.emit(
                 PermissionRequested, call_id=use.id, name=use.name, subjects=list(request.subjects)
@@ -135,7 +159,11 @@ class PermissionHook:
                 f"denied by rule {decision.rule}" if decision.rule else "denied by permissions"
             )
             call.denial = PermissionDenial(
-                call_id=use.id, tool=use.name, subjects=list(request.subjects), reason=reason
+                call_id=use.id,
+                tool=use.name,
+                subjects=list(request.subjects),
+                reason=reason,
+                decided_by=decision.decided_by,
             )
             call.result = ToolResult(
                 f"Permission denied for `{use.name}`: {reason}. The call did not run; "

@@ -137,6 +137,13 @@ class Agent:
             self._commit([message], log, state)
             if not uses:
                 state.final_text = message.text
+                # user stop hooks may send the model on for one more round
+                if s.user_hooks is not None:
+                    from mentra.user_hooks import gates
+
+                    if more := await gates.on_stop(s.user_hooks, emitter, message.text):
+                        self._commit([Message.user_text(more)], log, state)
+                        continue
                 if s.json_schema is None:
                     return
                 problem = _check_json(message.text, s.json_schema, state)

@@ -195,6 +195,10 @@ class Session:
                 store.begin_run(record)  # the agent becomes running with it
                 log = _StoreLog(store, s.agent_id, record, budget)
             agent.repair_dangling_calls(log)
+            if s.user_hooks is not None:  # session_start, then user_prompt (may refuse it)
+                from mentra.user_hooks import gates
+
+                await gates.start_run(s.user_hooks, emitter, prompt)
             if prompt is not None:
                 emitter.emit(UserMessage, text=prompt, images=len(images or ()))
                 content: list[ContentBlock] = [TextBlock(text=prompt), *(images or ())]

@@ -159,6 +159,7 @@ class ToolRunner:
         assert item.tool is not None
         call = ToolCall(item.use, item.tool, item.args, item.mutating, self.emitter)
         await self.hooks.tool_call(call)
+        item.use, item.args, item.mutating = call.use, call.args, call.mutating  # a hook's rewrite
         if call.denial is not None:
             stats.denials.append(call.denial)
         if call.result is not None:
@@ -198,6 +199,15 @@ class ToolRunner:
             result = ToolResult(
                 f"Tool `{use.name}` failed: {type(exc).__name__}: {exc}", is_error=True
             )
+        if self.services.user_hooks is not None:  # post_tool hook commands
+            from types import SimpleNamespace
+
+            from mentra.user_hooks import gates
+
+            runner = SimpleNamespace(
+                services={"user_hooks": self.services.user_hooks}, emitter=self.emitter
+            )
+            result = await gates.after_call(runner, item, result)
         if self.hooks.after_tool:
             call = ToolCall(use, item.tool, item.args, item.mutating, self.emitter)
             result = self.hooks.tool_result(call, result)

@@ -57,6 +57,8 @@ class PolicyFile(BaseModel):
     ask: list[RuleText] = Field(default_factory=list)
     deny: list[RuleText] = Field(default_factory=list)
     trusted_folders: list[str] = Field(default_factory=list)
+    # wiring: user hooks; validated by mentra.user_hooks.sources (a trusted file's only)
+    hooks: dict[str, Any] = Field(default_factory=dict)
 
 
 class PermissionsSource(Protocol):

@@ -21,6 +21,7 @@ class ToolServices:
     results_dir: Path | None = None
     store: Store | None = None
     contexts: dict[type, object] = field(default_factory=dict)  # Runtime.register_context
+    user_hooks: Any = None  # `mentra.user_hooks.UserHooks`, for pre_tool/post_tool
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"contexts": self.contexts}

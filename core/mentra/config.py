@@ -38,8 +38,17 @@ class ToolsConfig(_Strict):
     only: list[str] | None = None
     hide: list[str] = Field(default_factory=list)
     custom: list[dict[str, Any]] = Field(
-        default_factory=list, description="tools run as commands; see `CustomToolSpec`"
+        default_factory=list,
+        description="tools run as commands; see `CustomToolSpec`",
+        json_schema_extra=lambda schema: _custom_tool_items(schema),
     )
+
+
+def _custom_tool_items(schema: dict[str, Any]) -> None:
+    """`mentra schema config` shows each custom tool's fields (imported only for the schema)."""
+    from mentra.tools.custom import CustomToolSpec
+
+    schema["items"] = CustomToolSpec.model_json_schema()
 
 
 class PolicyConfig(_Strict):

@@ -575,6 +575,9 @@ class Runtime:
         )
         if p.env_allow is not None:
             policy.env_allow = list(p.env_allow)
+        declared_keys = {s.api_key_env for s in config.providers.values() if s.api_key_env}
+        if declared_keys:  # a declared provider's key never reaches a command either
+            policy.secret_env = policy.secret_env | declared_keys
         return policy
 
 

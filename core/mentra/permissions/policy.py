@@ -14,6 +14,16 @@ from pathlib import Path
 from mentra.errors import MentraError
 
 DEFAULT_ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "TMPDIR")
+# the builtin providers' key variables: never passed to a command, whatever env_allow names
+PROVIDER_KEY_ENV = frozenset(
+    {
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "OPENROUTER_API_KEY",
+    }
+)
 
 
 class PolicyViolationError(MentraError):
@@ -30,6 +40,7 @@ class RuntimePolicy:
     max_output_bytes: int = 65536
     background_jobs: int = 8
     background_timeout: float = 600.0
+    secret_env: frozenset[str] = PROVIDER_KEY_ENV  # removed even when env_allow names them
 
     def __post_init__(self) -> None:
         self.working_dir = Path(os.path.realpath(self.working_dir))
@@ -95,8 +106,13 @@ class RuntimePolicy:
             return str(path)
 
     def child_env(self) -> dict[str, str]:
-        """The environment a command may see: only allow-listed variables."""
-        return {k: v for k in self.env_allow if (v := os.environ.get(k)) is not None}
+        """The environment a command may see: only allow-listed variables (names, not patterns),
+        never a provider's key."""
+        return {
+            k: v
+            for k in self.env_allow
+            if k not in self.secret_env and (v := os.environ.get(k)) is not None
+        }
 
 
 def _realpath(path: Path, *, shown: str) -> Path:

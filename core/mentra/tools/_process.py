@@ -6,14 +6,27 @@ callback, and a silent command sends a heartbeat every few seconds. Each stream 
 ``max_output_bytes`` (head and tail, the middle marked as cut). On timeout, cancellation, or when
 the command exits leaving processes behind, the whole group is terminated: SIGTERM, a short grace,
 then SIGKILL, so a child that ignores SIGTERM is gone too.
+
+A process the command started in a session of its own (``setsid cmd &``) is outside the group
+but may still hold the output pipes: once the command has exited and the pipes stayed open for
+``PIPE_GRACE_SECONDS``, the processes holding them are found (``/proc/*/fd``) and stopped the same
+way, and the result says so; the call never waits for the timeout on their account.
+
+Every group is also listed with this process's guard (`mentra.tools._group_guard`, started once,
+on the first command): if mentra dies, even by ``kill -9``, the guard stops the groups still
+running. Background jobs are not listed; they outlive mentra on purpose.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,16 +39,6 @@ HEARTBEAT_SECONDS = 5.0
 KILL_GRACE_SECONDS = 1.0
 PIPE_GRACE_SECONDS = 1.0  # how long pipes may stay open after the command itself exited
 PROGRESS_LINE_CHARS = 2000
-# provider credentials never reach a command, whatever the policy's env_allow names
-SECRET_ENV_NAMES = frozenset(
-    {
-        "OPENAI_API_KEY",
-        "ANTHROPIC_API_KEY",
-        "GEMINI_API_KEY",
-        "GOOGLE_API_KEY",
-        "OPENROUTER_API_KEY",
-    }
-)
 
 
 class CommandNotFoundError(Exception):
@@ -59,7 +62,7 @@ class ProcessOutcome:
     timed_out: bool
     leftovers_killed: bool
     duration: float
-    pipe_holders_killed: bool = False
+    detached_killed: int = 0  # processes outside the group that held the output pipes
 
     def render(self, *, timeout: float) -> str:
         """The text a model sees: status line, then each non-empty stream."""
@@ -75,10 +78,11 @@ class ProcessOutcome:
                 "(processes the command left running were stopped; use background_run for "
                 "long-running processes)"
             )
-        if self.pipe_holders_killed:
+        if self.detached_killed:
             parts.append(
-                "(a process the command started outside its process group still held the output "
-                "pipes after the command exited; it was killed)"
+                f"(the command exited, but {self.detached_killed} process(es) it started in a "
+                "session of their own still held its output pipes; they were stopped and later "
+                "output is lost; use background_run for long-running processes)"
             )
         for name, text in (("stdout", self.stdout), ("stderr", self.stderr)):
             if text:
@@ -130,11 +134,6 @@ class _Capture:
         )
 
 
-def fenced_env(env: dict[str, str]) -> dict[str, str]:
-    """``env`` without provider API keys: the env fence applied to every command a tool starts."""
-    return {k: v for k, v in env.items() if k.upper() not in SECRET_ENV_NAMES}
-
-
 async def run_process(
     argv: Sequence[str],
     *,
@@ -148,13 +147,11 @@ async def run_process(
 ) -> ProcessOutcome:
     """Run ``argv`` (no shell) and collect its outcome. Raises `CommandNotFoundError`."""
     started = time.monotonic()
-    loop = asyncio.get_running_loop()
     try:
-        transport, protocol = await loop.subprocess_exec(
-            lambda: _ExitProtocol(loop),
+        proc = await asyncio.create_subprocess_exec(
             *argv,
             cwd=cwd,
-            env=fenced_env(env),
+            env=env,
             stdin=asyncio.subprocess.PIPE if stdin_data is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -166,8 +163,6 @@ async def run_process(
         raise CommandNotFoundError(argv[0], "permission denied (not executable)") from None
     except NotADirectoryError:
         raise CommandNotFoundError(argv[0], "not a valid path") from None
-    proc = asyncio.subprocess.Process(transport, protocol, loop)
-    pipe_inodes = _pipe_inodes(transport)
 
     captures = {"stdout": _Capture(max_output_bytes), "stderr": _Capture(max_output_bytes)}
     last_activity = time.monotonic()
@@ -215,12 +210,11 @@ async def run_process(
     beater = asyncio.create_task(beat())
     timed_out = False
     leftovers = False
-    pipe_holders_killed = False
+    detached = 0
+    _guard_group(proc.pid, True)
     try:
         try:
-            # not proc.wait(): asyncio's wait also waits for the pipes, which a detached child
-            # (setsid) may hold open long after the command itself exited
-            await asyncio.wait_for(asyncio.shield(protocol.exited), timeout)
+            await asyncio.wait_for(_exited(proc), timeout)
         except TimeoutError:
             timed_out = True
             await _terminate_group(proc)
@@ -232,22 +226,22 @@ async def run_process(
         leftovers = _group_alive(proc.pid) and not timed_out
         if leftovers or timed_out:
             _kill_group(proc.pid, signal.SIGKILL)
-        if not readers.done():
-            # something outside the group (started with setsid) still holds the output pipes
-            pipe_holders_killed = _kill_pipe_holders(pipe_inodes)
+        if not readers.done() and not leftovers and not timed_out:
+            detached = await _stop_pipe_holders(proc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(readers), PIPE_GRACE_SECONDS)
     finally:
         beater.cancel()
         if proc.returncode is None or _group_alive(proc.pid):
             await _terminate_group(proc)  # cancelled, or an error above: leave nothing behind
+        _guard_group(proc.pid, False)
         if not readers.done():
             readers.cancel()
+            _close_transport(proc)  # pipes still held: close our ends now, in this loop
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await readers
         with contextlib.suppress(asyncio.CancelledError):
             await beater
-        transport.close()  # closes the pipes now, not when the loop is already gone
     out, err = captures["stdout"], captures["stderr"]
     return ProcessOutcome(
         exit_code=None if timed_out else proc.returncode,
@@ -259,58 +253,9 @@ async def run_process(
         stderr_truncated=err.truncated,
         timed_out=timed_out,
         leftovers_killed=leftovers,
-        pipe_holders_killed=pipe_holders_killed,
         duration=time.monotonic() - started,
+        detached_killed=detached,
     )
-
-
-class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """The stream protocol plus a future set when the process exits (pipes may stay open)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=2**16, loop=loop)
-        self.exited: asyncio.Future[None] = loop.create_future()
-
-    def process_exited(self) -> None:
-        super().process_exited()
-        if not self.exited.done():
-            self.exited.set_result(None)
-
-
-def _pipe_inodes(transport: asyncio.SubprocessTransport) -> set[str]:
-    """The `/proc/PID/fd` link targets of the command's stdout and stderr pipes."""
-    found = set()
-    for fd in (1, 2):
-        pipe = transport.get_pipe_transport(fd)
-        raw = pipe.get_extra_info("pipe") if pipe is not None else None
-        if raw is not None:
-            with contextlib.suppress(OSError, ValueError):
-                found.add(f"pipe:[{os.fstat(raw.fileno()).st_ino}]")
-    return found
-
-
-def _kill_pipe_holders(targets: set[str]) -> bool:
-    """SIGKILL every other process holding one of the pipes; whether there was one."""
-    proc_dir = Path("/proc")
-    if not targets or not proc_dir.is_dir():
-        return False
-    me, killed = os.getpid(), False
-    for entry in proc_dir.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            fds = list((entry / "fd").iterdir())
-        except OSError:
-            continue
-        links = set()
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                links.add(str(fd.readlink()))
-        if links & targets:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed = True
-    return killed
 
 
 def _stream_line(progress: ProgressFn, name: str, line: bytes, streamed: int, cap: int) -> int:
@@ -369,3 +314,149 @@ async def _terminate_group(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), 5)
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> None:
+    """Until the command itself has exited. ``proc.wait()`` alone also waits for its pipes to
+    close (Python 3.11), which a detached child can hold open for ever; the exit code is known
+    before that, so it is watched too."""
+    waiter = asyncio.ensure_future(proc.wait())
+    delay = 0.01
+    try:
+        while proc.returncode is None and not waiter.done():
+            await asyncio.wait({waiter}, timeout=delay)
+            delay = min(delay * 2, 0.1)
+    finally:
+        if not waiter.done():
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+
+
+def _pipe_fds(proc: asyncio.subprocess.Process) -> list[int]:
+    """Our read ends of the command's stdout/stderr pipes."""
+    transport = getattr(proc, "_transport", None)
+    fds = []
+    for fd in (1, 2):
+        pipe = transport.get_pipe_transport(fd) if transport is not None else None
+        file = pipe.get_extra_info("pipe") if pipe is not None else None
+        if file is not None:
+            with contextlib.suppress(OSError, ValueError):
+                fds.append(file.fileno())
+    return fds
+
+
+def _close_transport(proc: asyncio.subprocess.Process) -> None:
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        with contextlib.suppress(Exception):
+            transport.close()
+
+
+def pipe_holders(fds: Sequence[int]) -> list[int]:
+    """Pids (other than ours) with a descriptor on the pipe behind one of ``fds``."""
+    names = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            names.add(f"pipe:[{os.fstat(fd).st_ino}]")
+    if not names:
+        return []
+    holders = []
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            links = list(Path(f"/proc/{entry.name}/fd").iterdir())
+        except OSError:
+            continue  # gone, or not ours to read
+        for link in links:
+            try:
+                target = str(link.readlink())
+            except OSError:
+                continue
+            if target in names:
+                holders.append(int(entry.name))
+                break
+    return holders
+
+
+async def _stop_pipe_holders(proc: asyncio.subprocess.Process) -> int:
+    """SIGTERM, a grace, SIGKILL to the processes still holding the command's output pipes."""
+    if not sys.platform.startswith("linux"):  # pragma: no cover - /proc is Linux only
+        return 0
+    holders = pipe_holders(_pipe_fds(proc))
+    for pid in holders:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + KILL_GRACE_SECONDS
+    left = holders
+    while left and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        left = [pid for pid in left if _pid_running(pid)]
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return len(holders)
+
+
+def _pid_running(pid: int) -> bool:
+    fields = stat_fields(pid)
+    return fields is not None and bool(fields) and fields[0] not in ("Z", "X")
+
+
+_guard_lock = threading.Lock()
+_guard: tuple[subprocess.Popen[bytes], int] | None = None
+_guard_broken = False
+GUARD_SCRIPT = Path(__file__).with_name("_group_guard.py")
+
+
+def _guard_group(pgid: int, add: bool) -> None:
+    """List (or unlist) a process group with the guard, starting the guard on first use."""
+    global _guard, _guard_broken
+    with _guard_lock:
+        if _guard is None:
+            if _guard_broken or not add:
+                return
+            try:
+                _guard = _start_guard()
+            except OSError:
+                _guard_broken = True
+                return
+        try:
+            os.write(_guard[1], f"{'+' if add else '-'}{pgid}\n".encode())
+        except OSError:  # the guard died: groups are still stopped by the calls themselves
+            _guard_broken = True
+
+
+def _start_guard() -> tuple[subprocess.Popen[bytes], int]:
+    read_end, write_end = os.pipe()
+    try:
+        guard = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(GUARD_SCRIPT)],
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    atexit.register(_stop_guard)
+    return guard, write_end
+
+
+def _stop_guard() -> None:
+    """At a normal exit: close the pipe (the guard exits, nothing left to stop) and reap it."""
+    global _guard
+    with _guard_lock:
+        if _guard is None:
+            return
+        guard, write_end = _guard
+        _guard = None
+    with contextlib.suppress(OSError):
+        os.close(write_end)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        guard.wait(timeout=2)

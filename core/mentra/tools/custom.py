@@ -10,6 +10,13 @@ Python tools name ``module:function``; the input schema comes from the function'
 the ``Args:`` section of its docstring. Sync functions run in a worker thread, async ones are
 awaited.
 
+A value put in the argv that begins with ``-`` is refused (it would be read as an option:
+``wc --files0-from=/etc/hostname``) unless the tool declares ``allow_options: true``. Inputs the
+tool declares as paths (``paths: [field]``, or ``format: path`` in the field's schema) are
+resolved by the policy exactly as the `files` tool resolves them, inside the read roots (the
+write roots for a mutating tool), and the command gets the resolved absolute path; a path outside
+them fails the call with the policy's message.
+
 ``mutates`` defaults to true: a tool mentra knows nothing about is assumed to change things, so
 it runs in the one-at-a-time lane and asks for permission in the default mode. Declare
 ``mutates: false`` for read-only tools to let them run in parallel and be allowed by default.
@@ -31,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from mentra._duration import Duration
 from mentra.errors import ConfigError
+from mentra.permissions.policy import PolicyViolationError, RuntimePolicy
 from mentra.tools._process import CommandNotFoundError, run_process
 from mentra.tools._threads import run_blocking
 from mentra.tools.base import (
@@ -65,6 +73,17 @@ class CustomToolSpec(BaseModel):
     mutates: bool = True
     stdin: Literal["none", "json"] = "none"
     timeout: Duration | None = Field(None, gt=0, description="seconds; capped by the policy")
+    allow_options: bool = Field(
+        False,
+        description="let a value put in the argv begin with `-` (default: such a call is refused)",
+    )
+    paths: list[str] = Field(
+        default_factory=list,
+        description=(
+            "input fields that are paths: resolved inside the read roots (the write roots when "
+            "`mutates`), as the files tool does; `format: path` in a field's schema does the same"
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> CustomToolSpec:
@@ -83,11 +102,17 @@ class CustomToolSpec(BaseModel):
                         raise ValueError(
                             f"placeholder {{{field}}} in command is not a property of input_schema"
                         )
+            properties = self.input_schema.get("properties", {})
+            for field in self.paths:
+                if field not in properties:
+                    raise ValueError(f"`paths` names {field!r}, not a property of input_schema")
         else:
             if "input_schema" in self.model_fields_set:
                 raise ValueError("a Python tool's input schema comes from its type hints")
             if self.stdin != "none":
                 raise ValueError("`stdin` applies to command tools only")
+            if self.paths or self.allow_options:
+                raise ValueError("`paths` and `allow_options` apply to command tools only")
         return self
 
 
@@ -113,6 +138,42 @@ class CommandTool(SchemaTool):
         self.argv_template = [program, *spec.command[1:]]
         self.stdin_json = spec.stdin == "json"
         self.timeout = spec.timeout
+        self.allow_options = spec.allow_options
+        properties = spec.input_schema.get("properties", {})
+        self.path_fields = list(spec.paths) + [
+            name
+            for name, sub in properties.items()
+            if isinstance(sub, dict) and sub.get("format") == "path" and name not in spec.paths
+        ]
+        self.argv_fields = {field for arg in spec.command for field in _fields(arg)}
+
+    def check_input(self, args: dict[str, Any], policy: RuntimePolicy) -> dict[str, Any] | str:
+        """``args`` with path fields resolved by the policy, or why the call is refused."""
+        if not self.allow_options:
+            for field in sorted(self.argv_fields):
+                values = args.get(field)
+                for value in values if isinstance(values, list) else [values]:
+                    if isinstance(value, str) and value.startswith("-"):
+                        return (
+                            f"Custom tool `{self.name}`: `{field}` is {value!r}, which begins "
+                            "with '-' and would be read as an option; refused (the tool does not "
+                            "declare `allow_options: true`)"
+                        )
+        checked = dict(args)
+        for field in self.path_fields:
+            value = args.get(field)
+            if value is None:
+                continue
+            items = value if isinstance(value, list) else [value]
+            try:
+                resolved = [
+                    str(policy.resolve(item, write=self.mutates)) if isinstance(item, str) else item
+                    for item in items
+                ]
+            except PolicyViolationError as exc:
+                return f"Refused by policy: {exc.message}"
+            checked[field] = resolved if isinstance(value, list) else resolved[0]
+        return checked
 
     def build_argv(self, args: dict[str, Any]) -> list[str]:
         argv: list[str] = []
@@ -139,6 +200,10 @@ class CommandTool(SchemaTool):
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         policy = ctx.policy
+        checked = self.check_input(args, policy)
+        if isinstance(checked, str):
+            return ToolResult(checked, is_error=True)
+        args = checked
         argv = self.build_argv(args)
         timeout = min(self.timeout or policy.command_timeout, policy.command_timeout)
         try:

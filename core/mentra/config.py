@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mentra import _yaml
 from mentra._duration import Duration
 from mentra.errors import ConfigError
+from mentra.memory.config import MemoryConfig
 from mentra.permissions.decide import PermissionsConfig
 from mentra.providers.registry import ProviderSettings, Wire
 
@@ -79,6 +80,7 @@ class AgentConfig(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     skills: list[str] = Field(default_factory=list)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)  # long-term memory (mentra.memory)
 
     @field_validator("model")
     @classmethod

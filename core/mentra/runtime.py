@@ -107,6 +107,9 @@ class Runtime:
             self._global_store.close()
             self._global_store = None
         if self.store is not None:
+            from mentra import memory  # memory: its connection to the same file
+
+            memory.close_store(self.store)
             self.store.close()
 
     def data_dir(self, agent_id: str) -> Path:
@@ -284,6 +287,12 @@ class Runtime:
             self, loaded, overrides, policy
         )
         services = assemble.tool_services(self, agent_id)
+        # memory: this agent's long-term memory, for its tools, auto-recall and episode ingest
+        from mentra import memory
+
+        services["memory"] = memory.session_for(
+            config, store=self.store, owner=self, agent_id=agent_id, workspace=str(self.workspace)
+        )
         opts = config.model_options
         limits = config.limits
         audit = assemble.audit_fn(self, agent_id)
@@ -342,6 +351,7 @@ class Runtime:
             json_schema=overrides.json_schema,
             cost_fn=pricing.cost_for,
             pending_notices=assemble.pending_notices_fn(services),
+            memory=services["memory"],
         )
         return Agent(setup, history)
 

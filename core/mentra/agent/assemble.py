@@ -35,6 +35,10 @@ def effective_tools(
         from mentra.skills import LoadSkillTool
 
         tools["load_skill"] = (LoadSkillTool(skills), "skill")
+    # memory: the long-term memory tools (none with memory.enabled false; see mentra.memory)
+    from mentra import memory
+
+    tools.update({name: (tool, "memory") for name, tool in memory.tools_for(config).items()})
     for name, tool in runtime._extra_tools.items():
         tools[name] = (tool, "registered")
     if config is not None:

@@ -35,6 +35,7 @@ from mentra.events import (
     AssistantMessageCompleted,
     AssistantTokenDelta,
     ErrorEvent,
+    Notice,
     PermissionDenial,
     RetryAttempt,
     RunFinished,
@@ -42,6 +43,7 @@ from mentra.events import (
     ToolCallSummary,
     UserMessage,
 )
+from mentra.memory import with_recall
 from mentra.messages import (
     ContentBlock,
     ImageBlock,
@@ -111,6 +113,7 @@ class AgentSetup:
     cost_fn: Callable[[str, str, Usage], float | None] | None = None
     pending_notices: Callable[[], list[str]] | None = None
     lease_ttl_s: float = 30.0
+    memory: Any = None  # memory: a mentra.memory.MemorySession, or None
 
 
 class Agent:
@@ -152,6 +155,8 @@ class Agent:
             resumed=resumed,
             store=s.store_label,
         )
+        if s.memory is not None:  # memory: its events go out through this run's emitter
+            s.memory.bind(emitter)
         outcome: RunOutcome
         holder: LeaseHolder | None = None
         heartbeat: asyncio.Task[None] | None = None
@@ -166,12 +171,16 @@ class Agent:
                 heartbeat = asyncio.create_task(self._heartbeat(holder))
                 s.store.begin_run(record)  # the agent becomes running with it
             self._repair_dangling_calls(record)
+            state.run_start = len(self.history)
             if prompt is not None:
                 emitter.emit(UserMessage, text=prompt, images=len(images or ()))
                 content: list[ContentBlock] = [TextBlock(text=prompt), *(images or ())]
                 if s.pending_notices is not None:  # e.g. background jobs that finished since
                     content.extend(TextBlock(text=n) for n in s.pending_notices())
                 self._commit([Message(role="user", content=content)], record, state)
+                if s.memory is not None:  # memory: auto-recall, added to requests, not stored
+                    state.recall_at = len(self.history) - 1
+                    state.recall = await s.memory.recall(prompt)
             elif not self.history or self.history[-1].role != "user":
                 raise UsageError("nothing to continue: give a prompt")
             coro = self._rounds(emitter, state, record)
@@ -217,6 +226,13 @@ class Agent:
                 state.errors.append(exc.message)
                 if outcome.exit_code == 0:
                     outcome = state.outcome(exc.status, exc.exit_code, exc.message)
+        if s.memory is not None and outcome.exit_code == 0:  # memory: one episode per success
+            try:
+                s.memory.ingest_episode(
+                    self.history[state.run_start :], revision=len(self.history), run_id=run_id
+                )
+            except MentraError as exc:
+                emitter.emit(Notice, level="warning", message=f"memory: {exc.message}")
         emitter.emit(
             RunFinished,
             status=outcome.status,
@@ -340,7 +356,8 @@ class Agent:
         s = self.setup
         request = ModelRequest(
             model=s.model,
-            messages=self.history,
+            # memory: the recalled text rides on this run's user message, in requests only
+            messages=with_recall(self.history, state.recall_at, state.recall),
             system=s.system,
             tools=s.tool_specs,
             options=s.options,
@@ -457,6 +474,9 @@ class _RunState:
     errors: list[str] = field(default_factory=list)
     pending_uses: list[ToolUseBlock] | None = None
     runner: ToolRunner | None = None
+    run_start: int = 0  # memory: where this run's messages begin in the history
+    recall_at: int | None = None  # memory: the index of the message the recall rides on
+    recall: str | None = None  # memory: the auto-recalled text
 
     def add_usage(self, usage: Usage, cost: float | None) -> None:
         self.usage.add(usage)

@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from mentra_cli._stdout import ensure_stdout, is_reader_gone, reader_gone
-from mentra_cli.commands import agents, inspect, permissions, run
+from mentra_cli.commands import agents, inspect, memory, permissions, run
 from mentra_cli.entry import settle_gc
 
 COMPLETE_VAR = "_MENTRA_COMPLETE"  # click's name for it: _{PROG}_COMPLETE
@@ -64,7 +64,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "export": agents.export,
     "import": agents.import_,
 }
-GROUPS: dict[str, typer.Typer] = {"permissions": permissions.app}
+GROUPS: dict[str, typer.Typer] = {"permissions": permissions.app, "memory": memory.app}
 
 
 # What help shows for a value, by parameter name: typer's own labels are Python types

@@ -203,6 +203,9 @@ def delete_agent(
                     except AgentBusyError as exc:
                         busy.append(exc.message)
                         continue
+                    from mentra import memory  # its long-term memory goes with it
+
+                    memory.delete_agent_memory(s, agent.id)
                     shutil.rmtree(agent_files_dir(path, agent.id), ignore_errors=True)
                 row = {"id": agent.id, "name": agent.name, "deleted": not dry_run}
                 sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")

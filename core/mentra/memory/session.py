@@ -129,9 +129,10 @@ class MemorySession:
         if not (cfg.auto_recall and prompt and cfg.recall_limit > 0 and cfg.recall_chars > 0):
             return None
         try:
-            hits = await asyncio.wait_for(
-                asyncio.to_thread(self.search, prompt, limit=cfg.recall_limit), RECALL_TIMEOUT_S
-            )
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (a
+            # SIGTERM) that lands as the search completes
+            async with asyncio.timeout(RECALL_TIMEOUT_S):
+                hits = await asyncio.to_thread(self.search, prompt, limit=cfg.recall_limit)
         except TimeoutError:
             return None
         lines: list[str] = []

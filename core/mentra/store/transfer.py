@@ -88,6 +88,7 @@ class AgentExport(_Model):
     runs: list[ExportedRun] = Field(default_factory=list)
     transcript: list[ExportedItem] = Field(default_factory=list)
     audit: list[ExportedAudit] = Field(default_factory=list)
+    memory: list[dict[str, Any]] = Field(default_factory=list)  # mentra.memory records
 
 
 def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
@@ -138,6 +139,7 @@ def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
             )
             for a in store.list_audit(agent.id)
         ],
+        memory=_memory().export_memory(store, agent.id),
     )
     return doc.model_dump(mode="json")
 
@@ -207,7 +209,7 @@ def import_agent(
         )
     )
     try:
-        _replay(store, doc)
+        _replay(store, doc, str(workspace))
     except BaseException:
         try:
             store.delete_agent(a.id)  # leave no half-imported agent behind
@@ -219,7 +221,13 @@ def import_agent(
     return imported
 
 
-def _replay(store: Store, doc: AgentExport) -> None:
+def _memory() -> Any:
+    from mentra import memory  # the agent's long-term memory travels with it
+
+    return memory
+
+
+def _replay(store: Store, doc: AgentExport, workspace: str) -> None:
     agent_id = doc.agent.id
     runs: dict[str, RunRecord] = {}
     for r in doc.runs:
@@ -237,4 +245,9 @@ def _replay(store: Store, doc: AgentExport) -> None:
         start = end
     for au in doc.audit:
         store.append_audit(AuditRecord(agent_id=agent_id, **au.model_dump()))
+    if doc.memory:
+        try:
+            _memory().import_memory(store, agent_id, doc.memory, workspace=workspace)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise UsageError(f"invalid agent export at memory: {exc}") from None
     store.set_agent_status(agent_id, doc.agent.status)

@@ -8,6 +8,7 @@ heavy is imported here: the config model imports this package at start-up.
 
 from __future__ import annotations
 
+import sys
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,9 +46,8 @@ def tools_for(config: AgentConfig | None) -> dict[str, Tool]:
 def store_for(store: Store | None, *, owner: object = None) -> MemoryStore:
     """The memory of a store: in the same SQLite file for an `SQLiteStore`; in process for
     the in-memory store, or for ``owner`` (a runtime) when there is no store (``--ephemeral``)."""
-    from mentra.store.sqlite import SQLiteStore
-
-    if isinstance(store, SQLiteStore):
+    sqlite_store = sys.modules.get("mentra.store.sqlite")  # not imported: not an SQLiteStore
+    if sqlite_store is not None and isinstance(store, sqlite_store.SQLiteStore):
         path = store.path.resolve()
         found = _SQLITE.get(path)
         if found is None:
@@ -84,11 +84,9 @@ def session_for(
     from mentra.memory.session import MemorySession
 
     memory = store_for(store, owner=owner)
-    from mentra.memory.sqlite import SQLiteMemoryStore
-
-    notice = None
-    if isinstance(memory, SQLiteMemoryStore) and not memory.full_text:
-        notice = FALLBACK_NOTICE
+    # the notice is for an SQLite file without FTS5; the in-memory backend always scans
+    on_sqlite = hasattr(memory, "path")
+    notice = FALLBACK_NOTICE if on_sqlite and not memory.full_text else None
     return MemorySession(
         memory, config.memory, agent_id=agent_id, workspace=workspace, fallback_notice=notice
     )

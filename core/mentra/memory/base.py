@@ -176,8 +176,8 @@ def rank(
     score += KIND_BONUS.get(record.kind, 0.0)
     score += 2.0 if record.pinned else 0.0
     score += 0.5 / (1.0 + age_hours / 24.0)
-    text = record.content.lower()
-    matched = [t for t in tokens if t in text]
+    words = set(_TOKEN_RE.findall(record.content.lower()))
+    matched = [t for t in tokens if t in words]
     why = []
     if matched:
         why.append("matched " + ",".join(matched))

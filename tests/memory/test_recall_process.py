@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from providers.harness import Reply, TcpHarness
 
 MENTRA = str(Path(sys.executable).parent / "mentra")
@@ -134,7 +133,7 @@ async def test_recall_respects_limit_and_chars(server: TcpHarness, tmp_path: Pat
     config = write_config(
         ws, server, "  scope: workspace\n  recall_limit: 5\n  recall_chars: 120\n"
     )
-    code, out, err = await mentra(
+    code, _out, err = await mentra(
         ws, "run", "-c", str(config), "-m", "openrouter:m", "--no-user-config", "deploy?"
     )
     assert code == 0, err

@@ -75,14 +75,30 @@ async def test_first_request_carries_the_pinned_fact(
 ) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
-    code, out, err = await mentra(ws, "memory", "pin", FACT)
-    assert code == 0, err
-    noise = ["Lunch is at noon", "Builds use make", "Tests run with pytest"]
-    for line in noise:
-        assert (await mentra(ws, "memory", "pin", line))[0] == 0
     config = write_config(
         ws, server, f"  scope: workspace\n  auto_recall: {str(auto_recall).lower()}\n"
     )
+    # an earlier run's model pinned the fact
+    script = ws / "pin.yaml"
+    calls = [{"name": "memory_pin", "input": {"content": FACT}}]
+    script.write_text(json.dumps({"turns": [{"tool_calls": calls}, {"text": "Noted."}]}))
+    code, out, err = await mentra(
+        ws,
+        "run",
+        "-c",
+        str(config),
+        "-m",
+        f"scripted:{script}",
+        "--no-user-config",
+        "--allow",
+        "memory_pin",
+        "Remember the rotation day.",
+    )
+    assert code == 0, err
+    assert '"action":"pinned"' in out.replace(" ", "")
+    noise = ["Lunch is at noon", "Builds use make", "Tests run with pytest"]
+    for line in noise:
+        assert (await mentra(ws, "memory", "pin", line))[0] == 0
     server.queue(Reply(body=chat_answer(ANSWER)))
     code, out, err = await mentra(
         ws,
@@ -106,7 +122,8 @@ async def test_first_request_carries_the_pinned_fact(
     assert FACT in sent
     for line in noise:  # no other record matched the prompt's words
         assert line not in sent
-    assert len(recalled) == 1 and recalled[0]["kind"] == "fact"
+    # the fact first, then the pin run's episode (it holds the fact too); at most 3
+    assert [e["kind"] for e in recalled] == ["fact", "episode"]
     # the recall rode on the request, not on the stored transcript
     agent = events[0]["agent_id"]
     code, shown, err = await mentra(ws, "show", agent)
@@ -124,7 +141,7 @@ async def test_recall_respects_limit_and_chars(server: TcpHarness, tmp_path: Pat
         ws, server, "  scope: workspace\n  recall_limit: 2\n  recall_chars: 2000\n"
     )
     server.queue(Reply(body=chat_answer(ANSWER)), Reply(body=chat_answer(ANSWER)))
-    code, out, err = await mentra(
+    code, _out, err = await mentra(
         ws, "run", "-c", str(config), "-m", "openrouter:m", "--no-user-config", "deploy?"
     )
     assert code == 0, err

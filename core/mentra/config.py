@@ -6,7 +6,6 @@ workspace (``-C``/cwd), not the file's folder, so one file serves any checkout.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,35 +105,6 @@ def split_model(spec: str) -> tuple[str, str]:
     return provider, model
 
 
-_VAR_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-
-
-def _fill_vars(
-    value: Any,
-    variables: dict[str, str],
-    path: tuple[str | int, ...],
-    marks: _yaml.Marks,
-    file: str,
-) -> Any:
-    if isinstance(value, str) and "{{" in value:
-
-        def repl(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in variables:
-                raise ConfigError(
-                    f"template variable {{{{{name}}}}} has no value (pass --var {name}=...)",
-                    location=_yaml.location(file, marks, path),
-                )
-            return variables[name]
-
-        return _VAR_RE.sub(repl, value)
-    if isinstance(value, dict):
-        return {k: _fill_vars(v, variables, (*path, k), marks, file) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill_vars(v, variables, (*path, i), marks, file) for i, v in enumerate(value)]
-    return value
-
-
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in top.items():
@@ -193,11 +163,24 @@ def load_agent_config(
     file = str(path)
     if not isinstance(raw, dict):
         raise ConfigError("an agent config must be a mapping of keys", location=f"{file}:1:1")
+    # one pass over the file as written: ${VAR} from the environment and {{name}} from --var;
+    # what a --var brings in is never expanded again (its value is literal text)
+    problems: list[_yaml.Problem] = []
+    data = _yaml.expand_tree(raw, (), marks, file, variables=variables, problems=problems)
+    # what the store keeps: ${VAR} as written (secrets stay in the environment), --var values
+    # filled in and escaped, so the resuming process's expansion leaves them literal
     if variables is not None:
-        raw = _fill_vars(raw, variables, (), marks, file)
-    data = _yaml.interpolate_tree(raw, (), marks, file)
+        raw = _yaml.expand_tree(
+            raw, (), marks, file, env=False, variables=variables, escape_values=True, problems=[]
+        )
     # validate the file alone first, so errors point at the file's own lines
-    _yaml.validate(AgentConfig, data, file=file, marks=marks, what="agent config")
+    try:
+        _yaml.validate(AgentConfig, data, file=file, marks=marks, what="agent config")
+    except _yaml.ConfigProblems as exc:
+        seen = {(p.line, p.col) for p in problems}
+        problems += [p for p in exc.problems if (p.line, p.col) not in seen]
+    if problems:
+        raise _yaml.ConfigProblems(problems)
     merged = _deep_merge(user_data, data) if user_data else data
     config = AgentConfig.model_validate(merged)
     merged_raw = _deep_merge(user_raw, raw) if user_raw else raw

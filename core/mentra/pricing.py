@@ -7,8 +7,12 @@ it model by model (same shape). Dated snapshots (``claude-sonnet-4-5-20250929``,
 ``gpt-4o-2024-08-06``) are priced as their base model. OpenRouter ids (``openai/gpt-5``) are
 priced from the upstream vendor's table unless the user table lists them.
 
+An agent config may price models itself, per provider (``providers.NAME.prices.MODEL``, the same
+fields per million tokens); those prices come first.
+
 Unknown models cost ``None``, never a made-up number; local servers (ollama, lmstudio) and the
-scripted provider cost 0. The JSON is loaded once, on first use.
+scripted provider cost 0. A cost cap on a model with no price is refused before the run starts
+(`require_price`): a cap that can never apply is no cap. The JSON is loaded once, on first use.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from mentra.errors import ConfigError
 from mentra.messages import Usage
@@ -29,6 +36,20 @@ _OPENROUTER_VENDORS = {"openai": "openai", "anthropic": "anthropic", "google": "
 
 Prices = dict[str, dict[str, dict[str, Any]]]
 _table: Prices | None = None
+
+
+class ModelPrice(BaseModel):
+    """USD per million tokens, as declared under ``providers.NAME.prices.MODEL``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0, description="uncached prompt tokens")
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(None, ge=0, description="cache reads (default: input)")
+    cache_write: float | None = Field(None, ge=0, description="cache writes (default: input)")
+
+
+Declared = Mapping[str, ModelPrice]
 
 
 def _read(path: Path) -> Prices:
@@ -79,7 +100,13 @@ def reset_cache() -> None:
     _table = None
 
 
-def price_for(provider: str, model: str) -> dict[str, Any] | None:
+def price_for(provider: str, model: str, declared: Declared | None = None) -> dict[str, Any] | None:
+    """The price of ``provider:model``: declared in the config first, then the table."""
+    if declared:
+        name = model.removeprefix("models/")
+        found = declared.get(name) or declared.get(_SNAPSHOT.sub("", name))
+        if found is not None:
+            return found.model_dump(exclude_none=True)
     table = price_table()
     candidates = [(provider, model)]
     if provider == "openrouter" and "/" in model:
@@ -103,11 +130,15 @@ def price_for(provider: str, model: str) -> dict[str, Any] | None:
     return None
 
 
-def cost_for(provider: str, model: str, usage: Usage) -> float | None:
+def cost_for(
+    provider: str, model: str, usage: Usage, *, declared: Declared | None = None
+) -> float | None:
     """Price of ``usage`` on ``provider:model`` in USD, or None when the price is unknown."""
-    if provider in FREE_PROVIDERS:
-        return 0.0
-    price = price_for(provider, model)
+    price = price_for(provider, model, declared) if declared else None
+    if price is None:
+        if provider in FREE_PROVIDERS:
+            return 0.0
+        price = price_for(provider, model)
     if price is None:
         return None
     tier = price.get("long_context")
@@ -124,3 +155,28 @@ def cost_for(provider: str, model: str, usage: Usage) -> float | None:
         + usage.output_tokens * float(price["output"])
     )
     return round(total / 1_000_000, 10)
+
+
+def cost_function(declared: Declared | None) -> Callable[[str, str, Usage], float | None]:
+    """`cost_for` with a config's declared prices bound in (the loop's ``cost_fn``)."""
+    if not declared:
+        return cost_for
+
+    def cost(provider: str, model: str, usage: Usage) -> float | None:
+        return cost_for(provider, model, usage, declared=declared)
+
+    return cost
+
+
+def require_price(provider: str, model: str, declared: Declared | None, cap: float | None) -> None:
+    """Refuse a cost cap that could never apply: ``provider:model`` has no known price."""
+    if cap is None or provider in FREE_PROVIDERS:
+        return
+    if price_for(provider, model, declared) is not None:
+        return
+    raise ConfigError(
+        f"a cost cap (--max-cost / limits.max_cost_usd) needs a price for {provider}:{model}, "
+        f"and none is known: declare one in the agent config (providers: {{{provider}: "
+        f"{{prices: {{{model}: {{input: USD, output: USD}}}}}}}}, per million tokens) or in a "
+        f"prices file (MENTRA_PRICES=file.json)"
+    )

@@ -115,11 +115,8 @@ class Runtime:
     def data_dir(self, agent_id: str) -> Path:
         """Per-agent files (background jobs, full tool results): beside the store, or a
         temporary folder for an ephemeral run."""
-        label = self.store_label
-        if self.store is not None and label and label != ":memory:":
-            from mentra.store.location import agent_files_dir
-
-            return agent_files_dir(Path(label), agent_id)
+        if self.store is not None:
+            return self.store.files_dir(agent_id)
         if self._data_root is None:
             import tempfile
 
@@ -229,9 +226,9 @@ class Runtime:
     ) -> tuple[Agent, AgentRecord]:
         if self.store is None:
             raise UsageError("resume needs a store (it cannot work with --ephemeral)")
-        record = self.store.get_agent(agent_id)
-        if record is None:
-            raise UsageError(f"no agent {agent_id!r} in store {self.store_label}")
+        from mentra.store.lookup import find_agent
+
+        record = find_agent(self.store, agent_id)
         if loaded is None:
             loaded = config_from_stored(record.config)
         history = [item.message for item in self.store.load_transcript(record.id)]
@@ -279,6 +276,9 @@ class Runtime:
         skills = assemble.skill_set(self, loaded)
         tools = assemble.effective_tools(self, loaded, skills)
         tool_map = {name: tool for name, (tool, _src) in tools.items()}
+        from mentra.rule_tools import require_known_rule_tools
+
+        require_known_rule_tools(loaded, overrides, tools)  # a rule naming no tool never matches
         system = overrides.system if overrides.system is not None else config.system
         system = assemble.system_prompt(system, skills)
         if overrides.json_schema is not None:
@@ -286,6 +286,10 @@ class Runtime:
         authorizer, make_request, mode, notices = assemble.build_permissions(
             self, loaded, overrides, policy
         )
+        start_notices: list[str] = []
+        load_notices = getattr(provider, "load_notices", None)  # the scripted provider's
+        if callable(load_notices):  # text the script had to clean, said in a notice
+            start_notices = list(load_notices(model))
         services = assemble.tool_services(self, agent_id)
         # memory: this agent's long-term memory, for its tools, auto-recall and episode ingest
         from mentra import memory
@@ -317,6 +321,8 @@ class Runtime:
 
         from mentra import pricing
 
+        cap = _pick(overrides.max_cost_usd, limits.max_cost_usd)
+        pricing.require_price(provider_name, model, settings.prices, cap)  # before the run
         setup = AgentSetup(
             agent_id=agent_id,
             name=config.name,
@@ -342,15 +348,16 @@ class Runtime:
                 max_rounds=_pick(overrides.max_rounds, limits.max_rounds),
                 max_tool_calls=_pick(overrides.max_tool_calls, limits.max_tool_calls),
                 max_tokens=_pick(overrides.max_tokens, limits.max_tokens),
-                max_cost_usd=_pick(overrides.max_cost_usd, limits.max_cost_usd),
+                max_cost_usd=cap,
                 timeout=_pick(overrides.timeout, limits.timeout),
             ),
             store=self.store,
             store_label=self.store_label,
             include_deltas=overrides.include_deltas,
             json_schema=overrides.json_schema,
-            cost_fn=pricing.cost_for,
+            cost_fn=pricing.cost_function(settings.prices),
             pending_notices=assemble.pending_notices_fn(services),
+            start_notices=start_notices,
             memory=services["memory"],
         )
         return Agent(setup, history)

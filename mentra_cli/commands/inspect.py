@@ -218,20 +218,124 @@ def validate(
             "default); --user-config lays the user config under it, as a run does.",
         ),
     ] = True,
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="KEY=VALUE for {{KEY}} (repeatable).")
+    ] = None,
 ) -> None:
-    """Check an agent config: keys, types, model, tools and skills. Exit 0 when valid."""
+    """Check an agent config: keys, types, model and script, tools, rules and skills. Every
+    problem is a `file:line:col: message` line on stderr, in file order; exit 0 when valid."""
     with cli_errors():
-        runtime, loaded = inspection_runtime(file, cwd=cwd, no_user_config=no_user_config)
-        names = [d.name for d in runtime.tools(loaded)]
-        model = loaded.config.model
-        if isinstance(model, str):
-            from mentra.config import split_model
+        problems, summary = _validate(file, cwd=cwd, no_user_config=no_user_config, var=var)
+        if problems:
+            for line in problems:
+                sys.stderr.write(f"{line}\n")
+            sys.stderr.flush()
+            out = {"valid": False, "file": str(file), "problems": problems}
+            sys.stdout.write(json.dumps(out) + "\n")
+            sys.stdout.flush()
+            raise typer.Exit(2)
+        sys.stdout.write(json.dumps({"valid": True, "file": str(file), **summary}) + "\n")
 
-            runtime.provider_settings(split_model(model)[0])
+
+def _problem_lines(exc: ConfigError, fallback: str | None) -> list[str]:
+    """A config error as `file:line:col: message` lines (several for `ConfigProblems`)."""
+    problems = getattr(exc, "problems", None)
+    if problems:
+        return [str(p) for p in problems]
+    if exc.location is None and fallback is not None:
+        return [f"{fallback}: {exc.message}"]
+    return [exc.message]
+
+
+def _order(lines: list[str], file: str) -> list[str]:
+    """The config's own problems in file order first, then those of other files."""
+    import re
+
+    def key(line: str) -> tuple[int, str, int, int]:
+        match = re.match(r"^(.*?):(\d+):(\d+): ", line)
+        if match is None:
+            return (2, "", 0, 0)
+        name, row, col = match.group(1), int(match.group(2)), int(match.group(3))
+        return (0 if name == file else 1, name, row, col)
+
+    return sorted(dict.fromkeys(lines), key=key)
+
+
+def _validate(
+    file: Path, *, cwd: Path | None, no_user_config: bool, var: list[str] | None
+) -> tuple[list[str], dict[str, Any]]:
+    """Every problem found (an empty list when valid) and, when valid, what was checked."""
+    from mentra.config import split_model
+    from mentra.rule_tools import known_tool_names, rule_tool_problems, rules_of
+    from mentra_cli.common import load_config, open_runtime, workspace_dir
+
+    workspace = workspace_dir(cwd)
+    try:
+        loaded, user = load_config(file, variables=var or [], no_user_config=no_user_config)
+    except ConfigError as exc:  # unreadable, not YAML, or not the schema: nothing more to check
+        return _order(_problem_lines(exc, None), str(file)), {}
+    where = str(file)
+    runtime = open_runtime(
+        workspace=workspace,
+        store_flag=None,
+        ephemeral=True,
+        no_user_config=no_user_config,
+        user=user,
+    )
+    runtime.declare_providers(loaded.config.providers)
+    lines: list[str] = []
+    names: list[str] = []
+    try:
+        names = _tool_names(runtime, loaded, lines)
+    except ConfigError as exc:
+        lines += _problem_lines(exc, loaded.location("tools") or where)
+    model = loaded.config.model
+    model_at = loaded.location("model") or where
+    if isinstance(model, str):
+        try:
+            provider, name = split_model(model)
+            if runtime.provider_settings(provider).wire == "scripted":
+                from mentra.providers.scripted import load_script
+
+                path = Path(name).expanduser()
+                load_script(path if path.is_absolute() else workspace / path)
+        except ConfigError as exc:
+            lines += _problem_lines(exc, model_at)
+        except ValueError as exc:
+            lines.append(f"{model_at}: {exc}")
+    try:
         runtime.build_policy(loaded.config)
-        sys.stdout.write(
-            json.dumps(
-                {"valid": True, "file": str(file), "name": loaded.config.name, "tools": names}
-            )
-            + "\n"
+    except ConfigError as exc:
+        lines += _problem_lines(exc, loaded.location("policy") or where)
+    for err in rule_tool_problems(rules_of(loaded), known_tool_names(loaded, names)):
+        lines += _problem_lines(err, where)
+    runtime.close()
+    return _order(lines, where), {"name": loaded.config.name, "tools": names}
+
+
+def _tool_names(runtime: Any, loaded: Any, lines: list[str]) -> list[str]:
+    """The effective tool names; every unknown name in ``tools.only``/``hide`` is a line."""
+    from mentra.config import LoadedConfig
+    from mentra.rule_tools import did_you_mean
+
+    tools = loaded.config.tools
+    unfiltered = loaded.config.model_copy(
+        update={"tools": tools.model_copy(update={"only": None, "hide": []})}
+    )
+    every = [
+        d.name
+        for d in runtime.tools(
+            LoadedConfig(unfiltered, file=loaded.file, marks=loaded.marks, raw=loaded.raw)
         )
+    ]
+    bad = 0
+    for key in ("only", "hide"):
+        for i, name in enumerate(getattr(tools, key) or []):
+            if name not in every:
+                bad += 1
+                at = loaded.location("tools", key, i)
+                lines.append(
+                    f"{at}: unknown tool {name!r} in tools.{key} "
+                    f"({did_you_mean(name, every)}known: {', '.join(sorted(every))})"
+                )
+    return every if bad else [d.name for d in runtime.tools(loaded)]

@@ -61,12 +61,28 @@ class _Opened:
         return found.id
 
 
+def _open_for_reading(store_flag: str | None, workspace: Path) -> Store:
+    """The store read-only (nothing is created or migrated), or an empty one if none."""
+    from mentra.store.location import open_store, resolve_store_path
+
+    path = resolve_store_path(store_flag, workspace)
+    if not path.exists() or str(path).startswith(("postgres:", "postgresql:")):
+        return open_workspace_store(store_flag, workspace, create=False)
+    return open_store(path, read_only=True)
+
+
 @contextmanager
-def _open(store_flag: str | None, cwd: Path | None, *, create: bool) -> Iterator[_Opened]:
+def _open(
+    store_flag: str | None, cwd: Path | None, *, create: bool, write: bool = True
+) -> Iterator[_Opened]:
     from mentra import memory
 
     workspace = workspace_dir(cwd)
-    s = open_workspace_store(store_flag, workspace, create=create)
+    s = (
+        open_workspace_store(store_flag, workspace, create=create)
+        if write
+        else _open_for_reading(store_flag, workspace)
+    )
     try:
         yield _Opened(s, memory.store_for(s), str(workspace))
     finally:
@@ -98,7 +114,7 @@ def list_records(
             raise UsageError("give --agent ID or --workspace, not both")
         if kind is not None and kind not in KINDS:
             raise UsageError(f"--kind must be fact, episode or summary, got {kind!r}")
-        with _open(store, cwd, create=False) as opened:
+        with _open(store, cwd, create=False, write=False) as opened:
             scope = Scope(workspace=opened.workspace, agent_id=opened.agent_id(agent))
             records = opened.memory.list_records(scope, kind=kind)
             print_listing([_row(r) for r in records], fmt, COLUMNS)
@@ -122,7 +138,7 @@ def search(
             raise UsageError(f"--limit must be between 1 and {MAX_SEARCH_LIMIT}, got {limit}")
         if not query.strip():
             raise UsageError("QUERY is empty")
-        with _open(store, cwd, create=False) as opened:
+        with _open(store, cwd, create=False, write=False) as opened:
             scope = Scope(workspace=opened.workspace, agent_id=opened.agent_id(agent))
             hits = opened.memory.search(query, scope, limit=limit)
             rows = [{**h.to_json(), "agent_id": h.record.agent_id} for h in hits]

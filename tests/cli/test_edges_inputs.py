@@ -95,7 +95,8 @@ def test_compound_durations_everywhere_they_are_read(mentra: Any, tmp_path: Path
     config.write_text(
         "model: scripted:x.yaml\nlimits: {timeout: 1h30m}\npolicy: {command_timeout: 1m30s}\n"
     )
-    checked = mentra("validate", str(config))
+    (tmp_path / "x.yaml").write_text("turns:\n  - text: done\n")
+    checked = mentra("validate", str(config), "-C", str(tmp_path))
     assert checked.code == 0, checked.stderr
 
 

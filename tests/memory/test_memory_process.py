@@ -45,8 +45,14 @@ class Workspace:
         return str(path)
 
     def run(
-        self, script: str, prompt: str, *flags: str, env: dict[str, str] | None = None
+        self,
+        script: str,
+        prompt: str,
+        *flags: str,
+        env: dict[str, str] | None = None,
+        allow: bool = True,
     ) -> list[dict[str, Any]]:
+        allowed = ["--allow", "memory_pin", "--allow", "memory_forget"] if allow else []
         done = self.mentra(
             "run",
             "-c",
@@ -54,10 +60,7 @@ class Workspace:
             "-m",
             f"scripted:{script}",
             "--no-user-config",
-            "--allow",
-            "memory_pin",
-            "--allow",
-            "memory_forget",
+            *allowed,
             *flags,
             prompt,
             env=env,
@@ -244,7 +247,7 @@ def test_tool_set_follows_the_config(tmp_path: Path, block: str, expected: list[
 
 def test_disabled_memory_ingests_nothing(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws", scope="agent", extra="  enabled: false\n")
-    events = ws.run(ws.script("a", [{"text": "ok"}]), "hello")
+    events = ws.run(ws.script("a", [{"text": "ok"}]), "hello", allow=False)
     assert events[-1]["status"] == "success"
     assert "memory_search" not in events[0]["tools"]
     assert not [e for e in events if e["type"] == "memory_updated"]

@@ -62,7 +62,7 @@ from mentra.providers.base import (
     ReplyBuilder,
     ToolSpec,
 )
-from mentra.providers.registry import Retries
+from mentra.providers.settings import Retries
 from mentra.store.base import LeaseHolder, RunRecord, Store
 
 
@@ -113,6 +113,7 @@ class AgentSetup:
     cost_fn: Callable[[str, str, Usage], float | None] | None = None
     pending_notices: Callable[[], list[str]] | None = None
     lease_ttl_s: float = 30.0
+    start_notices: list[str] = field(default_factory=list)  # warnings said after session_started
     memory: Any = None  # memory: a mentra.memory.MemorySession, or None
 
 
@@ -155,11 +156,14 @@ class Agent:
             resumed=resumed,
             store=s.store_label,
         )
+        for notice in s.start_notices:
+            emitter.emit(Notice, level="warning", message=notice)
         if s.memory is not None:  # memory: its events go out through this run's emitter
             s.memory.bind(emitter)
         outcome: RunOutcome
         holder: LeaseHolder | None = None
         heartbeat: asyncio.Task[None] | None = None
+        detail: str | None = None
         try:
             if s.store is not None:
                 candidate = LeaseHolder(pid=os.getpid(), host=socket.gethostname(), run_id=run_id)
@@ -205,11 +209,12 @@ class Agent:
             outcome = state.outcome(err.status, err.signal_exit_code, err.message)
         except MentraError as exc:
             outcome = state.outcome(exc.status, exc.exit_code, exc.message)
+            detail = getattr(exc, "detail", None)  # prov-reliab: a provider's whole error body
         except Exception as exc:  # the run must still finish with an event
             outcome = state.outcome("error", 1, f"internal error: {type(exc).__name__}: {exc}")
         if outcome.error:
             state.errors.append(outcome.error)
-            emitter.emit(ErrorEvent, status=outcome.status, message=outcome.error)
+            emitter.emit(ErrorEvent, status=outcome.status, message=outcome.error, detail=detail)
         record.status = outcome.status  # type: ignore[assignment]
         record.error = outcome.error
         record.usage = state.usage
@@ -367,16 +372,18 @@ class Agent:
         while True:
             reply = ReplyBuilder(s.provider_name)
             feed = reply.feed
+            streamed = 0  # prov-reliab: chars of text/reasoning this attempt streamed (#14.5)
             try:
                 async for event in s.provider.stream(request):
                     feed(event)
                     if (
-                        deltas
-                        and type(event) is BlockDelta
+                        type(event) is BlockDelta
                         and event.kind in ("text", "reasoning")
                         and event.text
                     ):
-                        emitter.emit(AssistantTokenDelta, kind=event.kind, delta=event.text)
+                        streamed += len(event.text)
+                        if deltas:
+                            emitter.emit(AssistantTokenDelta, kind=event.kind, delta=event.text)
                 return reply
             except ProviderError as exc:
                 if not exc.transient or attempt >= s.retries.max_attempts:
@@ -385,6 +392,7 @@ class Agent:
                             f"{exc.message} (gave up after {attempt} attempts)",
                             provider=exc.provider,
                             status_code=exc.status_code,
+                            detail=exc.detail,
                         ) from exc
                     raise
                 delay = _backoff(attempt, exc.retry_after, s.retries)
@@ -396,6 +404,10 @@ class Agent:
                     delay_s=round(delay, 3),
                     status_code=exc.status_code,
                     reason=exc.message,
+                    # prov-reliab (#14.5): the failed attempt's partial reply is thrown away;
+                    # deltas after this event start the reply again from its first character
+                    discarded_partial=streamed > 0,
+                    discarded_chars=streamed,
                 )
                 await asyncio.sleep(delay)
 

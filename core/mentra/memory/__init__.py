@@ -49,11 +49,17 @@ def store_for(store: Store | None, *, owner: object = None) -> MemoryStore:
     sqlite_store = sys.modules.get("mentra.store.sqlite")  # not imported: not an SQLiteStore
     if sqlite_store is not None and isinstance(store, sqlite_store.SQLiteStore):
         path = store.path.resolve()
-        found = _SQLITE.get(path)
+        read_only = bool(getattr(store, "read_only", False))
+        # a read-only store's view is its own (kept with the store object), not shared
+        found = _OTHERS.get(store) if read_only else _SQLITE.get(path)
         if found is None:
             from mentra.memory.sqlite import SQLiteMemoryStore
 
-            found = _SQLITE[path] = SQLiteMemoryStore(path)
+            found = SQLiteMemoryStore(path, read_only=read_only)
+            if read_only:
+                _OTHERS[store] = found
+            else:
+                _SQLITE[path] = found
         return found
     key = store if store is not None else owner
     found = _OTHERS.get(key) if key is not None else None
@@ -70,7 +76,7 @@ def close_store(store: Store | None) -> None:
     """Close the memory connection of an `SQLiteStore` (when the store itself closes)."""
     path = getattr(store, "path", None)
     if isinstance(path, Path):
-        found = _SQLITE.pop(path.resolve(), None)
+        found = _OTHERS.pop(store) if store in _OTHERS else _SQLITE.pop(path.resolve(), None)
         if found is not None:
             found.close()
 

@@ -87,21 +87,41 @@ def _where(scope: Scope) -> tuple[str, list[Any]]:
 class SQLiteMemoryStore:
     """Memory records in a mentra store file (its schema migrated first if need be)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, full_text: bool | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        full_text: bool | None = None,
+        read_only: bool = False,
+    ) -> None:
+        """``read_only`` (the store was opened so, e.g. by `mentra export`): nothing is created
+        or migrated; without an FTS5 index in the file, searches scan."""
         self.path = Path(path)
         self._lock = threading.RLock()
-        self._ensure_schema()
+        if not read_only:
+            self._ensure_schema()
         try:
-            conn = sqlite3.connect(
-                self.path, timeout=5.0, isolation_level=None, check_same_thread=False
-            )
+            if read_only:
+                uri = self.path.resolve().as_uri() + "?mode=ro"
+                if not os.access(self.path.parent, os.W_OK):
+                    uri += "&immutable=1"  # as the store does: no -shm file can be made
+                conn = sqlite3.connect(
+                    uri, uri=True, timeout=5.0, isolation_level=None, check_same_thread=False
+                )
+            else:
+                conn = sqlite3.connect(
+                    self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+                )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 5000")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open memory in the store {self.path}: {exc}") from None
         self._conn = conn
         self._full_text = has_fts5() if full_text is None else full_text
-        if self._full_text:
+        if self._full_text and read_only:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'memory_fts'")
+            self._full_text = found.fetchone() is not None
+        elif self._full_text:
             self._make_index()
 
     def _ensure_schema(self) -> None:

@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from mentra import _yaml
-from mentra.errors import TRANSIENT_STATUSES, ProviderError
+from mentra import _text, _yaml
+from mentra.errors import TRANSIENT_STATUSES, ConfigError, ProviderError
 from mentra.messages import Usage
 from mentra.providers.base import (
     BlockDelta,
@@ -82,11 +82,35 @@ class Script(BaseModel):
 
     model: str | None = None
     turns: list[ScriptTurn] = Field(min_length=1)
+    # what loading had to say (text that was not valid UTF-8), for a `notice`
+    _notices: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def notices(self) -> list[str]:
+        return list(self._notices)
 
 
 def load_script(path: Path) -> Script:
-    data, marks = _yaml.load_yaml(path, what="script", env=False)
-    return _yaml.validate(Script, data, file=str(path), marks=marks, what="script")
+    """Read and check a script. Text that is not valid UTF-8 (undecodable bytes in the file, a
+    lone surrogate escape such as ``"\\ud800"``) is replaced with U+FFFD and noted."""
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"script file not found: {file}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read script file {file}: {exc.strerror or exc}") from None
+    text, replaced = _text.decode_text(data)
+    tree, marks = _yaml.parse_yaml(text.removeprefix("\ufeff"), file=file, what="script", env=False)
+    tree, where = _text.clean_tree(tree)
+    script = _yaml.validate(Script, tree, file=file, marks=marks, what="script")
+    if replaced or where:
+        at = _yaml.location(file, marks, where[0]) if where else file
+        script._notices.append(
+            f"{at}: the script holds text that is not valid UTF-8; "
+            "it was replaced with U+FFFD (\ufffd)"
+        )
+    return script
 
 
 _WORD_RE = re.compile(r"\S+\s*|\s+")
@@ -100,6 +124,7 @@ class ScriptedProvider:
         self._base_dir = base_dir
         self._scripts: dict[str, tuple[list[ScriptTurn], list[list[ScriptError]]]] = {}
         self._failures_served: dict[tuple[str, int], int] = {}
+        self._notices: dict[str, list[str]] = {}
         self.requests: list[ModelRequest] = []  # what was asked, for inspection in tests
 
     def _path(self, model: str) -> Path:
@@ -126,7 +151,17 @@ class ScriptedProvider:
                 errors.append(pending)
             cached = (replies, errors)
             self._scripts[model] = cached
+            self._notices[model] = script.notices
         return cached
+
+    def load_notices(self, model: str) -> list[str]:
+        """Load the script of ``model`` ahead of the first request and say what loading had
+        to say. A script that cannot be loaded is reported by the request, as a config error."""
+        try:
+            self._load(model)
+        except ConfigError:
+            return []
+        return list(self._notices.get(model, ()))
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         replies, errors = self._load(request.model)

@@ -93,9 +93,9 @@ class AgentExport(_Model):
 
 def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
     """The agent (id or unique prefix) as a JSON-safe dict; `UsageError` if it is unknown."""
-    agent = store.get_agent(agent_id)
-    if agent is None:
-        raise UsageError(f"no agent with id {agent_id!r} in this store")
+    from mentra.store.lookup import find_agent
+
+    agent = find_agent(store, agent_id)
     doc = AgentExport(
         agent=ExportedAgent(
             id=agent.id,

@@ -295,7 +295,11 @@ class Runtime:
         from mentra import memory
 
         services["memory"] = memory.session_for(
-            config, store=self.store, owner=self, agent_id=agent_id, workspace=str(self.workspace)
+            config.memory,
+            store=self.store,
+            owner=self,
+            agent_id=agent_id,
+            workspace=str(self.workspace),
         )
         opts = config.model_options
         limits = config.limits

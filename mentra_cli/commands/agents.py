@@ -282,7 +282,11 @@ def export(
 
         s = _open_for_reading(store, workspace_dir(cwd))
         try:
-            text = json.dumps(export_agent(s, agent_id), ensure_ascii=False) + "\n"
+            from mentra import memory  # the agent's long-term memory travels with it
+
+            doc = export_agent(s, agent_id)
+            doc["memory"] = memory.export_memory(s, doc["agent"]["id"])
+            text = json.dumps(doc, ensure_ascii=False) + "\n"
         finally:
             s.close()
         if output_file is None or str(output_file) == "-":
@@ -320,7 +324,11 @@ def import_(
         data = _read_json(file)
         s = open_workspace_store(store, workspace, create=True)
         try:
+            from mentra import memory  # and its long-term memory, checked first
+
+            records = memory.parse_memory(data.get("memory") if isinstance(data, dict) else None)
             agent = import_agent(s, data, workspace=str(workspace), replace=replace)
+            memory.import_memory(s, agent.id, records, workspace=str(workspace))
         finally:
             s.close()
         summary = {k: v for k, v in _row(agent).items() if k not in ("created_at", "updated_at")}

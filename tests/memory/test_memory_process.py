@@ -213,6 +213,15 @@ def test_export_import_carry_memory_and_delete_agent_removes_it(tmp_path: Path) 
     rows = other.listing("list", "--agent", agent, "--kind", "fact")
     assert [r["content"] for r in rows] == [FACT]
     assert rows[0]["workspace"] == str(other.root.resolve())
+    # an export whose memory is damaged is refused whole: one line, exit 2, no agent made
+    third = Workspace(tmp_path / "third", scope="agent")
+    bad = {**doc, "memory": [{"id": "x", "kind": "note", "content": "?"}]}
+    (third.root / "bad.json").write_text(json.dumps(bad))
+    refused = third.mentra("import", "bad.json")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "memory" in refused.stderr and "Traceback" not in refused.stderr
+    listed = third.mentra("list-agents", "-o", "json")
+    assert json.loads(listed.stdout or "[]") == []
 
 
 def test_fallback_without_fts5_is_noticed_once_and_still_finds(tmp_path: Path) -> None:

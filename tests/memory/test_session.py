@@ -98,11 +98,13 @@ def test_with_recall_leaves_the_history_alone() -> None:
 
 
 def test_tools_for_the_config() -> None:
-    assert set(memory.tools_for(AgentConfig())) == {"memory_search", "memory_pin", "memory_forget"}
+    every = {"memory_search", "memory_pin", "memory_forget"}
+    assert set(memory.tools_for(AgentConfig().memory)) == every
+    assert set(memory.tools_for(None)) == every
     no_write = AgentConfig.model_validate({"memory": {"write_tools": False}})
-    assert set(memory.tools_for(no_write)) == {"memory_search"}
+    assert set(memory.tools_for(no_write.memory)) == {"memory_search"}
     off = AgentConfig.model_validate({"memory": {"enabled": False}})
-    assert memory.tools_for(off) == {}
+    assert memory.tools_for(off.memory) == {}
 
 
 def test_tool_inputs_and_lanes() -> None:

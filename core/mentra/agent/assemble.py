@@ -38,7 +38,12 @@ def effective_tools(
     # memory: the long-term memory tools (none with memory.enabled false; see mentra.memory)
     from mentra import memory
 
-    tools.update({name: (tool, "memory") for name, tool in memory.tools_for(config).items()})
+    tools.update(
+        {
+            name: (tool, "memory")
+            for name, tool in memory.tools_for(config.memory if config else None).items()
+        }
+    )
     for name, tool in runtime._extra_tools.items():
         tools[name] = (tool, "registered")
     if config is not None:

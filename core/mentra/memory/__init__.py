@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mentra.config import AgentConfig
     from mentra.memory.base import MemoryRecord, MemoryStore
+    from mentra.memory.config import MemoryConfig
     from mentra.memory.session import MemorySession
     from mentra.messages import Message
     from mentra.store.base import Store
@@ -30,15 +30,15 @@ _SQLITE: dict[Path, MemoryStore] = {}
 _OTHERS: weakref.WeakKeyDictionary[Any, MemoryStore] = weakref.WeakKeyDictionary()
 
 
-def tools_for(config: AgentConfig | None) -> dict[str, Tool]:
-    """The memory tools a config gets: none when ``memory.enabled`` is false, only
+def tools_for(config: MemoryConfig | None) -> dict[str, Tool]:
+    """The memory tools of a config's ``memory:`` block: none when ``enabled`` is false, only
     `memory_search` when ``write_tools`` is false."""
-    if config is not None and not config.memory.enabled:
+    if config is not None and not config.enabled:
         return {}
     from mentra.memory.tools import MemoryForgetTool, MemoryPinTool, MemorySearchTool
 
     tools: list[Tool] = [MemorySearchTool()]
-    if config is None or config.memory.write_tools:
+    if config is None or config.write_tools:
         tools += [MemoryPinTool(), MemoryForgetTool()]
     return {t.name: t for t in tools}
 
@@ -82,10 +82,10 @@ def close_store(store: Store | None) -> None:
 
 
 def session_for(
-    config: AgentConfig, *, store: Store | None, owner: object, agent_id: str, workspace: str
+    config: MemoryConfig, *, store: Store | None, owner: object, agent_id: str, workspace: str
 ) -> MemorySession | None:
     """One agent's memory for a run; None when ``memory.enabled`` is false."""
-    if not config.memory.enabled:
+    if not config.enabled:
         return None
     from mentra.memory.session import MemorySession
 
@@ -94,7 +94,7 @@ def session_for(
     on_sqlite = hasattr(memory, "path")
     notice = FALLBACK_NOTICE if on_sqlite and not memory.full_text else None
     return MemorySession(
-        memory, config.memory, agent_id=agent_id, workspace=workspace, fallback_notice=notice
+        memory, config, agent_id=agent_id, workspace=workspace, fallback_notice=notice
     )
 
 
@@ -117,13 +117,26 @@ def export_memory(store: Store, agent_id: str) -> list[dict[str, Any]]:
     return [r.to_json() for r in store_for(store).export_agent(agent_id)]
 
 
-def import_memory(
-    store: Store, agent_id: str, records: list[dict[str, Any]], *, workspace: str
-) -> None:
+def parse_memory(records: object) -> list[MemoryRecord]:
+    """The ``memory`` list of an export document; `UsageError` names what is wrong."""
+    from mentra.errors import UsageError
     from mentra.memory.base import MemoryRecord
 
-    parsed: list[MemoryRecord] = [MemoryRecord.from_json(r) for r in records]
-    store_for(store).import_agent(agent_id, parsed, workspace=workspace)
+    if records is None:
+        return []
+    if not isinstance(records, list):
+        raise UsageError("invalid agent export at memory: not a list")
+    try:
+        return [MemoryRecord.from_json(r) for r in records]
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise UsageError(f"invalid agent export at memory: {exc!r}") from None
+
+
+def import_memory(
+    store: Store, agent_id: str, records: list[MemoryRecord], *, workspace: str
+) -> None:
+    """Replace the agent's memory by ``records`` (from `parse_memory`)."""
+    store_for(store).import_agent(agent_id, records, workspace=workspace)
 
 
 def delete_agent_memory(store: Store, agent_id: str) -> int:
@@ -136,6 +149,7 @@ __all__ = [
     "delete_agent_memory",
     "export_memory",
     "import_memory",
+    "parse_memory",
     "session_for",
     "store_for",
     "tools_for",

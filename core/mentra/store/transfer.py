@@ -88,7 +88,9 @@ class AgentExport(_Model):
     runs: list[ExportedRun] = Field(default_factory=list)
     transcript: list[ExportedItem] = Field(default_factory=list)
     audit: list[ExportedAudit] = Field(default_factory=list)
-    memory: list[dict[str, Any]] = Field(default_factory=list)  # mentra.memory records
+    # the agent's long-term memory records (`mentra.memory`), filled and replayed by the
+    # memory package (mentra_cli's export/import), which the store layer may not import
+    memory: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
@@ -139,7 +141,6 @@ def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
             )
             for a in store.list_audit(agent.id)
         ],
-        memory=_memory().export_memory(store, agent.id),
     )
     return doc.model_dump(mode="json")
 
@@ -209,7 +210,7 @@ def import_agent(
         )
     )
     try:
-        _replay(store, doc, str(workspace))
+        _replay(store, doc)
     except BaseException:
         try:
             store.delete_agent(a.id)  # leave no half-imported agent behind
@@ -221,13 +222,7 @@ def import_agent(
     return imported
 
 
-def _memory() -> Any:
-    from mentra import memory  # the agent's long-term memory travels with it
-
-    return memory
-
-
-def _replay(store: Store, doc: AgentExport, workspace: str) -> None:
+def _replay(store: Store, doc: AgentExport) -> None:
     agent_id = doc.agent.id
     runs: dict[str, RunRecord] = {}
     for r in doc.runs:
@@ -245,9 +240,4 @@ def _replay(store: Store, doc: AgentExport, workspace: str) -> None:
         start = end
     for au in doc.audit:
         store.append_audit(AuditRecord(agent_id=agent_id, **au.model_dump()))
-    if doc.memory:
-        try:
-            _memory().import_memory(store, agent_id, doc.memory, workspace=workspace)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise UsageError(f"invalid agent export at memory: {exc}") from None
     store.set_agent_status(agent_id, doc.agent.status)

@@ -883,6 +883,39 @@ class Bench:
                 )
             )
 
+    def memory_search(self) -> None:
+        """benchmarks/memory_search.py: median `memory_search` over 10,000 records."""
+        sc = Scenario("memory_search over 10,000 records, in-process", "ms", "median ≤ 5 ms")
+        self.scenarios.append(sc)
+        proc = subprocess.run(
+            [str(MENTRA_PY), str(HERE / "memory_search.py"), *(["--searches", "50"] * self.quick)],
+            env=self.env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=DRIVER_TIMEOUT,
+            check=False,
+        )
+        out = proc.stdout.strip()
+        self.extra_sections.append(
+            f"### memory_search.py\n\n```\n{out or proc.stderr.strip()}\n```\n"
+        )
+        for label, value in re.findall(r"memory_search median per search(.*?): ([0-9.]+) ms", out):
+            sc.add(
+                Row(
+                    sc.title,
+                    "mentra: SQLite FTS5" + (", topic words" if label else ""),
+                    "ms",
+                    role="mentra" if not label else "mentra-extra",
+                    samples=[float(value)],
+                    target=5.0,
+                )
+            )
+        if not sc.rows:
+            sc.add(
+                Row(sc.title, "mentra", "ms", role="mentra", na=f"memory_search.py: {_why(proc)}")
+            )
+
     def server_cost(self) -> None:
         sc = Scenario("fake server's own cost (CPU, same machine)", "ms", "")
         self.scenarios.append(sc)
@@ -923,6 +956,7 @@ class Bench:
             self.parallel,
             self.resume,
             self.store_growth,
+            self.memory_search,
             self.server_cost,
         ]
         for step in steps:

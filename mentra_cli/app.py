@@ -18,7 +18,7 @@ import typer
 
 from mentra_cli._gc import settle_gc
 from mentra_cli._stdout import ensure_stdout, is_reader_gone, reader_gone
-from mentra_cli.commands import agents, hooks, inspect, mcp, permissions, run
+from mentra_cli.commands import agents, hooks, inspect, mcp, memory, permissions, run
 
 COMPLETE_VAR = "_MENTRA_COMPLETE"  # click's name for it: _{PROG}_COMPLETE
 
@@ -68,6 +68,7 @@ GROUPS: dict[str, typer.Typer] = {
     "permissions": permissions.app,
     "mcp": mcp.app,
     "hooks": hooks.app,
+    "memory": memory.app,
 }
 
 

@@ -15,6 +15,7 @@ from mentra import _yaml
 from mentra._duration import Duration
 from mentra.errors import ConfigError
 from mentra.mcp.config import McpServerConfig
+from mentra.memory.config import MemoryConfig
 from mentra.permissions.decide import PermissionsConfig
 from mentra.providers.registry import ProviderSettings, Wire
 from mentra.user_hooks.config import HooksConfig
@@ -91,6 +92,7 @@ class AgentConfig(_Strict):
     mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     hooks: HooksConfig = Field(default_factory=HooksConfig)  # wiring: user hooks (issue 19)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)  # long-term memory (mentra.memory)
 
     @field_validator("model")
     @classmethod

@@ -146,7 +146,10 @@ class CompactionCompleted(_Event):
 
 class MemoryUpdated(_Event):
     type: Literal["memory_updated"] = "memory_updated"
-    key: str
+    key: str = Field(description="the record id (kept from schema_version 1; = record_id)")
+    action: Literal["pinned", "forgotten", "ingested", "recalled"]
+    record_id: str
+    kind: Literal["fact", "episode", "summary"]
 
 
 class Notice(_Event):

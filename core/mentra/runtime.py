@@ -115,6 +115,9 @@ class Runtime:
             self._global_store.close()
             self._global_store = None
         if self.store is not None:
+            from mentra import memory  # memory: its connection to the same file
+
+            memory.close_store(self.store)
             self.store.close()
 
     def data_dir(self, agent_id: str) -> Path:
@@ -504,6 +507,16 @@ class Runtime:
         # the hook commands of the config, user config and trusted policy files (None when
         # there are none); an untrusted project's are ignored with a notice
         services.user_hooks = attach_user_hooks(self, loaded, overrides, policy, {}, notices)
+        from mentra import memory
+
+        # this agent's long-term memory: its tools, auto-recall and episode ingest
+        services.memory = memory.session_for(
+            config.memory,
+            store=self.store,
+            owner=self,
+            agent_id=agent_id,
+            workspace=str(self.workspace),
+        )
         hooks = assemble.builtin_hooks(self, agent_id, authorizer, services, policy)
         opts = config.model_options
         limits = config.limits
@@ -552,6 +565,7 @@ class Runtime:
             cost_fn=pricing.cost_function(settings.prices),
             setup_notices=notices,
             user_hooks=services.user_hooks,
+            memory=services.memory,
         )
         return Agent(setup, history)
 

@@ -257,6 +257,9 @@ def delete_agent(
                     except AgentBusyError as exc:
                         busy.append(exc.message)
                         continue
+                    from mentra import memory  # its long-term memory goes with it
+
+                    memory.delete_agent_memory(s, agent.id)
                     shutil.rmtree(s.files_dir(agent.id), ignore_errors=True)
                 row = {"id": agent.id, "name": agent.name, "deleted": not dry_run}
                 sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -279,7 +282,11 @@ def export(
 
         s = _open_for_reading(store, workspace_dir(cwd))
         try:
-            text = json.dumps(export_agent(s, agent_id), ensure_ascii=False) + "\n"
+            from mentra import memory  # the agent's long-term memory travels with it
+
+            doc = export_agent(s, agent_id)
+            doc["memory"] = memory.export_memory(s, doc["agent"]["id"])
+            text = json.dumps(doc, ensure_ascii=False) + "\n"
         finally:
             s.close()
         if output_file is None or str(output_file) == "-":
@@ -317,7 +324,11 @@ def import_(
         data = _read_json(file)
         s = open_workspace_store(store, workspace, create=True)
         try:
+            from mentra import memory  # and its long-term memory, checked first
+
+            records = memory.parse_memory(data.get("memory") if isinstance(data, dict) else None)
             agent = import_agent(s, data, workspace=str(workspace), replace=replace)
+            memory.import_memory(s, agent.id, records, workspace=str(workspace))
         finally:
             s.close()
         summary = {k: v for k, v in _row(agent).items() if k not in ("created_at", "updated_at")}

@@ -393,7 +393,7 @@ def test_a_schema_1_store_is_read_as_it_stands_and_upgraded_by_a_writer(tmp_path
         lease = old.get_lease("a1")
         assert lease is not None and lease.generation == 0
     with SQLiteStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION >= 2
         assert [i.message.text for i in store.load_transcript("a1")] == ["go"]
         generation = store.acquire_lease("a1", LeaseHolder(os.getpid(), HOST, "r2"), 60)
         assert generation == 1  # the expired schema-1 lease (generation 0) was taken over

@@ -62,6 +62,12 @@ def agent_toolset(
     if runtime.registered_tools:
         sets.append(StaticToolSet(list(runtime.registered_tools.values()), "registered"))
         taken.update(runtime.registered_tools)
+    from mentra import memory  # the long-term memory tools (none with memory.enabled false)
+
+    memory_tools = list(memory.tools_for(config.memory if config else None).values())
+    if memory_tools and runtime.builtin_tools:  # `empty_builder()`: none of mentra's own
+        sets.append(StaticToolSet(memory_tools, "memory"))
+        taken.update(t.name for t in memory_tools)
     sets.extend(runtime.toolsets)
     if config is not None and config.mcp_servers:  # started with the session, stopped with it
         from mentra.mcp.toolset import McpServersToolSet

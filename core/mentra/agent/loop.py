@@ -29,6 +29,7 @@ from mentra.events import (
     RetryAttempt,
     ToolCallSummary,
 )
+from mentra.memory import with_recall
 from mentra.messages import (
     ContentBlock,
     Message,
@@ -202,7 +203,8 @@ class Agent:
         s = self.setup
         request = ModelRequest(
             model=s.model,
-            messages=self.history,
+            # memory: the recalled text rides on this run's user message, in requests only
+            messages=with_recall(self.history, state.recall_at, state.recall),
             system=s.system,
             tools=s.tool_specs,
             options=s.options,
@@ -306,6 +308,9 @@ class RunState:
     errors: list[str] = field(default_factory=list)
     pending_uses: list[ToolUseBlock] | None = None
     runner: ToolRunner | None = None
+    run_start: int = 0  # memory: where this run's messages begin in the history
+    recall_at: int | None = None  # memory: the index of the message the recall rides on
+    recall: str | None = None  # memory: the auto-recalled text
 
     @property
     def rounds(self) -> int:

@@ -167,6 +167,8 @@ class Session:
         )
         for notice in s.setup_notices:  # right after session_started, whatever the run does
             emitter.emit(Notice, level="warning", message=notice)
+        if s.memory is not None:  # memory's events go out through this run's emitter
+            s.memory.bind(emitter)
         store = s.store
         record: RunRecord | None = None
         log: _StoreLog | _NoLog = _NoLog()
@@ -195,6 +197,7 @@ class Session:
                 store.begin_run(record)  # the agent becomes running with it
                 log = _StoreLog(store, s.agent_id, record, budget)
             agent.repair_dangling_calls(log)
+            state.run_start = len(agent.history)
             if s.user_hooks is not None:  # session_start, then user_prompt (may refuse it)
                 from mentra.user_hooks import gates
 
@@ -205,6 +208,9 @@ class Session:
                 # e.g. background jobs that finished since
                 content.extend(TextBlock(text=n) for n in s.hooks.notes())
                 agent.commit_prompt(content, log, state)
+                if s.memory is not None:  # auto-recall: added to this run's requests, not stored
+                    state.recall_at = len(agent.history) - 1
+                    state.recall = await s.memory.recall(prompt)
             elif not agent.history or agent.history[-1].role != "user":
                 raise UsageError("nothing to continue: give a prompt")
             coro = agent.rounds(emitter, state, log)
@@ -255,6 +261,15 @@ class Session:
             await toolsets.aclose()
         except Exception as exc:
             state.errors.append(f"closing tool sets: {type(exc).__name__}: {exc}")
+        if s.memory is not None and outcome.exit_code == 0:  # one episode per successful run
+            try:
+                s.memory.ingest_episode(
+                    agent.history[state.run_start :],
+                    revision=len(agent.history),
+                    run_id=self.run_id,
+                )
+            except MentraError as exc:
+                emitter.emit(Notice, level="warning", message=f"memory: {exc.message}")
         s.hooks.run_end(outcome)
         emitter.emit(
             RunFinished,

@@ -6,7 +6,7 @@ A database records the version it is at in ``PRAGMA user_version`` and each appl
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -105,5 +105,22 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             created_at TEXT NOT NULL,
             PRIMARY KEY (agent_id, call_id)
         )""",
+    ),
+    # 3: long-term memory (mentra.memory). The FTS5 index over `content` is derived data, made
+    # by `mentra.memory.sqlite` where the SQLite build has FTS5 (a plain scan serves otherwise).
+    3: (
+        """CREATE TABLE memory_records (
+            n INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            content TEXT NOT NULL,
+            workspace TEXT NOT NULL,
+            agent_id TEXT,
+            source TEXT NOT NULL,
+            pinned INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX memory_by_workspace ON memory_records (workspace, created_at)",
+        "CREATE INDEX memory_by_agent ON memory_records (agent_id, created_at)",
     ),
 }

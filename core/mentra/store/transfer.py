@@ -98,6 +98,9 @@ class AgentExport(_Model):
     transcript: list[ExportedItem] = Field(default_factory=list)
     audit: list[ExportedAudit] = Field(default_factory=list)
     pending_tool_results: list[ExportedToolResult] = Field(default_factory=list)
+    # the agent's long-term memory records (`mentra.memory`), filled and replayed by the
+    # memory package (mentra_cli's export/import), which the store layer may not import
+    memory: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def export_agent(store: Store, agent_id: str) -> dict[str, Any]:

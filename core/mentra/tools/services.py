@@ -22,6 +22,7 @@ class ToolServices:
     store: Store | None = None
     contexts: dict[type, object] = field(default_factory=dict)  # Runtime.register_context
     user_hooks: Any = None  # `mentra.user_hooks.UserHooks`, for pre_tool/post_tool
+    memory: Any = None  # `mentra.memory.MemorySession`, for the memory tools
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"contexts": self.contexts}
@@ -31,4 +32,6 @@ class ToolServices:
             out["results_dir"] = self.results_dir
         if self.store is not None:
             out["store"] = self.store
+        if self.memory is not None:
+            out["memory"] = self.memory
         return out

@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from mentra_cli._stdout import ensure_stdout, is_reader_gone, reader_gone
-from mentra_cli.commands import agents, inspect, permissions, run
+from mentra_cli.commands import agents, inspect, permissions, run, tasks
 from mentra_cli.entry import settle_gc
 
 COMPLETE_VAR = "_MENTRA_COMPLETE"  # click's name for it: _{PROG}_COMPLETE
@@ -63,6 +63,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "show": agents.show,
     "export": agents.export,
     "import": agents.import_,
+    "tasks": tasks.tasks,
 }
 GROUPS: dict[str, typer.Typer] = {"permissions": permissions.app}
 

@@ -16,6 +16,7 @@ from mentra._duration import Duration
 from mentra.errors import ConfigError
 from mentra.permissions.decide import PermissionsConfig
 from mentra.providers.registry import ProviderSettings, Wire
+from mentra.tasks.profiles import ProfileName, SubagentProfile, TasksConfig  # taskboard
 
 
 class _Strict(BaseModel):
@@ -78,6 +79,8 @@ class AgentConfig(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     skills: list[str] = Field(default_factory=list)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    tasks: TasksConfig = Field(default_factory=TasksConfig)  # taskboard: the task_* tools
+    agents: dict[ProfileName, SubagentProfile] = Field(default_factory=dict)  # task profiles
 
     @field_validator("model")
     @classmethod

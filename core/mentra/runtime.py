@@ -304,6 +304,9 @@ class Runtime:
 
                 emitter.emit(Notice, level="warning", message=notice)
             notices.clear()
+            from mentra.tasks.tools import bind_services  # taskboard: task_updated events
+
+            bind_services(services, emitter)
             return ToolRunner(
                 tools=tool_map,
                 policy=policy,
@@ -354,6 +357,7 @@ class Runtime:
             cost_fn=pricing.cost_function(settings.prices),
             pending_notices=assemble.pending_notices_fn(services),
             start_notices=start_notices,
+            task_board=services.get("task_board"),  # taskboard: restored after a failed run
         )
         return Agent(setup, history)
 

@@ -31,6 +31,9 @@ def effective_tools(
     tools: dict[str, tuple[Tool, str]] = {
         t.name: (t, "builtin") for t in builtin_tools(working_dir)
     }
+    from mentra.tasks.tools import tool_entries  # taskboard: task_create/update/list/get
+
+    tools.update(tool_entries(config))
     if skills is not None:
         from mentra.skills import LoadSkillTool
 
@@ -164,7 +167,15 @@ def build_permissions(
 
 def tool_services(runtime: Runtime, agent_id: str) -> dict[str, Any]:
     base = runtime.data_dir(agent_id)
-    return {"jobs_dir": base / "jobs", "results_dir": base / "results", "store": runtime.store}
+    from mentra.tasks.tools import SERVICE_KEY, board_for  # taskboard
+
+    return {
+        "jobs_dir": base / "jobs",
+        "results_dir": base / "results",
+        "store": runtime.store,
+        # taskboard: the board of the top-level agent (today every agent is top-level)
+        SERVICE_KEY: board_for(runtime.store, agent_id),
+    }
 
 
 def audit_fn(runtime: Runtime, agent_id: str) -> Callable[..., None] | None:

@@ -113,6 +113,7 @@ class AgentSetup:
     pending_notices: Callable[[], list[str]] | None = None
     lease_ttl_s: float = 30.0
     start_notices: list[str] = field(default_factory=list)  # warnings said after session_started
+    task_board: Any = None  # taskboard: mentra.tasks.tools.TaskBoard (begin_run/end_run)
 
 
 class Agent:
@@ -169,6 +170,8 @@ class Agent:
                 )
                 heartbeat = asyncio.create_task(self._heartbeat(holder))
                 s.store.begin_run(record)  # the agent becomes running with it
+            if s.task_board is not None:  # taskboard: the board as this run began
+                s.task_board.begin_run()
             self._repair_dangling_calls(record)
             if prompt is not None:
                 emitter.emit(UserMessage, text=prompt, images=len(images or ()))
@@ -205,6 +208,8 @@ class Agent:
         if outcome.error:
             state.errors.append(outcome.error)
             emitter.emit(ErrorEvent, status=outcome.status, message=outcome.error)
+        if s.task_board is not None and (err := s.task_board.end_run(outcome.status)):
+            state.errors.append(err)  # taskboard: a failed run leaves the board as it found it
         record.status = outcome.status  # type: ignore[assignment]
         record.error = outcome.error
         record.usage = state.usage

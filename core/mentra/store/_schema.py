@@ -6,7 +6,7 @@ A database records the version it is at in ``PRAGMA user_version`` and each appl
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -90,6 +90,17 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             run_id TEXT NOT NULL,
             expires_at TEXT NOT NULL,
             heartbeat_at TEXT NOT NULL
+        )""",
+    ),
+    # taskboard: the task board (mentra.tasks.store), one row per task, keyed by the
+    # top-level agent's id (the board's namespace); the task itself as JSON (TaskItem)
+    2: (
+        """CREATE TABLE tasks (
+            agent_id TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            task TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (agent_id, id)
         )""",
     ),
 }

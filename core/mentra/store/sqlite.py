@@ -370,7 +370,7 @@ class SQLiteStore:
             now = utcnow()
             if row is not None and lease_is_live(lease := _lease(row), now):
                 raise busy_error(lease, now)
-            for table in ("leases", "transcript_items", "runs", "audit", "jobs", "agents"):
+            for table in ("leases", "transcript_items", "runs", "audit", "jobs", "tasks", "agents"):
                 column = "id" if table == "agents" else "agent_id"
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (agent_id,))
 

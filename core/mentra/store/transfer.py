@@ -25,6 +25,8 @@ from mentra.store.base import (
     RunStatus,
     Store,
 )
+from mentra.tasks.models import TaskItem  # taskboard
+from mentra.tasks.store import export_board, import_board  # taskboard
 
 EXPORT_FORMAT: Literal["mentra-agent"] = "mentra-agent"
 EXPORT_VERSION = 1
@@ -88,6 +90,7 @@ class AgentExport(_Model):
     runs: list[ExportedRun] = Field(default_factory=list)
     transcript: list[ExportedItem] = Field(default_factory=list)
     audit: list[ExportedAudit] = Field(default_factory=list)
+    tasks: list[TaskItem] = Field(default_factory=list)  # taskboard: the agent's task board
 
 
 def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
@@ -138,6 +141,7 @@ def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
             )
             for a in store.list_audit(agent.id)
         ],
+        tasks=export_board(store, agent.id),  # taskboard
     )
     return doc.model_dump(mode="json")
 
@@ -237,4 +241,5 @@ def _replay(store: Store, doc: AgentExport) -> None:
         start = end
     for au in doc.audit:
         store.append_audit(AuditRecord(agent_id=agent_id, **au.model_dump()))
+    import_board(store, agent_id, doc.tasks)  # taskboard
     store.set_agent_status(agent_id, doc.agent.status)

@@ -10,6 +10,7 @@ completed, so completing a task unblocks its dependents and reopening it re-bloc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,10 @@ class UpdateResult:
             "unblocked": self.unblocked,
             "reblocked": self.reblocked,
         }
+
+
+Operation = Callable[[Board], tuple[Board, UpdateResult]]
+"""One board change: the board in, the new board and what happened out."""
 
 
 def copy_board(board: Board) -> Board:
@@ -164,8 +169,8 @@ def update(board: Board, args: TaskUpdateArgs) -> tuple[Board, UpdateResult]:
         changed.remove(tid)
     return out, UpdateResult(
         task=task,
-        unblocked=sorted(i for i in before - after if i != tid),
-        reblocked=sorted(i for i in after - before if i != tid),
+        unblocked=sorted(before - after),
+        reblocked=sorted(after - before),
         changed=[tid, *changed],
     )
 

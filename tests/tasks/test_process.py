@@ -190,3 +190,17 @@ def test_schema_events_shows_the_task(mentra: Any) -> None:
     schema = json.loads(r.stdout)
     task_updated = schema["$defs"]["TaskUpdated"]["properties"]
     assert "task" in task_updated and "task_id" in task_updated
+
+
+def test_validate_names_profile_problems_at_file_line_col(mentra: Any, tmp_path: Path) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text(
+        "name: x\nagents:\n  reviewer:\n    description: Reviews\n    max_rounds: 0\n"
+        "  bad:\n    system: no description\n"
+    )
+    r = mentra("validate", str(path), "-C", str(tmp_path))
+    assert r.code == 2
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith(f"{path}:5:17: agents.reviewer.max_rounds")
+    assert lines[1].startswith(f"{path}:7:5: agents.bad.description")
+    assert "Traceback" not in r.stderr

@@ -100,6 +100,7 @@ def test_tools_drive_the_board_and_emit_task_updated(tmp_path: Path) -> None:
         ("1", "pending"),
         ("1", "completed"),
     ]
+    assert board.take_touched() and not board.take_touched()
     line = events[-1].model_dump_json()
     again = parse_event(line)
     assert isinstance(again, TaskUpdated) and again.task == events[-1].task

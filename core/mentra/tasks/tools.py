@@ -61,9 +61,7 @@ class TaskBoard:
 
         self.on_change = emit
 
-    def _apply(
-        self, op: Callable[[graph.Board], tuple[graph.Board, graph.UpdateResult]]
-    ) -> graph.UpdateResult:
+    def _apply(self, op: graph.Operation) -> graph.UpdateResult:
         def change(
             board: graph.Board,
         ) -> tuple[graph.Board, tuple[graph.UpdateResult, list[TaskItem]]]:
@@ -93,6 +91,11 @@ class TaskBoard:
         if task is None:
             raise TaskBoardError(f"no task with id {task_id}")
         return task
+
+    def take_touched(self) -> bool:
+        """Whether a ``task_*`` tool ran since the last call (the reminder's ``board_touched``)."""
+        touched, self.touched = self.touched, False
+        return touched
 
     def has_unfinished(self) -> bool:
         return graph.unfinished(self.store.load(self.namespace))

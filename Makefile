@@ -1,7 +1,7 @@
 # Each target is a one-liner; `make check` is what CI runs.
 PY ?= .venv/bin/python
 
-.PHONY: install test lint typecheck check bench bench-quick
+.PHONY: install test lint typecheck imports check bench bench-quick
 
 install:          ## a virtual environment with mentra and its dev tools
 	python3 -m venv .venv && $(PY) -m pip install -q -e '.[dev]'
@@ -15,7 +15,10 @@ lint:             ## ruff: style, imports, banned APIs
 typecheck:        ## mypy strict over the library and the CLI
 	$(PY) -m mypy
 
-check: lint typecheck test
+imports:          ## import-linter: the layer contracts in pyproject.toml
+	$(dir $(PY))lint-imports --no-cache
+
+check: lint typecheck imports test
 
 bench:            ## mentra beside its peers, one table (see benchmarks/README.md)
 	$(PY) benchmarks/run.py

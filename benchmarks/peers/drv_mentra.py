@@ -78,9 +78,9 @@ def make(base_url: str) -> Any:
 
         store = SQLiteStore(workdir / "store.db")
     else:
-        from mentra.store.memory import MemoryStore
+        from mentra.store.in_memory import InMemoryStore
 
-        store = MemoryStore()
+        store = InMemoryStore()
     runtime = Runtime(workspace=workdir, store=store, no_user_config=True)
     runtime.register_tool(BenchTool())
     runtime.register_tool(_sleep_tool())

@@ -6,6 +6,7 @@ text. The CLI's single ``except MentraError`` turns ``exit_code`` into the proce
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar, Literal
 
 # How a run ended: `run_finished.status`, a stored run's final state, and `MentraError.status`.
@@ -66,12 +67,36 @@ class ProviderError(MentraError):
         status_code: int | None = None,
         retry_after: float | None = None,
         transient: bool = False,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.provider = provider
         self.status_code = status_code
         self.retry_after = retry_after
         self.transient = transient
+        # the provider's whole error body (redacted); ``message`` carries one trimmed line of it
+        self.detail = detail
+
+
+# A secret shorter than this is never searched for in text: replacing ``k`` or ``ollama``
+# wherever it occurs mangles messages (``fa***e``) and tells a reader what the key is. Such a
+# key cannot leak through mentra's own text either: request headers are never logged.
+MIN_REDACT_LEN = 8
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every exact occurrence of each secret of ``MIN_REDACT_LEN`` characters or
+    more replaced by ``***``; shorter values are left alone (see ``MIN_REDACT_LEN``)."""
+    for secret in sorted({s for s in secrets if s and len(s) >= MIN_REDACT_LEN}, key=len)[::-1]:
+        text = text.replace(secret, "***")
+    return text
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line (runs of whitespace, newlines included, become one space), cut to
+    ``limit`` characters: what a provider's multi-line error body becomes on stderr."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 class LimitReachedError(MentraError):

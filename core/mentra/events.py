@@ -165,12 +165,21 @@ class RetryAttempt(_Event):
     delay_s: float
     status_code: int | None
     reason: str
+    discarded_partial: bool = Field(
+        False, description="the failed attempt had streamed part of a reply, now discarded"
+    )
+    discarded_chars: int = Field(
+        0, description="characters of text and reasoning the failed attempt had streamed"
+    )
 
 
 class ErrorEvent(_Event):
     type: Literal["error"] = "error"
     status: str
     message: str
+    detail: str | None = Field(
+        None, description="the provider's whole error body (redacted), when there was one"
+    )
 
 
 class PermissionDenial(BaseModel):

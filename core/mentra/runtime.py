@@ -112,11 +112,8 @@ class Runtime:
     def data_dir(self, agent_id: str) -> Path:
         """Per-agent files (background jobs, full tool results): beside the store, or a
         temporary folder for an ephemeral run."""
-        label = self.store_label
-        if self.store is not None and label and label != ":memory:":
-            from mentra.store.location import agent_files_dir
-
-            return agent_files_dir(Path(label), agent_id)
+        if self.store is not None:
+            return self.store.files_dir(agent_id)
         if self._data_root is None:
             import tempfile
 
@@ -226,9 +223,9 @@ class Runtime:
     ) -> tuple[Agent, AgentRecord]:
         if self.store is None:
             raise UsageError("resume needs a store (it cannot work with --ephemeral)")
-        record = self.store.get_agent(agent_id)
-        if record is None:
-            raise UsageError(f"no agent {agent_id!r} in store {self.store_label}")
+        from mentra.store.lookup import find_agent
+
+        record = find_agent(self.store, agent_id)
         if loaded is None:
             loaded = config_from_stored(record.config)
         history = [item.message for item in self.store.load_transcript(record.id)]
@@ -287,11 +284,9 @@ class Runtime:
             self, loaded, overrides, policy
         )
         start_notices: list[str] = []
-        if settings.wire == "scripted":  # text the script had to clean, said in a notice
-            from mentra.providers.scripted import ScriptedProvider
-
-            if isinstance(provider, ScriptedProvider):
-                start_notices = provider.load_notices(model)
+        load_notices = getattr(provider, "load_notices", None)  # the scripted provider's
+        if callable(load_notices):  # text the script had to clean, said in a notice
+            start_notices = list(load_notices(model))
         services = assemble.tool_services(self, agent_id)
         opts = config.model_options
         limits = config.limits

@@ -1,7 +1,9 @@
 """Commands over persisted agents: `list-agents`, `show`, `export`, `import`.
 
-They talk to the store directly (no providers, tools or runtime are loaded), and a command
-that only reads never creates a store file that does not exist yet.
+They talk to the store directly (no providers, tools or runtime are loaded). A command that
+only reads opens the store read-only (it works on a read-only filesystem) and never creates a
+store file that does not exist yet. ``--all`` without ``--store``/``MENTRA_STORE`` covers every
+workspace store of this user.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,11 +29,65 @@ from mentra_cli.common import (
 )
 
 if TYPE_CHECKING:
-    from mentra.store.base import AgentRecord, JobRecord
+    from collections.abc import Iterator
+
+    from mentra.store.base import AgentRecord, JobRecord, Store
 
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store path (or MENTRA_STORE).")]
 CwdOpt = Annotated[Path | None, typer.Option("--cwd", "-C", help="The workspace directory.")]
 AgentArg = Annotated[str, typer.Argument(help="Agent id, or a unique prefix of one.")]
+
+
+def _explicit_store(store_flag: str | None) -> bool:
+    from mentra.store.location import STORE_ENV
+
+    return bool(store_flag or os.environ.get(STORE_ENV))
+
+
+def _open_for_reading(store_flag: str | None, workspace: Path) -> Store:
+    """The store of ``--store``/``MENTRA_STORE``/the workspace, read-only; a store that does
+    not exist yet reads as empty."""
+    from mentra.store.location import open_store, resolve_store_path
+
+    path = resolve_store_path(store_flag, workspace)
+    if str(path).startswith(("postgres:", "postgresql:")):
+        return open_store(path)  # its clear "not supported" error
+    if not path.exists():
+        return open_store(None)
+    return open_store(path, read_only=True)
+
+
+def _stores(
+    store_flag: str | None, workspace: Path, *, every: bool, write: bool
+) -> Iterator[Store]:
+    """The stores a command covers: the one of ``--store``/``MENTRA_STORE``/this workspace,
+    or with ``every`` (``--all`` and no explicit store) each workspace store of this user.
+    Each is closed when the caller moves on to the next."""
+    opened: Iterator[Store]
+    if every and not _explicit_store(store_flag):
+        opened = _each_workspace_store(write=write)
+    elif write:
+        opened = iter([open_workspace_store(store_flag, workspace, create=False)])
+    else:
+        opened = iter([_open_for_reading(store_flag, workspace)])
+    for s in opened:
+        try:
+            yield s
+        finally:
+            s.close()
+
+
+def _each_workspace_store(*, write: bool) -> Iterator[Store]:
+    """Each workspace store of this user; one that cannot be opened is skipped with a
+    one-line warning on stderr, so one damaged store does not hide the others."""
+    from mentra.errors import StoreError
+    from mentra.store.location import open_store, workspace_store_paths
+
+    for path in workspace_store_paths():
+        try:
+            yield open_store(path, read_only=not write)
+        except StoreError as exc:
+            sys.stderr.write(f"mentra: warning: skipped a store: {exc.message}\n")
 
 
 def _row(agent: AgentRecord) -> dict[str, Any]:
@@ -47,6 +104,7 @@ def _row(agent: AgentRecord) -> dict[str, Any]:
     }
 
 
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 _JOB_COLUMNS = ("id", "status", "exit_code", "started_at", "finished_at", "command", "directory")
 
 
@@ -85,11 +143,10 @@ def list_agents(
     with cli_errors():
         fmt = listing_format(output)
         workspace = workspace_dir(cwd)
-        s = open_workspace_store(store, workspace, create=False)
-        try:
-            agents = s.list_agents(None if all_workspaces else str(workspace))
-        finally:
-            s.close()
+        agents: list[AgentRecord] = []
+        for s in _stores(store, workspace, every=all_workspaces, write=False):
+            agents += s.list_agents(None if all_workspaces else str(workspace))
+        agents.sort(key=lambda a: a.updated_at or a.created_at or _EPOCH, reverse=True)
         rows = [_row(a) for a in agents]
         if fmt == "table":
             for row in rows:
@@ -117,11 +174,11 @@ def show(
         if output is not None and not jobs:
             raise UsageError("--output goes with --jobs (the transcript is always JSON lines)")
         fmt = listing_format(output)
-        s = open_workspace_store(store, workspace_dir(cwd), create=False)
+        from mentra.store.lookup import find_agent
+
+        s = _open_for_reading(store, workspace_dir(cwd))
         try:
-            agent = s.get_agent(agent_id)
-            if agent is None:
-                raise UsageError(f"no agent {agent_id!r} in this store")
+            agent = find_agent(s, agent_id)
             if jobs:
                 rows = [_job_row(j) for j in s.list_jobs(agent.id)]
                 print_listing(rows, fmt, list(_JOB_COLUMNS))
@@ -162,26 +219,26 @@ def delete_agent(
     An agent another process is running is skipped (exit 6 at the end); an unknown id deletes
     nothing (exit 2)."""
     with cli_errors():
-        from datetime import UTC, datetime, timedelta
+        from datetime import timedelta
 
         from mentra._duration import parse_duration
         from mentra.errors import AgentBusyError
-        from mentra.store.location import agent_files_dir, resolve_store_path
+        from mentra.store.lookup import find_agent
 
         if bool(agent_ids) == (older_than is not None):
             raise UsageError("give agent ids or --older-than DURATION (one of the two)")
         if all_workspaces and older_than is None:
             raise UsageError("--all goes with --older-than")
+        cutoff = None
+        if older_than is not None:
+            try:
+                cutoff = datetime.now(UTC) - timedelta(seconds=parse_duration(older_than))
+            except ValueError as exc:
+                raise UsageError(f"--older-than: {exc}") from None
         workspace = workspace_dir(cwd)
-        path = resolve_store_path(store, workspace)
-        s = open_workspace_store(store, workspace, create=False)
-        try:
-            if older_than is not None:
-                try:
-                    age = timedelta(seconds=parse_duration(older_than))
-                except ValueError as exc:
-                    raise UsageError(f"--older-than: {exc}") from None
-                cutoff = datetime.now(UTC) - age
+        busy: list[str] = []
+        for s in _stores(store, workspace, every=all_workspaces, write=True):
+            if cutoff is not None:
                 chosen = [
                     a
                     for a in s.list_agents(None if all_workspaces else str(workspace))
@@ -190,12 +247,9 @@ def delete_agent(
             else:
                 chosen = []
                 for given in agent_ids or []:  # every id is checked before anything goes
-                    found = s.get_agent(given)
-                    if found is None:
-                        raise UsageError(f"no agent {given!r} in this store")
+                    found = find_agent(s, given)
                     if found.id not in {a.id for a in chosen}:
                         chosen.append(found)
-            busy: list[str] = []
             for agent in chosen:
                 if not dry_run:
                     try:
@@ -203,12 +257,10 @@ def delete_agent(
                     except AgentBusyError as exc:
                         busy.append(exc.message)
                         continue
-                    shutil.rmtree(agent_files_dir(path, agent.id), ignore_errors=True)
+                    shutil.rmtree(s.files_dir(agent.id), ignore_errors=True)
                 row = {"id": agent.id, "name": agent.name, "deleted": not dry_run}
                 sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
             sys.stdout.flush()
-        finally:
-            s.close()
         if busy:
             raise AgentBusyError("; ".join(busy))
 
@@ -224,10 +276,13 @@ def export(
     """Write an agent (record, runs, transcript, audit) as one JSON document."""
     with cli_errors():
         from mentra.store.transfer import export_agent
+        from mentra.tasks.store import export_board  # taskboard
 
-        s = open_workspace_store(store, workspace_dir(cwd), create=False)
+        s = _open_for_reading(store, workspace_dir(cwd))
         try:
-            text = json.dumps(export_agent(s, agent_id), ensure_ascii=False) + "\n"
+            doc = export_agent(s, agent_id)
+            doc["tasks"] = export_board(s, doc["agent"]["id"])  # taskboard: the task board
+            text = json.dumps(doc, ensure_ascii=False) + "\n"
         finally:
             s.close()
         if output_file is None or str(output_file) == "-":
@@ -260,12 +315,15 @@ def import_(
     """Recreate an exported agent in this store, bound to this workspace."""
     with cli_errors():
         from mentra.store.transfer import import_agent
+        from mentra.tasks.store import import_board, parse_board  # taskboard
 
         workspace = workspace_dir(cwd)
         data = _read_json(file)
         s = open_workspace_store(store, workspace, create=True)
         try:
+            tasks = parse_board(data)  # taskboard: checked before anything is written
             agent = import_agent(s, data, workspace=str(workspace), replace=replace)
+            import_board(s, agent.id, tasks)  # taskboard
         finally:
             s.close()
         summary = {k: v for k, v in _row(agent).items() if k not in ("created_at", "updated_at")}

@@ -1,8 +1,9 @@
 """`mentra permissions check TOOL INPUT_JSON`: what the permissions decide for one call.
 
 Builds the same rule layers a run would (user and project policy files, ``--policy``, the agent
-config, flags), evaluates the call without running it or asking anyone, and prints the decision
-and the rule or mode that made it as one JSON object, so a policy can be tested in CI.
+config, flags, remembered answers) and the request the same way, evaluates the call without
+running it or asking anyone, and prints the decision and the rule or mode that made it as one
+JSON object, so a policy can be tested in CI.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
@@ -53,7 +55,7 @@ def check(
     """Print the decision for one tool call (allow, ask or deny) and what made it."""
     with cli_errors():
         from mentra.agent import assemble
-        from mentra.permissions.decide import PermissionRequest, request_for
+        from mentra.permissions.decide import PermissionRequest
         from mentra.tools.base import ToolInputError, canonical_json
 
         try:
@@ -71,7 +73,7 @@ def check(
             permission_mode=permission_mode,
             trust_project=trust_project,
         )
-        authorizer, _make, _mode, notices = assemble.build_permissions(
+        authorizer, make_request, _mode, notices = assemble.build_permissions(
             runtime, loaded, overrides, runtime.build_policy(loaded.config)
         )
         tools = _tools(runtime, loaded)
@@ -85,7 +87,9 @@ def check(
                 args = tools[tool].parse_input(raw)
             except ToolInputError as exc:
                 raise UsageError(exc.message) from None
-            request = request_for(tools[tool], args, input=raw)
+            # the very function a run builds its requests with (subjects, kind, write roots)
+            use = SimpleNamespace(id="", input=raw)
+            request = make_request(tools[tool], args, use, tools[tool].is_mutating(args))
         else:  # not in this config's tool set (an MCP tool, say): judge it as mutating
             request = PermissionRequest(
                 tool=tool, subjects=[canonical_json(raw)], mutates=True, input=raw

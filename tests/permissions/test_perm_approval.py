@@ -22,6 +22,7 @@ REQUEST = PermissionRequest(
     mutates=True,
     input={"command": "git push origin main"},
     call_id="call_1",
+    kind="shell",
 )
 
 
@@ -119,7 +120,9 @@ async def test_authorizer_with_command_approver(tmp_path: Path) -> None:
     authorizer = Authorizer(
         ask=[parse_rule("shell(git push*)")], approver=CommandApprover(script(tmp_path, body))
     )
-    request = PermissionRequest(tool="shell", subjects=["git push origin dev"], mutates=True)
+    request = PermissionRequest(
+        tool="shell", subjects=["git push origin dev"], mutates=True, kind="shell"
+    )
     decision = await authorizer.resolve(request, authorizer.evaluate(request))
     assert (decision.outcome, decision.decided_by) == ("allow", "approval_command")
     decision = await authorizer.resolve(REQUEST, authorizer.evaluate(REQUEST))

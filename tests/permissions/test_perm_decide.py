@@ -20,13 +20,17 @@ from mentra.permissions.rules import parse_rule
 
 
 def shell(cmd: str) -> PermissionRequest:
-    return PermissionRequest(tool="shell", subjects=[cmd], mutates=True, call_id="c1")
+    return PermissionRequest(tool="shell", subjects=[cmd], mutates=True, kind="shell", call_id="c1")
 
 
 def files(*subjects: str) -> PermissionRequest:
     mutates = any(not s.startswith(("read:", "list:", "search:")) for s in subjects)
     return PermissionRequest(
-        tool="files", subjects=list(subjects), mutates=mutates, is_file_edit=mutates
+        tool="files",
+        subjects=list(subjects),
+        mutates=mutates,
+        is_file_edit=mutates,
+        kind="file_ops",
     )
 
 

@@ -18,7 +18,7 @@ from mentra.permissions.layers import build_authorizer, is_trusted
 
 
 def shell(cmd: str) -> PermissionRequest:
-    return PermissionRequest(tool="shell", subjects=[cmd], mutates=True)
+    return PermissionRequest(tool="shell", subjects=[cmd], mutates=True, kind="shell")
 
 
 class Env:

@@ -6,6 +6,7 @@ import pytest
 
 from mentra.errors import ConfigError
 from mentra.permissions.rules import (
+    PermissionKind,
     covering_rules,
     escape_glob,
     exact_rules,
@@ -15,13 +16,18 @@ from mentra.permissions.rules import (
     split_shell_command,
 )
 
+# the subject kinds the builtin tools declare (Tool.permission_kind)
+KIND: dict[str, PermissionKind] = {"shell": "shell", "background_run": "shell", "files": "file_ops"}
+
 
 def allows(rule: str, tool: str, *subjects: str) -> bool:
-    return covering_rules([parse_rule(rule)], tool, list(subjects)) is not None
+    return (
+        covering_rules([parse_rule(rule)], tool, list(subjects), KIND.get(tool, "json")) is not None
+    )
 
 
 def denies(rule: str, tool: str, *subjects: str) -> bool:
-    return first_hit([parse_rule(rule)], tool, list(subjects)) is not None
+    return first_hit([parse_rule(rule)], tool, list(subjects), KIND.get(tool, "json")) is not None
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -206,8 +212,8 @@ def test_prefix_allow_still_allows_its_commands(cmd: str) -> None:
 
 def test_every_part_needs_some_allow_rule() -> None:
     rules = [parse_rule("shell(git status)"), parse_rule("shell(git diff *)")]
-    assert covering_rules(rules, "shell", ["git status && git diff a.py"]) == rules
-    assert covering_rules(rules, "shell", ["git status && git push"]) is None
+    assert covering_rules(rules, "shell", ["git status && git diff a.py"], "shell") == rules
+    assert covering_rules(rules, "shell", ["git status && git push"], "shell") is None
 
 
 def test_bare_shell_rule_covers_unsplittable_commands() -> None:
@@ -309,18 +315,18 @@ def test_json_subject_for_other_tools() -> None:
 
 
 def test_exact_rules() -> None:
-    assert exact_rules("shell", ["ls *.py && git status"]) == [
+    assert exact_rules("shell", ["ls *.py && git status"], "shell") == [
         "shell(ls [*].py)",
         "shell(git status)",
     ]
-    assert exact_rules("shell", ["echo $(x)"]) is None
-    assert exact_rules("files", ["create:src/a.py", "create:src/a.py"]) == [
+    assert exact_rules("shell", ["echo $(x)"], "shell") is None
+    assert exact_rules("files", ["create:src/a.py", "create:src/a.py"], "file_ops") == [
         "files(create:src/a.py)"
     ]
     assert exact_rules("load_skill", ['{"name":"git"}']) == ["load_skill"]
-    remembered = [parse_rule(r) for r in exact_rules("shell", ["ls *.py"]) or []]
-    assert covering_rules(remembered, "shell", ["ls *.py"])
-    assert not covering_rules(remembered, "shell", ["ls secret.txt"])
+    remembered = [parse_rule(r) for r in exact_rules("shell", ["ls *.py"], "shell") or []]
+    assert covering_rules(remembered, "shell", ["ls *.py"], "shell")
+    assert not covering_rules(remembered, "shell", ["ls secret.txt"], "shell")
 
 
 def test_files_dotdot_is_resolved_before_matching() -> None:
@@ -351,5 +357,5 @@ def test_random_input_never_raises() -> None:
     for _ in range(300):
         cmd = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25)))
         split_shell_command(cmd)
-        first_hit(rules, "shell", [cmd])
-        covering_rules(rules, "shell", [cmd])
+        first_hit(rules, "shell", [cmd], "shell")
+        covering_rules(rules, "shell", [cmd], "shell")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mentra.store.base import Store
-from mentra.store.memory import MemoryStore
+from mentra.store.in_memory import InMemoryStore
 from mentra.store.sqlite import SQLiteStore
 
 BACKENDS = ["sqlite", "memory"]
@@ -18,7 +18,7 @@ def make_store(kind: str, tmp_path: Path) -> Store:
     if kind == "sqlite":
         return SQLiteStore(tmp_path / "store.sqlite")
     if kind == "memory":
-        return MemoryStore()
+        return InMemoryStore()
     raise AssertionError(kind)
 
 

@@ -13,13 +13,13 @@ import pytest
 from mentra.errors import AgentBusyError, StoreError, UsageError
 from mentra.messages import Message, ToolUseBlock, Usage
 from mentra.store.base import AgentRecord, AuditRecord, LeaseHolder, RunRecord, Store
+from mentra.store.in_memory import InMemoryStore
 from mentra.store.location import (
     agent_files_dir,
     default_store_path,
     open_store,
     resolve_store_path,
 )
-from mentra.store.memory import MemoryStore
 from mentra.store.sqlite import SQLiteStore
 from mentra.store.transfer import EXPORT_VERSION, export_agent, import_agent
 
@@ -63,7 +63,7 @@ def test_export_import_round_trip(store: Store, tmp_path: Path, target_kind: str
     text = json.dumps(data)  # JSON-safe
     assert data["format"] == "mentra-agent" and data["version"] == EXPORT_VERSION
     target: Store = (
-        SQLiteStore(tmp_path / "target.sqlite") if target_kind == "sqlite" else MemoryStore()
+        SQLiteStore(tmp_path / "target.sqlite") if target_kind == "sqlite" else InMemoryStore()
     )
     try:
         imported = import_agent(target, json.loads(text), workspace="/ci/runner-2/repo")
@@ -131,9 +131,9 @@ def test_import_refuses_an_existing_id_unless_replacing(store: Store) -> None:
     ],
 )  # fmt: skip
 def test_import_rejects_bad_documents(data: object, match: str) -> None:
-    with MemoryStore() as store, pytest.raises(UsageError, match=match):
+    with InMemoryStore() as store, pytest.raises(UsageError, match=match):
         import_agent(store, data, workspace="/ws")
-    with MemoryStore() as store:
+    with InMemoryStore() as store:
         assert store.list_agents(None) == []
 
 
@@ -176,7 +176,7 @@ def test_store_flag_beats_env_beats_default(
 
 def test_open_store(tmp_path: Path) -> None:
     with open_store(None) as memory:  # type: ignore[attr-defined]
-        assert isinstance(memory, MemoryStore)
+        assert isinstance(memory, InMemoryStore)
     store = open_store(tmp_path / "a" / "b" / "store.sqlite")
     try:
         assert isinstance(store, SQLiteStore)

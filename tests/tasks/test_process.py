@@ -157,6 +157,14 @@ def test_export_import_carry_the_board_and_delete_removes_it(mentra: Any, tmp_pa
     assert r.code == 0, r.stderr
     r = mentra("tasks", agent, "--store", other, "-o", "json")
     assert r.code == 0 and json.loads(r.stdout) == before
+    doc["tasks"][0]["status"] = "done"
+    exported.write_text(json.dumps(doc))
+    third = str(tmp_path / "third.sqlite")
+    r = mentra("import", str(exported), "--store", third)
+    assert r.code == 2 and "invalid agent export at tasks.0.status" in r.stderr
+    assert r.stderr.count("\n") == 1
+    r = mentra("list-agents", "--store", third, "-o", "json")
+    assert r.code == 0 and json.loads(r.stdout) == []
     r = mentra("delete-agent", agent, "--store", store)
     assert r.code == 0, r.stderr
     import sqlite3

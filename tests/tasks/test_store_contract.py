@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 
 from mentra.store.base import AgentRecord
-from mentra.store.memory import MemoryStore
+from mentra.store.in_memory import InMemoryStore
 from mentra.store.sqlite import SQLiteStore
 from mentra.tasks import graph
-from mentra.tasks.models import TaskBoardError, TaskCreateArgs, TaskItem, TaskUpdateArgs
+from mentra.tasks.models import TaskBoardError, TaskCreateArgs, TaskUpdateArgs
 from mentra.tasks.store import (
     InMemoryTaskStore,
     SQLiteTaskStore,
     TaskStore,
     export_board,
     import_board,
+    parse_board,
     task_store_for,
 )
 
@@ -155,10 +156,10 @@ def test_deleting_an_agent_deletes_its_board(tmp_path: Path) -> None:
 
 
 def test_a_memory_store_keeps_one_board_store_for_the_process() -> None:
-    store = MemoryStore()
+    store = InMemoryStore()
     task_store_for(store).mutate("a", _create("one"))
     assert task_store_for(store).load("a")[1].subject == "one"
-    assert task_store_for(MemoryStore()).load("a") == {}
+    assert task_store_for(InMemoryStore()).load("a") == {}
 
 
 def test_export_and_import_round_trip(tmp_path: Path) -> None:
@@ -167,8 +168,18 @@ def test_export_and_import_round_trip(tmp_path: Path) -> None:
         task_store_for(store).mutate("a", _create("one"))
         task_store_for(store).mutate("a", _create("two", [1]))
         exported = export_board(store, "a")
-        assert [t.id for t in exported] == [1, 2]
-        import_board(store, "b", [TaskItem.model_validate(t.model_dump()) for t in exported])
+        assert [t["id"] for t in exported] == [1, 2]
+        import_board(store, "b", parse_board({"tasks": exported}))
         assert task_store_for(store).load("b") == task_store_for(store).load("a")
     finally:
         store.close()
+
+
+def test_a_bad_task_in_an_export_is_named() -> None:
+    from mentra.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"tasks\.0\.status"):
+        parse_board({"tasks": [{"id": 1, "subject": "x", "status": "done"}]})
+    with pytest.raises(UsageError, match="tasks: Input should be a valid list"):
+        parse_board({"tasks": 3})
+    assert parse_board({}) == []

@@ -13,7 +13,7 @@ from typing import Any
 
 from mentra.permissions.policy import RuntimePolicy
 from mentra.store.base import AgentRecord
-from mentra.store.memory import MemoryStore
+from mentra.store.in_memory import InMemoryStore
 from mentra.tools.base import Tool, ToolContext, ToolResult
 from mentra.tools.builtin.background import (
     BackgroundRunTool,
@@ -106,7 +106,7 @@ def test_unknown_job(run: Run) -> None:
 
 
 def test_jobs_are_recorded_in_the_agents_store(run: Run, ctx: ToolContext) -> None:
-    store = MemoryStore()
+    store = InMemoryStore()
     store.create_agent(
         AgentRecord(id="ag1", name="a", model="scripted:x", workspace="/w", config={})
     )

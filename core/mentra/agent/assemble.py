@@ -33,7 +33,7 @@ def effective_tools(
     }
     from mentra.tasks.tools import tool_entries  # taskboard: task_create/update/list/get
 
-    tools.update(tool_entries(config))
+    tools.update(tool_entries(config is None or config.tasks.enabled))
     if skills is not None:
         from mentra.skills import LoadSkillTool
 
@@ -122,8 +122,8 @@ def build_permissions(
     overrides: RunOverrides,
     policy: RuntimePolicy,
 ) -> tuple[Any, Callable[..., Any], str, list[str]]:
-    from mentra.permissions.decide import PermissionRequest
-    from mentra.permissions.layers import build_authorizer
+    from mentra.permissions.decide import request_for
+    from mentra.permissions.layers import RememberedRules, build_authorizer
 
     config = loaded.config if loaded is not None else AgentConfig()
     approver: Any = None
@@ -148,17 +148,12 @@ def build_permissions(
         approver=approver,
         store=runtime.store,
         global_store=runtime.global_store(),
+        remembered_from=None if runtime.store is not None else RememberedRules(),
     )
 
     def make_request(tool: Tool, args: Any, use: Any, mutating: bool) -> Any:
-        subjects = tool.permission_subjects(args)
-        return PermissionRequest(
-            tool=tool.name,
-            subjects=subjects,
-            mutates=mutating,
-            input=use.input,
-            call_id=use.id,
-            is_file_edit=tool.name == "files" and mutating,
+        return request_for(
+            tool, args, call_id=use.id, input=use.input, mutates=mutating, policy=policy
         )
 
     mode = str(authorizer.mode)

@@ -61,7 +61,7 @@ from mentra.providers.base import (
     ReplyBuilder,
     ToolSpec,
 )
-from mentra.providers.registry import Retries
+from mentra.providers.settings import Retries
 from mentra.store.base import LeaseHolder, RunRecord, Store
 
 
@@ -160,6 +160,7 @@ class Agent:
         outcome: RunOutcome
         holder: LeaseHolder | None = None
         heartbeat: asyncio.Task[None] | None = None
+        detail: str | None = None
         try:
             if s.store is not None:
                 candidate = LeaseHolder(pid=os.getpid(), host=socket.gethostname(), run_id=run_id)
@@ -203,11 +204,12 @@ class Agent:
             outcome = state.outcome(err.status, err.signal_exit_code, err.message)
         except MentraError as exc:
             outcome = state.outcome(exc.status, exc.exit_code, exc.message)
+            detail = getattr(exc, "detail", None)  # prov-reliab: a provider's whole error body
         except Exception as exc:  # the run must still finish with an event
             outcome = state.outcome("error", 1, f"internal error: {type(exc).__name__}: {exc}")
         if outcome.error:
             state.errors.append(outcome.error)
-            emitter.emit(ErrorEvent, status=outcome.status, message=outcome.error)
+            emitter.emit(ErrorEvent, status=outcome.status, message=outcome.error, detail=detail)
         if s.task_board is not None and (err := s.task_board.end_run(outcome.status)):
             state.errors.append(err)  # taskboard: a failed run leaves the board as it found it
         record.status = outcome.status  # type: ignore[assignment]
@@ -359,16 +361,18 @@ class Agent:
         while True:
             reply = ReplyBuilder(s.provider_name)
             feed = reply.feed
+            streamed = 0  # prov-reliab: chars of text/reasoning this attempt streamed (#14.5)
             try:
                 async for event in s.provider.stream(request):
                     feed(event)
                     if (
-                        deltas
-                        and type(event) is BlockDelta
+                        type(event) is BlockDelta
                         and event.kind in ("text", "reasoning")
                         and event.text
                     ):
-                        emitter.emit(AssistantTokenDelta, kind=event.kind, delta=event.text)
+                        streamed += len(event.text)
+                        if deltas:
+                            emitter.emit(AssistantTokenDelta, kind=event.kind, delta=event.text)
                 return reply
             except ProviderError as exc:
                 if not exc.transient or attempt >= s.retries.max_attempts:
@@ -377,6 +381,7 @@ class Agent:
                             f"{exc.message} (gave up after {attempt} attempts)",
                             provider=exc.provider,
                             status_code=exc.status_code,
+                            detail=exc.detail,
                         ) from exc
                     raise
                 delay = _backoff(attempt, exc.retry_after, s.retries)
@@ -388,6 +393,10 @@ class Agent:
                     delay_s=round(delay, 3),
                     status_code=exc.status_code,
                     reason=exc.message,
+                    # prov-reliab (#14.5): the failed attempt's partial reply is thrown away;
+                    # deltas after this event start the reply again from its first character
+                    discarded_partial=streamed > 0,
+                    discarded_chars=streamed,
                 )
                 await asyncio.sleep(delay)
 

@@ -18,18 +18,21 @@ cannot come.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mentra.permissions.rules import (
+    WRITE_SUBJECT_PREFIX,
+    PermissionKind,
     Rule,
     check_rule,
     covering_rules,
     exact_rules,
     first_hit,
+    is_file_edit,
     parse_rule,
 )
 
@@ -64,10 +67,12 @@ class PermissionRequest:
     input: Any = None
     call_id: str = ""
     is_file_edit: bool = False
+    kind: PermissionKind = "json"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "tool": self.tool,
+            "kind": self.kind,
             "subjects": list(self.subjects),
             "mutates": self.mutates,
             "is_file_edit": self.is_file_edit,
@@ -136,17 +141,61 @@ class _RuleSet:
     deny: list[Rule] = field(default_factory=list)
 
 
-def request_for(tool: Any, args: Any, *, call_id: str = "", input: Any = None) -> PermissionRequest:
-    """Build the request for a parsed call of a `Tool` (subjects, lane, file-edit flag)."""
-    mutates = bool(tool.is_mutating(args))
+def request_for(
+    tool: Any,
+    args: Any,
+    *,
+    call_id: str = "",
+    input: Any = None,
+    mutates: bool | None = None,
+    policy: Any = None,
+) -> PermissionRequest:
+    """Build the request for a parsed call of a `Tool`: its subjects read by the tool's
+    ``permission_kind`` (default ``json``), its lane, the file-edit flag. With ``policy`` (a
+    `RuntimePolicy`), a shell line's redirections to files outside the write roots become
+    ``write:PATH`` subjects of their own."""
+    kind: PermissionKind = getattr(tool, "permission_kind", "json")
+    if kind not in ("shell", "file_ops", "json"):
+        kind = "json"
+    mutating = bool(tool.is_mutating(args)) if mutates is None else mutates
+    subjects = list(tool.permission_subjects(args))
+    if kind == "shell" and policy is not None:
+        cwd = getattr(args, "workingDirectory", None) or getattr(args, "cwd", None)
+        subjects += outside_writes(subjects, policy, cwd)
     return PermissionRequest(
         tool=tool.name,
-        subjects=list(tool.permission_subjects(args)),
-        mutates=mutates,
+        subjects=subjects,
+        mutates=mutating,
         input=input,
         call_id=call_id,
-        is_file_edit=tool.name == "files" and mutates,
+        is_file_edit=is_file_edit(kind, mutating),
+        kind=kind,
     )
+
+
+def outside_writes(commands: Sequence[str], policy: Any, cwd: str | None = None) -> list[str]:
+    """``write:PATH`` for each file a redirection in ``commands`` writes outside the policy's
+    write roots (``PATH`` absolute and normalised; a target that is not literal text counts
+    as outside, as written)."""
+    import os
+    from pathlib import Path
+
+    from mentra.permissions.shell_parse import analyze
+
+    base = Path(policy.working_dir)
+    if cwd:
+        base = base / cwd
+    out: list[str] = []
+    for command in commands:
+        for target in analyze(command).writes:
+            if any(c in target for c in "$`*?[{"):
+                out.append(f"{WRITE_SUBJECT_PREFIX}{target}")
+                continue
+            path = Path(target).expanduser()
+            real = Path(os.path.realpath(path if path.is_absolute() else base / path))
+            if not policy.is_inside(real, write=True):
+                out.append(f"{WRITE_SUBJECT_PREFIX}{real}")
+    return list(dict.fromkeys(out))
 
 
 class Authorizer:
@@ -162,6 +211,7 @@ class Authorizer:
         approver: Approver | None = None,
         remembered: Sequence[RememberedRule] = (),
         memory: RuleMemory | None = None,
+        load_remembered: Callable[[], Sequence[RememberedRule]] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown permission mode {mode!r}")
@@ -170,21 +220,29 @@ class Authorizer:
         self.approver = approver
         self.remembered: list[RememberedRule] = list(remembered)
         self.memory = memory
+        # remembered answers read on first use (a run that makes no call opens no store)
+        self._load_remembered = load_remembered
+
+    def _loaded(self) -> list[RememberedRule]:
+        if self._load_remembered is not None:
+            load, self._load_remembered = self._load_remembered, None
+            self.remembered[:0] = list(load())
+        return self.remembered
 
     # -- evaluation ---------------------------------------------------------------------------
 
     def evaluate(self, request: PermissionRequest) -> PermissionDecision:
-        tool, subjects = request.tool, list(request.subjects)
-        hit = first_hit(self.rules.deny, tool, subjects)
+        tool, subjects, kind = request.tool, list(request.subjects), request.kind
+        hit = first_hit(self.rules.deny, tool, subjects, kind)
         if hit is not None:
             return _by_rule("deny", hit, f"denied by rule {hit.text}")
         remembered = self._remembered(request)
         if remembered is not None:
             return remembered
-        hit = first_hit(self.rules.ask, tool, subjects)
+        hit = first_hit(self.rules.ask, tool, subjects, kind)
         if hit is not None:
             return _by_rule("ask", hit, f"rule {hit.text} asks for approval")
-        covering = covering_rules(self.rules.allow, tool, subjects)
+        covering = covering_rules(self.rules.allow, tool, subjects, kind)
         if covering:
             text = ", ".join(r.text for r in covering)
             sources = {r.source for r in covering if r.source}
@@ -198,18 +256,18 @@ class Authorizer:
         return self._mode_default(request)
 
     def _remembered(self, request: PermissionRequest) -> PermissionDecision | None:
-        if not self.remembered:
+        if not self._loaded():
             return None
-        tool, subjects = request.tool, list(request.subjects)
+        tool, subjects, kind = request.tool, list(request.subjects), request.kind
         denies = [m.rule for m in self.remembered if m.decision == "deny"]
-        hit = first_hit(denies, tool, subjects)
+        hit = first_hit(denies, tool, subjects, kind)
         if hit is not None:
             scope = next(m.scope for m in self.remembered if m.rule == hit)
             return PermissionDecision(
                 "deny", "remembered", rule=hit.text, reason="denied earlier", scope=scope
             )
         allows = [m.rule for m in self.remembered if m.decision == "allow"]
-        covering = covering_rules(allows, tool, subjects)
+        covering = covering_rules(allows, tool, subjects, kind)
         if covering:
             scopes = [m.scope for m in self.remembered if m.rule in covering]
             return PermissionDecision(
@@ -233,6 +291,12 @@ class Authorizer:
             )
         if mode == "accept-edits" and request.is_file_edit:
             return PermissionDecision("allow", "mode", reason="mode accept-edits allows file edits")
+        outside = [s for s in request.subjects if s.startswith(WRITE_SUBJECT_PREFIX)]
+        if request.kind == "shell" and outside:
+            where = ", ".join(s[len(WRITE_SUBJECT_PREFIX) :] for s in outside)
+            return PermissionDecision(
+                "ask", "mode", reason=f"mode {mode}: writes outside the write roots ({where})"
+            )
         return PermissionDecision(
             "ask", "mode", reason=f"mode {mode}: no rule allows this mutating call"
         )
@@ -284,7 +348,7 @@ class Authorizer:
         the call cannot be pinned down by rules (an unsplittable shell command). Project and
         global answers go to ``memory`` too; its errors propagate after the session keeps them.
         """
-        texts = exact_rules(request.tool, list(request.subjects))
+        texts = exact_rules(request.tool, list(request.subjects), request.kind)
         if texts is None:
             return None
         for text in texts:
@@ -303,14 +367,14 @@ class Authorizer:
             "allow": [_rule_json(r) for r in self.rules.allow],
             "remembered": [
                 {"rule": m.rule.text, "decision": m.decision, "scope": m.scope}
-                for m in self.remembered
+                for m in self._loaded()
             ],
         }
 
 
 def would_remember(request: PermissionRequest) -> list[str] | None:
     """The rules an "always" answer to ``request`` would store (shown at the prompt)."""
-    return exact_rules(request.tool, list(request.subjects))
+    return exact_rules(request.tool, list(request.subjects), request.kind)
 
 
 def _rule_json(rule: Rule) -> dict[str, Any]:

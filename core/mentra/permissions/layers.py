@@ -22,7 +22,7 @@ means a cloned repository cannot ship pre-approved answers. Session answers live
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
@@ -216,6 +216,50 @@ class StoreRuleMemory:
         return out
 
 
+class RememberedRules:
+    """Read-only access to the remembered answers of a workspace's store (``--store``,
+    ``$MENTRA_STORE`` or the default) and of the user's global store. Opens only stores that
+    exist, creates no file, and closes them after reading."""
+
+    def __init__(self, store_flag: str | None = None) -> None:
+        self.store_flag = store_flag
+
+    def load(
+        self, workspace: Path, *, include_global: bool, notices: list[str]
+    ) -> list[RememberedRule]:
+        from mentra.store.location import (
+            UserRuleStore,
+            global_store_path,
+            open_store,
+            resolve_store_path,
+        )
+
+        path = resolve_store_path(self.store_flag, workspace)
+        project: Any = None
+        global_store = UserRuleStore(global_store_path())
+        try:
+            if path.exists():
+                project = open_store(path)
+            source = StoreRuleMemory(
+                project if project is not None else _NoRules(),
+                workspace,
+                global_store=global_store,
+            )
+            return source.load(include_global=include_global, notices=notices)
+        except Exception as exc:  # an unreadable store: no remembered answers, said so
+            notices.append(f"remembered answers not read: {exc}")
+            return []
+        finally:
+            if project is not None:
+                project.close()
+            global_store.close()
+
+
+class _NoRules:
+    def list_permission_rules(self, scope: str | None = None) -> list[Any]:
+        return []
+
+
 def build_authorizer(
     *,
     workspace: Path,
@@ -234,13 +278,16 @@ def build_authorizer(
     approver: Approver | None = None,
     store: Any = None,
     global_store: Any = None,
+    remembered_from: Any = None,
 ) -> tuple[Authorizer, list[str]]:
     """The `Authorizer` for one agent, and notices for people (ignored project rules…).
 
     Raises `ConfigError` (file:line:col) for a malformed policy file or rule. ``config_file``
     and ``config_marks`` (from the loaded agent config) let rule errors in the config point at
     their line. ``store`` keeps "always" answers for the project and global scopes; without it
-    they last for the session.
+    they last for the session. ``remembered_from`` is where remembered answers are read when
+    there is no ``store`` to keep new ones (an ephemeral run, ``permissions check``): a
+    `RememberedRules` source, read once; nothing is written back.
     """
     notices: list[str] = []
     layers: list[_Layer] = []
@@ -278,6 +325,16 @@ def build_authorizer(
     if store is not None:
         memory = StoreRuleMemory(store, Path(workspace), global_store=global_store)
         remembered = memory.load(include_global=not no_user_config, notices=notices)
+    load_remembered: Callable[[], list[RememberedRule]] | None = None
+    if store is None and remembered_from is not None:
+        source, include_global = remembered_from, not no_user_config
+
+        def _load() -> list[RememberedRule]:
+            return list(
+                source.load(Path(workspace), include_global=include_global, notices=notices)
+            )
+
+        load_remembered = _load
     authorizer = Authorizer(
         mode=_mode_of(layers),
         allow=[r for layer in layers for r in layer.rules["allow"]],
@@ -286,6 +343,7 @@ def build_authorizer(
         approver=approver,
         remembered=remembered,
         memory=memory,
+        load_remembered=load_remembered,
     )
     return authorizer, notices
 

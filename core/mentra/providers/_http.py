@@ -12,21 +12,23 @@ every error message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import ssl
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
 
 import httpx
 
 from mentra._version import __version__
-from mentra.errors import TRANSIENT_STATUSES, ProviderError
+from mentra.errors import TRANSIENT_STATUSES, ProviderError, one_line, redact
 from mentra.providers._sse import SSEEvent, iter_sse
 from mentra.providers.base import dumps_compact
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 AuthHeaders = Callable[[str], dict[str, str]]
 
@@ -95,7 +97,7 @@ def provider_message(body: bytes) -> str:
     try:
         data = json.loads(text)
     except ValueError:
-        return text[:500] or "(empty response body)"
+        return text or "(empty response body)"
     if isinstance(data, list) and data:  # Gemini sometimes wraps the error in a list
         data = data[0]
     if isinstance(data, dict):
@@ -107,7 +109,7 @@ def provider_message(body: bytes) -> str:
                 return f"{msg} ({kind})" if isinstance(kind, str) and kind else msg
         elif isinstance(err, str):
             return err
-    return text[:500]
+    return text
 
 
 class Endpoint:
@@ -178,17 +180,59 @@ class Endpoint:
         headers["accept"] = "text/event-stream"
         content = body if isinstance(body, bytes) else dumps_compact(body).encode()
         url = self.base_url + path
+        t = self.settings.timeouts
+        loop = asyncio.get_running_loop()
+        # Two clocks besides httpx's read timeout: ``idle`` runs from one data-bearing event to
+        # the next (a server dripping ``:`` comments forever is idle), ``request`` bounds the
+        # whole request, from sending it to its last event. Both are checked per network read,
+        # not per event (an event is a few µs; a timer per event tripled the cost of a stream).
+        deadline = loop.time() + t.request
+        last_data = [loop.time()]
+        response: httpx.Response | None = None
+        timed_out = ""
+
+        async def reads(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+            while True:
+                async with asyncio.timeout_at(min(last_data[0] + t.idle, deadline)):
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        return
+                yield chunk
+
         try:
-            async with self.client.stream(
+            request = self.client.build_request(
                 "POST", url, content=content, headers=headers, params=params
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    self.raise_for_status(response, key=key, model=model)
-                async for event in iter_sse(response.aiter_bytes()):
+            )
+            try:
+                async with asyncio.timeout_at(deadline):
+                    response = await self.client.send(request, stream=True)
+                    if response.status_code >= 400:
+                        await response.aread()
+                        self.raise_for_status(response, key=key, model=model)
+                last_data[0] = loop.time()
+                async for event in iter_sse(reads(aiter(response.aiter_bytes()))):
+                    last_data[0] = loop.time()
                     yield event
+            except TimeoutError:
+                timed_out = "request" if loop.time() >= deadline else "idle"
         except httpx.HTTPError as exc:
             self.raise_transport(exc, key=key)
+        finally:
+            if response is not None:
+                await response.aclose()
+        if timed_out == "request":
+            raise self.error(
+                f"{self.provider}: the request took longer than {t.request:g}s (timeouts.request)",
+                key=key,
+                transient=True,
+            )
+        if timed_out:
+            raise self.error(
+                f"{self.provider}: no data for {t.idle:g}s (idle-stream timeout)",
+                key=key,
+                transient=True,
+            )
 
     async def get_json(self, path: str, *, params: dict[str, str] | None = None) -> Any:
         key = self.api_key()
@@ -219,23 +263,27 @@ class Endpoint:
         status_code: int | None = None,
         retry_after: float | None = None,
         transient: bool = False,
+        detail: str | None = None,
     ) -> ProviderError:
-        """A `ProviderError` whose text can never contain the API key."""
-        if key:
-            message = message.replace(key, "***")
+        """A `ProviderError` whose text can never contain the API key (see `redact`)."""
+        secrets = (key,)
         return ProviderError(
-            message,
+            redact(message, secrets),
             provider=self.provider,
             status_code=status_code,
             retry_after=retry_after,
             transient=transient,
+            detail=None if detail is None else redact(detail, secrets),
         )
 
     def raise_for_status(
         self, response: httpx.Response, *, key: str | None, model: str | None
     ) -> NoReturn:
         status = response.status_code
-        detail = provider_message(response.content)
+        # one line of the provider's message for the error text (and stderr); the whole body
+        # travels as ``detail`` into the `error` event
+        detail = one_line(provider_message(response.content))
+        full = response.content.decode("utf-8", "replace").strip() or None
         name = self.provider
         env = self.settings.api_key_env
         if status in (401, 403) or (status == 400 and "API_KEY_INVALID" in response.text):
@@ -243,7 +291,7 @@ class Endpoint:
             what = "authentication failed" if status != 403 else "access denied"
             message = f"{name}: {what} (HTTP {status}): {detail}; {fix}"
         elif status == 404 and model is not None:
-            from mentra.providers.registry import BUILTIN_PROVIDERS
+            from mentra.providers.settings import BUILTIN_PROVIDERS
 
             # a provider declared in a config is only known with that config: say so
             config = "" if name in BUILTIN_PROVIDERS else " -c CONFIG"
@@ -260,10 +308,11 @@ class Endpoint:
                 status_code=status,
                 retry_after=parse_retry_after(response.headers),
                 transient=True,
+                detail=full,
             )
         else:
             message = f"{name} rejected the request (HTTP {status}): {detail}"
-        raise self.error(message, key=key, status_code=status)
+        raise self.error(message, key=key, status_code=status, detail=full)
 
     def raise_transport(self, exc: httpx.HTTPError, *, key: str | None) -> NoReturn:
         name = self.provider
@@ -298,3 +347,90 @@ def loads(provider: str, data: str) -> Any:
         return json.loads(data)
     except ValueError:
         raise stream_error(provider, f"malformed stream event: {data[:120]!r}") from None
+
+
+# -- the shape of stream events ----------------------------------------------------------------
+# A stream event is JSON from the network: any field may hold any type. An adapter reads each
+# field it uses through one of these, so a wrong type is a broken stream (a transient
+# `ProviderError` naming the field), never a TypeError in the agent loop.
+
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def malformed(provider: str, field: str, value: Any, expected: str) -> ProviderError:
+    return stream_error(
+        provider, f"malformed stream event: {field} is {_json_type(value)}, expected {expected}"
+    )
+
+
+def obj(provider: str, value: Any, field: str) -> dict[str, Any]:
+    """``value`` as an object; a missing (null) one is empty."""
+    if type(value) is dict:
+        return value
+    if value is None:
+        return {}
+    raise malformed(provider, field, value, "an object")
+
+
+def arr(provider: str, value: Any, field: str) -> list[Any]:
+    """``value`` as an array; a missing (null) one is empty."""
+    if type(value) is list:
+        return value
+    if value is None:
+        return []
+    raise malformed(provider, field, value, "an array")
+
+
+def opt_str(provider: str, value: Any, field: str) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise malformed(provider, field, value, "a string")
+
+
+def integer(provider: str, value: Any, field: str) -> int:
+    if type(value) is int:
+        return value
+    raise malformed(provider, field, value, "an integer")
+
+
+_REQUIRED: Any = object()
+
+
+def str_at(provider: str, data: dict[str, Any], key: str, default: Any = _REQUIRED) -> Any:
+    """``data[key]`` as a string; ``default`` when it is absent or null, if one is given."""
+    value = data.get(key)
+    if value is None:
+        if default is not _REQUIRED:
+            return default
+        if key not in data:
+            raise KeyError(key)
+    return opt_str(provider, value, key) if value is not None else _none(provider, key)
+
+
+def _none(provider: str, key: str) -> NoReturn:
+    raise malformed(provider, key, None, "a string")
+
+
+def int_at(provider: str, data: dict[str, Any], key: str) -> int:
+    """``data[key]``, which must be an integer."""
+    return integer(provider, data[key], key)
+
+
+@contextmanager
+def event_shape(provider: str) -> Iterator[None]:
+    """Around an adapter's event loop: a lookup the explicit checks did not cover (a missing
+    key, a wrong type deeper down) is a malformed stream too."""
+    try:
+        yield
+    except KeyError as exc:
+        raise stream_error(provider, f"malformed stream event: missing field {exc}") from None
+    except (TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise stream_error(provider, f"malformed stream event: {exc}") from None

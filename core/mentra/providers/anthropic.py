@@ -28,7 +28,16 @@ from mentra.messages import (
     ToolUseBlock,
     Usage,
 )
-from mentra.providers._http import Endpoint, fail, loads, stream_error
+from mentra.providers._http import (
+    Endpoint,
+    event_shape,
+    fail,
+    int_at,
+    loads,
+    obj,
+    str_at,
+    stream_error,
+)
 from mentra.providers.base import (
     BlockDelta,
     BlockStart,
@@ -41,7 +50,7 @@ from mentra.providers.base import (
     StreamEvent,
     UsageUpdate,
 )
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 8192
@@ -183,54 +192,68 @@ class AnthropicProvider:
         usage = _Usage()
         stop: str | None = None
         async with aclosing(self._http.sse("/v1/messages", body, model=request.model)) as events:
-            async for _event, data in events:
-                ev = loads(name, data)
-                kind = ev.get("type")
-                if kind == "content_block_delta":
-                    delta = ev["delta"]
-                    mapped = _DELTA_KIND.get(delta.get("type"))
-                    if mapped is not None:
-                        text = delta.get(mapped[1])
-                        if text:
-                            yield BlockDelta(ev["index"], mapped[0], text)  # type: ignore[arg-type]
-                elif kind == "content_block_start":
-                    index, block = ev["index"], ev["content_block"]
-                    btype = block.get("type")
-                    if btype == "text":
-                        yield BlockStart(index, "text")
-                        if block.get("text"):
-                            yield BlockDelta(index, "text", block["text"])
-                    elif btype == "tool_use":
-                        yield BlockStart(
-                            index, "tool_use", tool_id=block["id"], tool_name=block["name"]
+            with event_shape(name):
+                async for _event, data in events:
+                    ev = obj(name, loads(name, data), "event")
+                    kind = ev.get("type")
+                    if kind == "content_block_delta":
+                        delta = obj(name, ev.get("delta"), "content_block_delta.delta")
+                        mapped = _DELTA_KIND.get(str(delta.get("type")))
+                        if mapped is not None:
+                            text = str_at(name, delta, mapped[1], None)
+                            if text:
+                                yield BlockDelta(int_at(name, ev, "index"), mapped[0], text)  # type: ignore[arg-type]
+                    elif kind == "content_block_start":
+                        index = int_at(name, ev, "index")
+                        block = obj(name, ev.get("content_block"), "content_block")
+                        btype = block.get("type")
+                        if btype == "text":
+                            yield BlockStart(index, "text")
+                            text = str_at(name, block, "text", None)
+                            if text:
+                                yield BlockDelta(index, "text", text)
+                        elif btype == "tool_use":
+                            yield BlockStart(
+                                index,
+                                "tool_use",
+                                tool_id=str_at(name, block, "id"),
+                                tool_name=str_at(name, block, "name"),
+                            )
+                            tool_input = obj(name, block.get("input"), "content_block.input")
+                            if tool_input:
+                                yield BlockDelta(index, "input_json", json.dumps(tool_input))
+                        elif btype == "thinking":
+                            yield BlockStart(index, "reasoning")
+                            thinking = str_at(name, block, "thinking", None)
+                            if thinking:
+                                yield BlockDelta(index, "reasoning", thinking)
+                            signature = str_at(name, block, "signature", None)
+                            if signature:
+                                yield BlockDelta(index, "signature", signature)
+                        elif btype == "redacted_thinking":
+                            yield BlockStart(index, "reasoning", redacted=True)
+                            yield BlockDelta(index, "encrypted", str_at(name, block, "data", ""))
+                    elif kind == "content_block_stop":
+                        yield BlockStop(int_at(name, ev, "index"))
+                    elif kind == "message_start":
+                        message = obj(name, ev.get("message"), "message")
+                        yield MessageStart(
+                            str_at(name, message, "id", None), str_at(name, message, "model", None)
                         )
-                        if block.get("input"):
-                            yield BlockDelta(index, "input_json", json.dumps(block["input"]))
-                    elif btype == "thinking":
-                        yield BlockStart(index, "reasoning")
-                        if block.get("thinking"):
-                            yield BlockDelta(index, "reasoning", block["thinking"])
-                        if block.get("signature"):
-                            yield BlockDelta(index, "signature", block["signature"])
-                    elif btype == "redacted_thinking":
-                        yield BlockStart(index, "reasoning", redacted=True)
-                        yield BlockDelta(index, "encrypted", block.get("data") or "")
-                elif kind == "content_block_stop":
-                    yield BlockStop(ev["index"])
-                elif kind == "message_start":
-                    message = ev.get("message") or {}
-                    yield MessageStart(message.get("id"), message.get("model"))
-                    if message.get("usage"):
-                        yield UsageUpdate(usage.update(message["usage"]))
-                elif kind == "message_delta":
-                    stop = (ev.get("delta") or {}).get("stop_reason") or stop
-                    if ev.get("usage"):
-                        yield UsageUpdate(usage.update(ev["usage"]))
-                elif kind == "message_stop":
-                    yield MessageStop(stop)
-                    return
-                elif kind == "error":
-                    _raise_error(name, ev.get("error") or {})
+                        start_usage = obj(name, message.get("usage"), "message.usage")
+                        if start_usage:
+                            yield UsageUpdate(usage.update(start_usage))
+                    elif kind == "message_delta":
+                        delta = obj(name, ev.get("delta"), "message_delta.delta")
+                        stop = str_at(name, delta, "stop_reason", None) or stop
+                        delta_usage = obj(name, ev.get("usage"), "message_delta.usage")
+                        if delta_usage:
+                            yield UsageUpdate(usage.update(delta_usage))
+                    elif kind == "message_stop":
+                        yield MessageStop(stop)
+                        return
+                    elif kind == "error":
+                        _raise_error(name, obj(name, ev.get("error"), "error"))
         fail(name, "the stream ended before message_stop")
 
     async def list_models(self) -> list[ModelInfo]:

@@ -27,7 +27,16 @@ from mentra.messages import (
     ToolUseBlock,
     Usage,
 )
-from mentra.providers._http import Endpoint, fail, loads, stream_error
+from mentra.providers._http import (
+    Endpoint,
+    arr,
+    event_shape,
+    fail,
+    loads,
+    obj,
+    str_at,
+    stream_error,
+)
 from mentra.providers.base import (
     BlockDelta,
     BlockStart,
@@ -39,7 +48,7 @@ from mentra.providers.base import (
     StreamEvent,
     UsageUpdate,
 )
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 THINKING_BUDGET = {"low": 1024, "medium": 8192, "high": 24576}
 _FINISH = {"STOP": "end_turn", "MAX_TOKENS": "max_tokens"}
@@ -181,74 +190,87 @@ class GeminiProvider:
         async with aclosing(
             self._http.sse(path, body, model=model, params={"alt": "sse"})
         ) as events:
-            async for _event, data in events:
-                chunk = loads(name, data)
-                if "error" in chunk:
-                    _raise_error(name, chunk["error"])
-                if not started:
-                    started = True
-                    yield MessageStart(chunk.get("responseId"), chunk.get("modelVersion"))
-                candidates = chunk.get("candidates") or ()
-                if not candidates:
-                    blocked = (chunk.get("promptFeedback") or {}).get("blockReason")
-                    if blocked:
-                        raise ProviderError(
-                            f"{name}: the prompt was blocked ({blocked})", provider=name
+            with event_shape(name):
+                async for _event, data in events:
+                    chunk = obj(name, loads(name, data), "chunk")
+                    if "error" in chunk:
+                        _raise_error(name, chunk["error"])
+                    if not started:
+                        started = True
+                        yield MessageStart(
+                            str_at(name, chunk, "responseId", None),
+                            str_at(name, chunk, "modelVersion", None),
                         )
-                for candidate in candidates[:1]:
-                    for part in (candidate.get("content") or {}).get("parts") or ():
-                        signature = part.get("thoughtSignature")
-                        if part.get("thought"):
-                            if not thought_open:
+                    candidates = arr(name, chunk.get("candidates"), "candidates")
+                    if not candidates:
+                        feedback = obj(name, chunk.get("promptFeedback"), "promptFeedback")
+                        blocked = feedback.get("blockReason")
+                        if blocked:
+                            raise ProviderError(
+                                f"{name}: the prompt was blocked ({blocked})", provider=name
+                            )
+                    for candidate in candidates[:1]:
+                        candidate = obj(name, candidate, "candidates[]")
+                        content = obj(name, candidate.get("content"), "candidates[].content")
+                        for part in arr(name, content.get("parts"), "content.parts"):
+                            part = obj(name, part, "parts[]")
+                            signature = str_at(name, part, "thoughtSignature", None)
+                            part_text = str_at(name, part, "text", None)
+                            if part.get("thought"):
+                                if not thought_open:
+                                    if text_open:
+                                        yield BlockStop(index)
+                                    index += 1
+                                    text_open, thought_open = False, True
+                                    yield BlockStart(index, "reasoning")
+                                if part_text:
+                                    yield BlockDelta(index, "reasoning", part_text)
+                                if signature:
+                                    yield BlockDelta(index, "signature", signature)
+                                continue
+                            if thought_open:
+                                yield BlockStop(index)
+                                thought_open = False
+                            if signature:
                                 if text_open:
                                     yield BlockStop(index)
+                                    text_open = False
                                 index += 1
-                                text_open, thought_open = False, True
                                 yield BlockStart(index, "reasoning")
-                            if part.get("text"):
-                                yield BlockDelta(index, "reasoning", part["text"])
-                            if signature:
                                 yield BlockDelta(index, "signature", signature)
-                            continue
-                        if thought_open:
-                            yield BlockStop(index)
-                            thought_open = False
-                        if signature:
-                            if text_open:
                                 yield BlockStop(index)
-                                text_open = False
-                            index += 1
-                            yield BlockStart(index, "reasoning")
-                            yield BlockDelta(index, "signature", signature)
-                            yield BlockStop(index)
-                        if "functionCall" in part:
-                            if text_open:
-                                yield BlockStop(index)
-                                text_open = False
-                            call = part["functionCall"]
-                            index += 1
-                            calls += 1
-                            call_id = call.get("id") or f"gemini_call_{calls}"
-                            yield BlockStart(
-                                index, "tool_use", tool_id=call_id, tool_name=call["name"]
-                            )
-                            yield BlockDelta(
-                                index, "input_json", json.dumps(call.get("args") or {})
-                            )
-                            yield BlockStop(index)
-                        elif "text" in part:
-                            if not text_open:
+                            if "functionCall" in part:
+                                if text_open:
+                                    yield BlockStop(index)
+                                    text_open = False
+                                call = obj(name, part["functionCall"], "functionCall")
                                 index += 1
-                                text_open = True
-                                yield BlockStart(index, "text")
-                            if part["text"]:
-                                yield BlockDelta(index, "text", part["text"])
-                        elif "inlineData" in part or "executableCode" in part:
-                            continue  # not part of the neutral model
-                    if candidate.get("finishReason"):
-                        finish = candidate["finishReason"]
-                if chunk.get("usageMetadata"):
-                    yield UsageUpdate(to_usage(chunk["usageMetadata"]))
+                                calls += 1
+                                call_id = str_at(name, call, "id", None) or f"gemini_call_{calls}"
+                                yield BlockStart(
+                                    index,
+                                    "tool_use",
+                                    tool_id=call_id,
+                                    tool_name=str_at(name, call, "name"),
+                                )
+                                args = obj(name, call.get("args"), "functionCall.args")
+                                yield BlockDelta(index, "input_json", json.dumps(args))
+                                yield BlockStop(index)
+                            elif "text" in part:
+                                if not text_open:
+                                    index += 1
+                                    text_open = True
+                                    yield BlockStart(index, "text")
+                                if part_text:
+                                    yield BlockDelta(index, "text", part_text)
+                            elif "inlineData" in part or "executableCode" in part:
+                                continue  # not part of the neutral model
+                        reason = str_at(name, candidate, "finishReason", None)
+                        if reason:
+                            finish = reason
+                    usage = obj(name, chunk.get("usageMetadata"), "usageMetadata")
+                    if usage:
+                        yield UsageUpdate(to_usage(usage))
         if finish is None:
             fail(name, "the stream ended before a finishReason")
         if text_open or thought_open:

@@ -27,7 +27,17 @@ from mentra.messages import (
     ToolUseBlock,
     Usage,
 )
-from mentra.providers._http import Endpoint, fail, loads, stream_error
+from mentra.providers._http import (
+    Endpoint,
+    arr,
+    event_shape,
+    fail,
+    integer,
+    loads,
+    obj,
+    opt_str,
+    stream_error,
+)
 from mentra.providers.base import (
     BlockDelta,
     BlockStart,
@@ -41,7 +51,7 @@ from mentra.providers.base import (
     UsageUpdate,
     dumps_plain,
 )
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 _FINISH = {
     "stop": "end_turn",
@@ -114,7 +124,9 @@ def _assistant(message: Message) -> dict[str, Any]:
         for b in message.content
         if isinstance(b, ToolUseBlock)
     ]
-    item: dict[str, Any] = {"role": "assistant", "content": text or None}
+    # content is always a string, empty when the reply was only tool calls: strict servers
+    # (llama.cpp's llama_cpp.server, some vLLM builds) reject ``"content": null`` with HTTP 500
+    item: dict[str, Any] = {"role": "assistant", "content": text}
     if calls:
         item["tool_calls"] = calls
     return item
@@ -190,61 +202,72 @@ class OpenAIChatProvider:
         tools: dict[int, int] = {}  # wire tool-call index -> our block index
         finish: str | None = None
         done = False
-        async with aclosing(
-            self._http.sse("/chat/completions", body, model=request.model)
-        ) as events:
-            async for _event, data in events:
-                if data == "[DONE]":
-                    # read on to the end of the body (nothing should follow): a response left
-                    # half-read cannot go back to the pool, and the next round would reconnect
-                    done = True
-                    continue
-                if done:
-                    continue
-                chunk = loads(name, data)
-                if "error" in chunk:
-                    _raise_stream_error(name, chunk["error"])
-                if not started:
-                    started = True
-                    yield MessageStart(chunk.get("id"), chunk.get("model"))
-                for choice in chunk.get("choices") or ():
-                    if choice.get("index", 0) != 0:
-                        continue  # n > 1 is never requested; ignore extra choices
-                    delta = choice.get("delta") or {}
-                    text = delta.get("content")
-                    if text:
-                        if _TEXT not in open_blocks:
-                            open_blocks.add(_TEXT)
-                            yield BlockStart(_TEXT, "text")
-                        yield BlockDelta(_TEXT, "text", text)
-                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                    if reasoning and isinstance(reasoning, str):
-                        if _REASONING not in open_blocks:
-                            open_blocks.add(_REASONING)
-                            yield BlockStart(_REASONING, "reasoning")
-                        yield BlockDelta(_REASONING, "reasoning", reasoning)
-                    for call in delta.get("tool_calls") or ():
-                        wire_index = call.get("index", len(tools))
-                        fn = call.get("function") or {}
-                        index = tools.get(wire_index)
-                        if index is None:
-                            index = tools[wire_index] = 2 + len(tools)
-                            open_blocks.add(index)
-                            yield BlockStart(
-                                index, "tool_use", tool_id=call.get("id"), tool_name=fn.get("name")
+        sse = self._http.sse("/chat/completions", body, model=request.model)
+        async with aclosing(sse) as events:
+            with event_shape(name):
+                async for _event, data in events:
+                    if data == "[DONE]":
+                        # read on to the end of the body (nothing should follow): a response
+                        # left half-read cannot go back to the pool, and the next round would
+                        # reconnect
+                        done = True
+                        continue
+                    if done:
+                        continue
+                    chunk = obj(name, loads(name, data), "chunk")
+                    if "error" in chunk:
+                        _raise_stream_error(name, chunk["error"])
+                    if not started:
+                        started = True
+                        yield MessageStart(
+                            opt_str(name, chunk.get("id"), "id"),
+                            opt_str(name, chunk.get("model"), "model"),
+                        )
+                    for choice in arr(name, chunk.get("choices"), "choices"):
+                        choice = obj(name, choice, "choices[]")
+                        if choice.get("index", 0) != 0:
+                            continue  # n > 1 is never requested; ignore extra choices
+                        delta = obj(name, choice.get("delta"), "choices[].delta")
+                        text = opt_str(name, delta.get("content"), "delta.content")
+                        if text:
+                            if _TEXT not in open_blocks:
+                                open_blocks.add(_TEXT)
+                                yield BlockStart(_TEXT, "text")
+                            yield BlockDelta(_TEXT, "text", text)
+                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                        if reasoning and isinstance(reasoning, str):
+                            if _REASONING not in open_blocks:
+                                open_blocks.add(_REASONING)
+                                yield BlockStart(_REASONING, "reasoning")
+                            yield BlockDelta(_REASONING, "reasoning", reasoning)
+                        for call in arr(name, delta.get("tool_calls"), "delta.tool_calls"):
+                            call = obj(name, call, "delta.tool_calls[]")
+                            wire_index = integer(
+                                name, call.get("index", len(tools)), "tool_calls[].index"
                             )
-                        elif call.get("id") or fn.get("name"):
-                            yield BlockStart(
-                                index, "tool_use", tool_id=call.get("id"), tool_name=fn.get("name")
-                            )
-                        arguments = fn.get("arguments")
-                        if arguments:
-                            yield BlockDelta(index, "input_json", arguments)
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
-                usage = chunk.get("usage")
-                if usage:
-                    yield UsageUpdate(to_usage(usage))
+                            fn = obj(name, call.get("function"), "tool_calls[].function")
+                            call_id = opt_str(name, call.get("id"), "tool_calls[].id")
+                            fn_name = opt_str(name, fn.get("name"), "function.name")
+                            block = tools.get(wire_index)
+                            if block is None:
+                                block = tools[wire_index] = 2 + len(tools)
+                                open_blocks.add(block)
+                                yield BlockStart(
+                                    block, "tool_use", tool_id=call_id, tool_name=fn_name
+                                )
+                            elif call_id or fn_name:
+                                yield BlockStart(
+                                    block, "tool_use", tool_id=call_id, tool_name=fn_name
+                                )
+                            arguments = opt_str(name, fn.get("arguments"), "function.arguments")
+                            if arguments:
+                                yield BlockDelta(block, "input_json", arguments)
+                        reason = opt_str(name, choice.get("finish_reason"), "finish_reason")
+                        if reason:
+                            finish = reason
+                    usage = obj(name, chunk.get("usage"), "usage")
+                    if usage:
+                        yield UsageUpdate(to_usage(usage))
         if not done and finish is None:
             fail(name, "the stream ended before the reply was complete")
         for index in sorted(open_blocks):

@@ -26,7 +26,16 @@ from mentra.messages import (
     ToolUseBlock,
     Usage,
 )
-from mentra.providers._http import Endpoint, fail, loads, stream_error
+from mentra.providers._http import (
+    Endpoint,
+    event_shape,
+    fail,
+    int_at,
+    loads,
+    obj,
+    str_at,
+    stream_error,
+)
 from mentra.providers.base import (
     BlockDelta,
     BlockStart,
@@ -41,7 +50,7 @@ from mentra.providers.base import (
     dumps_plain,
 )
 from mentra.providers.openai_chat import _model_info, image_url
-from mentra.providers.registry import ProviderSettings
+from mentra.providers.settings import ProviderSettings
 
 _REASONING_MODELS = ("o1", "o3", "o4", "gpt-5", "codex")
 _TRANSIENT_CODES = frozenset(
@@ -189,82 +198,107 @@ class OpenAIResponsesProvider:
         summaries: dict[int, int] = {}  # reasoning output_index -> summary parts seen
         final_stop: str | None = None
         async with aclosing(self._http.sse("/responses", body, model=request.model)) as events:
-            async for _event, data in events:
-                if final_stop is not None:
-                    continue
-                ev = loads(name, data)
-                kind = ev.get("type")
-                if kind == "response.output_text.delta" or kind == "response.refusal.delta":
-                    yield BlockDelta(ev["output_index"], "text", ev["delta"])
-                elif kind == "response.function_call_arguments.delta":
-                    index = ev["output_index"]
-                    with_args.add(index)
-                    yield BlockDelta(index, "input_json", ev["delta"])
-                elif kind in (
-                    "response.reasoning_summary_text.delta",
-                    "response.reasoning_text.delta",
-                ):
-                    yield BlockDelta(ev["output_index"], "reasoning", ev["delta"])
-                elif kind == "response.reasoning_summary_part.added":
-                    index = ev["output_index"]
-                    seen = summaries.get(index, 0)
-                    summaries[index] = seen + 1
-                    if seen:
-                        yield BlockDelta(index, "reasoning", "\n\n")
-                elif kind == "response.output_item.added":
-                    index, item = ev["output_index"], ev["item"]
-                    item_type = kinds[index] = item.get("type", "")
-                    if item_type == "message":
-                        yield BlockStart(index, "text", item_id=item.get("id"))
-                    elif item_type == "function_call":
-                        yield BlockStart(
-                            index,
-                            "tool_use",
-                            tool_id=item.get("call_id"),
-                            tool_name=item.get("name"),
-                            item_id=item.get("id"),
+            with event_shape(name):
+                async for _event, data in events:
+                    if final_stop is not None:
+                        continue
+                    ev = obj(name, loads(name, data), "event")
+                    kind = ev.get("type")
+                    if kind == "response.output_text.delta" or kind == "response.refusal.delta":
+                        yield BlockDelta(
+                            int_at(name, ev, "output_index"), "text", str_at(name, ev, "delta")
                         )
-                    elif item_type == "reasoning":
-                        yield BlockStart(index, "reasoning", item_id=item.get("id"))
-                elif kind == "response.output_item.done":
-                    index, item = ev["output_index"], ev["item"]
-                    item_type = kinds.setdefault(index, item.get("type", ""))
-                    if item_type == "function_call":
-                        if index not in with_args and item.get("arguments"):
+                    elif kind == "response.function_call_arguments.delta":
+                        index = int_at(name, ev, "output_index")
+                        with_args.add(index)
+                        yield BlockDelta(index, "input_json", str_at(name, ev, "delta"))
+                    elif kind in (
+                        "response.reasoning_summary_text.delta",
+                        "response.reasoning_text.delta",
+                    ):
+                        yield BlockDelta(
+                            int_at(name, ev, "output_index"), "reasoning", str_at(name, ev, "delta")
+                        )
+                    elif kind == "response.reasoning_summary_part.added":
+                        index = int_at(name, ev, "output_index")
+                        seen = summaries.get(index, 0)
+                        summaries[index] = seen + 1
+                        if seen:
+                            yield BlockDelta(index, "reasoning", "\n\n")
+                    elif kind == "response.output_item.added":
+                        index, item = (
+                            int_at(name, ev, "output_index"),
+                            obj(name, ev.get("item"), "item"),
+                        )
+                        item_type = kinds[index] = str(item.get("type", ""))
+                        if item_type == "message":
+                            yield BlockStart(index, "text", item_id=str_at(name, item, "id", None))
+                        elif item_type == "function_call":
                             yield BlockStart(
                                 index,
                                 "tool_use",
-                                tool_id=item.get("call_id"),
-                                tool_name=item["name"],
+                                tool_id=str_at(name, item, "call_id", None),
+                                tool_name=str_at(name, item, "name", None),
+                                item_id=str_at(name, item, "id", None),
                             )
-                            yield BlockDelta(index, "input_json", item["arguments"])
-                    elif item_type == "reasoning" and item.get("encrypted_content"):
-                        yield BlockStart(index, "reasoning", item_id=item.get("id"))
-                        yield BlockDelta(index, "encrypted", item["encrypted_content"])
-                    if item_type in ("message", "function_call", "reasoning"):
-                        yield BlockStop(index)
-                elif kind == "response.created":
-                    response = ev.get("response") or {}
-                    yield MessageStart(response.get("id"), response.get("model"))
-                elif kind == "response.completed" or kind == "response.incomplete":
-                    response = ev.get("response") or {}
-                    if response.get("usage"):
-                        yield UsageUpdate(to_usage(response["usage"]))
-                    if kind == "response.incomplete":
-                        reason = (response.get("incomplete_details") or {}).get("reason")
-                        stop = _INCOMPLETE.get(reason or "", reason or "incomplete")
-                    elif "function_call" in kinds.values():
-                        stop = "tool_use"
-                    else:
-                        stop = "end_turn"
-                    final_stop = stop  # yielded once the body is read to its end (pooling)
-                elif kind == "response.failed":
-                    response = ev.get("response") or {}
-                    _raise_failure(name, response.get("error") or {})
-                elif kind == "error":
-                    _raise_failure(
-                        name, ev.get("error") if isinstance(ev.get("error"), dict) else ev
-                    )
+                        elif item_type == "reasoning":
+                            yield BlockStart(
+                                index, "reasoning", item_id=str_at(name, item, "id", None)
+                            )
+                    elif kind == "response.output_item.done":
+                        index, item = (
+                            int_at(name, ev, "output_index"),
+                            obj(name, ev.get("item"), "item"),
+                        )
+                        item_type = kinds.setdefault(index, str(item.get("type", "")))
+                        if item_type == "function_call":
+                            if index not in with_args and item.get("arguments"):
+                                yield BlockStart(
+                                    index,
+                                    "tool_use",
+                                    tool_id=str_at(name, item, "call_id", None),
+                                    tool_name=str_at(name, item, "name"),
+                                )
+                                yield BlockDelta(
+                                    index, "input_json", str_at(name, item, "arguments")
+                                )
+                        elif item_type == "reasoning" and item.get("encrypted_content"):
+                            yield BlockStart(
+                                index, "reasoning", item_id=str_at(name, item, "id", None)
+                            )
+                            yield BlockDelta(
+                                index, "encrypted", str_at(name, item, "encrypted_content")
+                            )
+                        if item_type in ("message", "function_call", "reasoning"):
+                            yield BlockStop(index)
+                    elif kind == "response.created":
+                        response = obj(name, ev.get("response"), "response")
+                        yield MessageStart(
+                            str_at(name, response, "id", None),
+                            str_at(name, response, "model", None),
+                        )
+                    elif kind == "response.completed" or kind == "response.incomplete":
+                        response = obj(name, ev.get("response"), "response")
+                        usage = obj(name, response.get("usage"), "response.usage")
+                        if usage:
+                            yield UsageUpdate(to_usage(usage))
+                        if kind == "response.incomplete":
+                            details = obj(
+                                name, response.get("incomplete_details"), "incomplete_details"
+                            )
+                            reason = str_at(name, details, "reason", None)
+                            stop = _INCOMPLETE.get(reason or "", reason or "incomplete")
+                        elif "function_call" in kinds.values():
+                            stop = "tool_use"
+                        else:
+                            stop = "end_turn"
+                        final_stop = stop  # yielded once the body is read to its end (pooling)
+                    elif kind == "response.failed":
+                        response = obj(name, ev.get("response"), "response")
+                        _raise_failure(name, obj(name, response.get("error"), "response.error"))
+                    elif kind == "error":
+                        error = ev.get("error")
+                        _raise_failure(name, error if isinstance(error, dict) else ev)
         if final_stop is not None:
             yield MessageStop(final_stop)
             return

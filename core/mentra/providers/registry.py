@@ -1,97 +1,42 @@
-"""Builtin provider endpoints, user-declared ones, and how a `Provider` is built from them."""
+"""How a `Provider` is built from its settings; the one importer of the wire adapters.
+
+The settings themselves live in the leaf module `mentra.providers.settings`, re-exported here.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import sys
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from mentra._duration import Duration
 from mentra.errors import ConfigError
-from mentra.pricing import ModelPrice
 from mentra.providers.base import ModelInfo, Provider
+from mentra.providers.settings import (
+    BUILTIN_PROVIDERS,
+    ProviderSettings,
+    Retries,
+    Timeouts,
+    Wire,
+    effective_settings,
+)
 
 if TYPE_CHECKING:
     import httpx
 
-Wire = Literal["openai-responses", "openai-chat", "anthropic", "gemini", "scripted"]
 
-
-class Timeouts(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    connect: Duration = 10.0
-    idle: Duration = Field(120.0, description="longest silence inside a stream")
-
-
-class Retries(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    max_attempts: int = Field(4, ge=1, le=20, description="attempts in all, the first included")
-    base_delay: Duration = 0.5
-    max_delay: Duration = 30.0
-    max_retry_after: Duration = 60.0
-
-
-class ProviderSettings(BaseModel):
-    """One endpoint. For a builtin name, fields given override the builtin's."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    wire: Wire | None = None
-    base_url: str | None = None
-    api_key_env: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    timeouts: Timeouts = Field(default_factory=Timeouts)
-    retries: Retries = Field(default_factory=Retries)
-    prices: dict[str, ModelPrice] = Field(
-        default_factory=dict,
-        description="USD per million tokens by model id; over the shipped price table",
-    )
-
-
-BUILTIN_PROVIDERS: dict[str, ProviderSettings] = {
-    "openai": ProviderSettings(
-        wire="openai-responses", base_url="https://api.openai.com/v1", api_key_env="OPENAI_API_KEY"
-    ),
-    "openrouter": ProviderSettings(
-        wire="openai-chat",
-        base_url="https://openrouter.ai/api/v1",
-        api_key_env="OPENROUTER_API_KEY",
-    ),
-    "anthropic": ProviderSettings(
-        wire="anthropic", base_url="https://api.anthropic.com", api_key_env="ANTHROPIC_API_KEY"
-    ),
-    "gemini": ProviderSettings(
-        wire="gemini",
-        base_url="https://generativelanguage.googleapis.com",
-        api_key_env="GEMINI_API_KEY",
-    ),
-    "ollama": ProviderSettings(wire="openai-chat", base_url="http://127.0.0.1:11434/v1"),
-    "lmstudio": ProviderSettings(wire="openai-chat", base_url="http://127.0.0.1:1234/v1"),
-    "scripted": ProviderSettings(wire="scripted"),
-}
-
-
-def effective_settings(
-    name: str, declared: dict[str, ProviderSettings] | None = None
-) -> ProviderSettings:
-    """The builtin settings of ``name`` with any declared fields laid over them."""
-    base = BUILTIN_PROVIDERS.get(name)
-    override = (declared or {}).get(name)
-    if base is None and override is None:
-        known = ", ".join(sorted({*BUILTIN_PROVIDERS, *(declared or {})}))
-        raise ConfigError(f"unknown provider {name!r} (known: {known})")
-    if override is None:
-        assert base is not None
-        return base
-    if base is None:
-        if override.wire is None:
-            raise ConfigError(f"provider {name!r} needs a `wire`")
-        return override
-    merged = base.model_dump()
-    merged.update(override.model_dump(exclude_unset=True))
-    return ProviderSettings.model_validate(merged)
+def _import_httpx() -> None:
+    """Import httpx without its command-line tool. httpx imports ``httpx._main`` (click, rich
+    and pygments) whenever click is installed, which many environments have; mentra never
+    uses it, so the import is made to fail once and httpx falls back to its stub."""
+    if "httpx" in sys.modules:
+        return
+    blocked = "httpx._main" not in sys.modules
+    if blocked:
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    try:
+        import httpx  # noqa: F401
+    finally:
+        if blocked and sys.modules.get("httpx._main", 0) is None:
+            del sys.modules["httpx._main"]
 
 
 def create_provider(
@@ -108,6 +53,7 @@ def create_provider(
         return ScriptedProvider(name=name)
     if not settings.base_url:
         raise ConfigError(f"provider {name!r} needs a `base_url`")
+    _import_httpx()
     if wire == "openai-responses":
         from mentra.providers.openai_responses import OpenAIResponsesProvider
 
@@ -138,3 +84,15 @@ def newest_model(models: list[ModelInfo]) -> ModelInfo | None:
         if best_key is None or key > best_key:
             best, best_key = m, key
     return best
+
+
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "ProviderSettings",
+    "Retries",
+    "Timeouts",
+    "Wire",
+    "create_provider",
+    "effective_settings",
+    "newest_model",
+]

@@ -6,7 +6,7 @@ import socket
 from datetime import UTC, datetime
 
 from mentra._pids import pid_alive
-from mentra.errors import AgentBusyError, UsageError
+from mentra.errors import AgentBusyError, StoreError, UsageError
 from mentra.store.base import AgentStatus, LeaseRecord, RunStatus
 
 
@@ -48,3 +48,11 @@ def ambiguous_prefix(prefix: str, matches: list[str]) -> UsageError:
     shown = ", ".join(sorted(matches)[:5])
     more = "" if len(matches) <= 5 else f" and {len(matches) - 5} more"
     return UsageError(f"agent id prefix {prefix!r} is ambiguous: matches {shown}{more}")
+
+
+def agent_dir_name(agent_id: str) -> str:
+    """``agent_id`` as the name of the agent's files directory. An id that is not a plain file
+    name (a store edited by hand) is refused, so the directory never leaves its parent."""
+    if not agent_id or agent_id in (".", "..") or "/" in agent_id or "\\" in agent_id:
+        raise StoreError(f"agent id {agent_id!r} cannot name a directory")
+    return agent_id

@@ -1,8 +1,14 @@
 """The `Store` protocol: what the runtime persists, free of any one database's idioms.
 
+The protocol is split by concern, so a caller (or a backend) can name exactly what it needs:
+`AgentStore`, `RunStore` (runs and the transcript), `LeaseStore`, `AuditStore` (audit and
+remembered permission rules) and `JobStore`; `Store` is all of them plus `files_dir` and
+`close`. Tasks, memory and mailboxes will arrive as further protocols joined into `Store` the
+same way.
+
 The transcript is append-only: a round writes only the messages it adds, in one transaction
 (`commit_round`), so the cost of a round does not grow with the length of the conversation.
-Every backend must pass ``tests/store/test_contract.py``.
+Every backend must pass the contract suite ``mentra.store.testing``.
 
 Records are plain dataclasses. A backend returns fresh copies: mutating a record never changes
 what is stored until it is passed back to a write method. Timestamps are timezone-aware UTC;
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from mentra.errors import RunEndStatus
@@ -116,14 +123,9 @@ class JobRecord:
     finished_at: datetime | None = None
 
 
-class Store(Protocol):
-    """Persistence for agents, runs, transcripts, leases, audit, rules and background jobs.
+class AgentStore(Protocol):
+    """Agents: their records, status and lifetime."""
 
-    Failures raise `StoreError` (exit 1) with a one-line message; a live lease held by another
-    process raises `AgentBusyError` (exit 6); an ambiguous id prefix raises `UsageError`.
-    """
-
-    # agents
     def create_agent(self, agent: AgentRecord) -> None:
         """Insert a new agent. An id that exists already is a `StoreError`."""
         ...
@@ -148,7 +150,10 @@ class Store(Protocol):
         Refused with `AgentBusyError` while another live process holds its lease."""
         ...
 
-    # runs and transcript
+
+class RunStore(Protocol):
+    """Runs and the append-only transcript they commit."""
+
     def load_transcript(self, agent_id: str) -> list[TranscriptItem]: ...
 
     def begin_run(self, run: RunRecord) -> None:
@@ -180,7 +185,10 @@ class Store(Protocol):
 
     def last_run(self, agent_id: str) -> RunRecord | None: ...
 
-    # leases
+
+class LeaseStore(Protocol):
+    """The per-agent lease that keeps two processes from running one agent at once."""
+
     def acquire_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
         """Take the agent's lease or raise `AgentBusyError` naming the live holder.
 
@@ -198,14 +206,16 @@ class Store(Protocol):
 
     def get_lease(self, agent_id: str) -> LeaseRecord | None: ...
 
-    # audit
+
+class AuditStore(Protocol):
+    """Permission decisions: the audit trail and the rules a user chose to remember."""
+
     def append_audit(self, record: AuditRecord) -> None: ...
 
     def list_audit(self, agent_id: str, run_id: str | None = None) -> list[AuditRecord]:
         """Audit records in the order they were appended."""
         ...
 
-    # remembered permission rules
     def add_permission_rule(self, rule: PermissionRuleRecord) -> None:
         """Remember a rule; adding the same (scope, rule, decision) twice keeps one."""
         ...
@@ -218,7 +228,10 @@ class Store(Protocol):
         """Forget a rule; False when it was not stored."""
         ...
 
-    # background jobs
+
+class JobStore(Protocol):
+    """Background jobs started by tools."""
+
     def create_job(self, job: JobRecord) -> None: ...
 
     def finish_job(
@@ -237,6 +250,21 @@ class Store(Protocol):
 
     def list_jobs(self, agent_id: str) -> list[JobRecord]:
         """The agent's jobs, oldest first."""
+        ...
+
+
+class Store(AgentStore, RunStore, LeaseStore, AuditStore, JobStore, Protocol):
+    """Persistence for agents, runs, transcripts, leases, audit, rules and background jobs.
+
+    Failures raise `StoreError` (exit 1) with a one-line message; a live lease held by another
+    process raises `AgentBusyError` (exit 6); an ambiguous id prefix raises `UsageError`.
+    """
+
+    def files_dir(self, agent_id: str) -> Path:
+        """Where the agent's files (background jobs, full tool results) live. The directory
+        is not created. Callers locate agent files only through this, never from a path of
+        their own: a store need not be a file. An id that cannot name a directory is a
+        `StoreError`."""
         ...
 
     def close(self) -> None:

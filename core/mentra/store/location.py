@@ -36,6 +36,19 @@ def default_store_path(workspace: Path) -> Path:
     return data / "workspaces" / workspace_key(workspace) / "store.sqlite"
 
 
+def workspace_store_paths() -> list[Path]:
+    """Every workspace store of this user that exists (the default location of each), in a
+    stable order: what ``--all`` covers when no ``--store`` is given."""
+    import platformdirs
+
+    root = platformdirs.user_data_path("mentra", appauthor=False) / "workspaces"
+    try:
+        folders = sorted(root.iterdir())
+    except OSError:
+        return []
+    return [f / "store.sqlite" for f in folders if (f / "store.sqlite").is_file()]
+
+
 def global_store_path() -> Path:
     """The user's own store, shared by every workspace: answers remembered "everywhere"."""
     import platformdirs
@@ -55,20 +68,21 @@ def resolve_store_path(store_flag: str | None, workspace: Path) -> Path:
 
 
 def agent_files_dir(store_path: Path, agent_id: str) -> Path:
-    """Where an agent's files (background jobs, full tool results) live: beside its store.
-    An id that is not a plain file name (a store edited by hand) is refused, so the directory
-    can never be outside ``agents/``."""
-    if not agent_id or agent_id in (".", "..") or "/" in agent_id or "\\" in agent_id:
-        raise StoreError(f"agent id {agent_id!r} cannot name a directory")
-    return store_path.parent / "agents" / agent_id
+    """Where an agent's files live beside an SQLite store file (what `SQLiteStore.files_dir`
+    answers). Prefer ``store.files_dir(agent_id)``: a store need not be a file."""
+    from mentra.store._common import agent_dir_name
+
+    return store_path.parent / "agents" / agent_dir_name(agent_id)
 
 
-def open_store(path: str | os.PathLike[str] | None) -> Store:
-    """Open the store at ``path`` (created if missing); ``None`` means in memory only."""
+def open_store(path: str | os.PathLike[str] | None, *, read_only: bool = False) -> Store:
+    """Open the store at ``path`` (created if missing); ``None`` means in memory only. With
+    ``read_only`` the store must exist and is opened for reading only (works on a read-only
+    filesystem; no migration)."""
     if path is None:
-        from mentra.store.memory import MemoryStore
+        from mentra.store.in_memory import InMemoryStore
 
-        return MemoryStore()
+        return InMemoryStore()
     text = os.fspath(path)
     if text.startswith(_REMOTE_SCHEMES):
         raise StoreError(f"{text.split(':', 1)[0]} stores are not supported yet: use a file path")
@@ -76,7 +90,7 @@ def open_store(path: str | os.PathLike[str] | None) -> Store:
         raise StoreError(f"the store path {text} is a directory; give a file path")
     from mentra.store.sqlite import SQLiteStore
 
-    return SQLiteStore(text)
+    return SQLiteStore(text, read_only=read_only)
 
 
 class UserRuleStore:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from mentra.errors import AgentBusyError, StoreError
 from mentra.messages import Message, Usage, parse_messages_json
 from mentra.store._common import (
+    agent_dir_name,
     ambiguous_prefix,
     busy_error,
     lease_is_live,
@@ -138,36 +139,84 @@ def _lease(row: sqlite3.Row) -> LeaseRecord:
 class SQLiteStore:
     """The `Store` protocol on one SQLite file. Thread-safe: one connection behind a lock."""
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout_s: float = 5.0,
+        read_only: bool = False,
+    ) -> None:
+        """Open (creating and migrating it if needed) the store at ``path``. With ``read_only``
+        the file must exist and is only read: no directory or file is made, no migration or
+        journal switch runs (it works on a read-only filesystem), and a write is a
+        `StoreError`."""
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
+        self.read_only = read_only
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         with self._errors():
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the store directory {self.path.parent}: {exc.strerror}"
-                ) from None
-            conn = sqlite3.connect(
-                self.path,
-                timeout=busy_timeout_s,
-                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
-                check_same_thread=False,
-            )
+            conn = self._connect_read_only() if read_only else self._connect()
             try:
                 conn.row_factory = sqlite3.Row
                 conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-                if self._is_empty(conn):  # a new file: WAL first, so creating it costs no fsyncs
+                if read_only:
+                    self._check_readable(conn)
+                else:
+                    if self._is_empty(conn):  # a new file: WAL first, so creating it is cheap
+                        self._use_wal(conn)
+                    self._migrate(conn)  # refuses foreign files before changing them
                     self._use_wal(conn)
-                self._migrate(conn)  # refuses foreign files before changing them
-                self._use_wal(conn)
-                conn.execute("PRAGMA foreign_keys = ON")
+                    conn.execute("PRAGMA foreign_keys = ON")
             except BaseException:
                 conn.close()
                 raise
             self._conn = conn
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the store directory {self.path.parent}: {exc.strerror}"
+            ) from None
+        return sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout_s,
+            isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
+            check_same_thread=False,
+        )
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise StoreError(f"no store at {self.path}")
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        if not os.access(self.path.parent, os.W_OK):
+            # A WAL database needs its -shm file, which a read-only folder cannot hold; nobody
+            # can write there either, so the file is read as it stands.
+            uri += "&immutable=1"
+        return sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=self.busy_timeout_s,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
+    def _check_readable(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            return
+        if version == 0:
+            raise StoreError(
+                f"{self.path} is an SQLite database but not a mentra store; "
+                "choose another --store path"
+            )
+        raise StoreError(
+            f"the store {self.path} has schema version {version}, older than this mentra's "
+            f"({SCHEMA_VERSION}); a command that writes (e.g. `mentra run`) upgrades it"
+        )
 
     # -- plumbing --------------------------------------------------------------------------
     def _describe(self, exc: sqlite3.Error) -> str:
@@ -279,12 +328,21 @@ class SQLiteStore:
                 f"understands ({SCHEMA_VERSION}); upgrade mentra to use it"
             )
 
-    @staticmethod
-    def _require_agent(conn: sqlite3.Connection, agent_id: str) -> sqlite3.Row:
+    def _require_agent(self, conn: sqlite3.Connection, agent_id: str) -> sqlite3.Row:
         row = conn.execute("SELECT items FROM agents WHERE id = ?", (agent_id,)).fetchone()
         if row is None:
+            # A miss through the index while the table holds the row: the index is damaged.
+            scan = "SELECT 1 FROM agents NOT INDEXED WHERE id = ?"
+            if conn.execute(scan, (agent_id,)).fetchone() is not None:
+                raise self._damaged_index()
             raise StoreError(f"no agent with id {agent_id}")
         return cast(sqlite3.Row, row)
+
+    def _damaged_index(self) -> StoreError:
+        return StoreError(
+            f"the store {self.path} is damaged: its index of agents disagrees with the table; "
+            f"repair it with `sqlite3 {self.path} REINDEX`"
+        )
 
     def schema_version(self) -> int:
         with self._read() as conn:
@@ -329,9 +387,11 @@ class SQLiteStore:
             if row is not None:
                 return _agent(row)
             rows = conn.execute(
-                f"SELECT {_AGENT_COLS} FROM agents WHERE substr(id, 1, ?) = ?",
+                f"SELECT {_AGENT_COLS} FROM agents NOT INDEXED WHERE substr(id, 1, ?) = ?",
                 (len(agent_id), agent_id),
             ).fetchall()
+        if any(r["id"] == agent_id for r in rows):
+            raise self._damaged_index()  # the table has the id its primary key index lacks
         if len(rows) > 1:
             raise ambiguous_prefix(agent_id, [r["id"] for r in rows])
         return _agent(rows[0]) if rows else None
@@ -679,6 +739,10 @@ class SQLiteStore:
         return [_job(r) for r in rows]
 
     # -- lifecycle -------------------------------------------------------------------------
+    def files_dir(self, agent_id: str) -> Path:
+        """``agents/<id>/`` beside the store file."""
+        return self.path.parent / "agents" / agent_dir_name(agent_id)
+
     def close(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None

@@ -25,8 +25,6 @@ from mentra.store.base import (
     RunStatus,
     Store,
 )
-from mentra.tasks.models import TaskItem  # taskboard
-from mentra.tasks.store import export_board, import_board  # taskboard
 
 EXPORT_FORMAT: Literal["mentra-agent"] = "mentra-agent"
 EXPORT_VERSION = 1
@@ -90,14 +88,15 @@ class AgentExport(_Model):
     runs: list[ExportedRun] = Field(default_factory=list)
     transcript: list[ExportedItem] = Field(default_factory=list)
     audit: list[ExportedAudit] = Field(default_factory=list)
-    tasks: list[TaskItem] = Field(default_factory=list)  # taskboard: the agent's task board
+    # taskboard: the agent's task board (TaskItem objects), filled and read by mentra.tasks
+    tasks: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
     """The agent (id or unique prefix) as a JSON-safe dict; `UsageError` if it is unknown."""
-    agent = store.get_agent(agent_id)
-    if agent is None:
-        raise UsageError(f"no agent with id {agent_id!r} in this store")
+    from mentra.store.lookup import find_agent
+
+    agent = find_agent(store, agent_id)
     doc = AgentExport(
         agent=ExportedAgent(
             id=agent.id,
@@ -141,7 +140,6 @@ def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
             )
             for a in store.list_audit(agent.id)
         ],
-        tasks=export_board(store, agent.id),  # taskboard
     )
     return doc.model_dump(mode="json")
 
@@ -241,5 +239,4 @@ def _replay(store: Store, doc: AgentExport) -> None:
         start = end
     for au in doc.audit:
         store.append_audit(AuditRecord(agent_id=agent_id, **au.model_dump()))
-    import_board(store, agent_id, doc.tasks)  # taskboard
     store.set_agent_status(agent_id, doc.agent.status)

@@ -42,10 +42,12 @@ class SubagentProfile(_Strict):
     @field_validator("model")
     @classmethod
     def _model_has_provider(cls, value: str | None) -> str | None:
-        if value is not None:
-            from mentra.config import split_model
-
-            split_model(value)
+        if value is not None:  # as mentra.config.split_model checks it (config imports us)
+            provider, sep, model = value.partition(":")
+            if not sep or not provider or not model:
+                raise ValueError(
+                    f"model must be PROVIDER:MODEL (e.g. openai:gpt-5.4-mini), got {value!r}"
+                )
         return value
 
 

@@ -143,10 +143,30 @@ def task_store_for(store: Store | None) -> TaskStore:
     return found
 
 
-def export_board(store: Store, namespace: str) -> list[TaskItem]:
-    """The board of ``namespace`` for ``mentra export``, in id order."""
+def export_board(store: Store, namespace: str) -> list[dict[str, Any]]:
+    """The board of ``namespace`` as an export's ``tasks`` list, in id order."""
     board = task_store_for(store).load(namespace)
-    return [board[i] for i in sorted(board)]
+    return [board[i].model_dump(mode="json") for i in sorted(board)]
+
+
+def parse_board(data: object) -> list[TaskItem]:
+    """The ``tasks`` list of an export document; `UsageError` names a bad item."""
+    from pydantic import ValidationError
+
+    from mentra.errors import UsageError
+
+    raw = data.get("tasks", []) if isinstance(data, dict) else []
+    if not isinstance(raw, list):
+        raise UsageError("invalid agent export at tasks: Input should be a valid list")
+    items: list[TaskItem] = []
+    for i, item in enumerate(raw):
+        try:
+            items.append(TaskItem.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in (i, *first["loc"]))
+            raise UsageError(f"invalid agent export at tasks.{where}: {first['msg']}") from None
+    return items
 
 
 def import_board(store: Store, namespace: str, tasks: list[TaskItem]) -> None:

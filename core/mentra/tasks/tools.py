@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from mentra.errors import MentraError
 from mentra.tasks import graph
@@ -26,14 +26,18 @@ from mentra.tasks.store import TaskStore, task_store_for
 from mentra.tools.base import ArgsTool, Tool, ToolContext, ToolResult
 
 if TYPE_CHECKING:
-    from mentra.agent.emitter import Emitter
-    from mentra.config import AgentConfig
     from mentra.store.base import Store
 
 SERVICE_KEY = "task_board"
 TASK_TOOL_NAMES = ("task_create", "task_update", "task_list", "task_get")
 # run statuses after which the board is kept: an interrupted run resumes where it stood
 _KEEP_ON = frozenset({"success", "interrupted"})
+
+
+class _Emitter(Protocol):
+    """What `TaskBoard.bind` needs of the run's `mentra.agent.emitter.Emitter`."""
+
+    def emit(self, cls: Any, **fields: Any) -> Any: ...
 
 
 class TaskBoard:
@@ -46,7 +50,7 @@ class TaskBoard:
         self.touched = False  # set by any task_* call; read (and reset) by the reminder hook
         self._snapshot: list[TaskItem] | None = None
 
-    def bind(self, emitter: Emitter) -> None:
+    def bind(self, emitter: _Emitter) -> None:
         """Announce every changed task on ``emitter`` as ``task_updated``."""
         from mentra.events import TaskUpdated
 
@@ -121,14 +125,14 @@ def board_for(store: Store | None, namespace: str) -> TaskBoard:
     return TaskBoard(task_store_for(store), namespace)
 
 
-def tool_entries(config: AgentConfig | None) -> dict[str, tuple[Tool, str]]:
+def tool_entries(enabled: bool) -> dict[str, tuple[Tool, str]]:
     """The board tools for a config's tool set (``tasks: {enabled: false}`` leaves them out)."""
-    if config is not None and not config.tasks.enabled:
+    if not enabled:
         return {}
     return {t.name: (t, "builtin") for t in task_tools()}
 
 
-def bind_services(services: dict[str, Any], emitter: Emitter) -> None:
+def bind_services(services: dict[str, Any], emitter: _Emitter) -> None:
     """Point the run's board (if any) at the emitter of the run."""
     board = services.get(SERVICE_KEY)
     if isinstance(board, TaskBoard):

@@ -83,6 +83,11 @@ class Tool(Protocol):
         """The strings permission patterns match, e.g. a command line or ``read:src/x.py``."""
         ...
 
+    # ``permission_kind``: how the permission layer reads the subjects: ``shell`` (command
+    # lines, split into the commands they run), ``file_ops`` (``OP:PATH``) or ``json`` (text,
+    # the default). Read with getattr, outside the structural check, so tools written before
+    # it keep working; `ArgsTool` and `SchemaTool` default it to ``json``.
+
     async def run(self, args: Any, ctx: ToolContext) -> ToolResult: ...
 
 
@@ -114,6 +119,7 @@ class ArgsTool(Generic[A]):
     name: ClassVar[str]
     description: ClassVar[str]
     mutates: ClassVar[bool] = False
+    permission_kind: ClassVar[str] = "json"
     Args: type[A]
 
     @property
@@ -150,6 +156,7 @@ class SchemaTool:
     name: str
     description: str
     mutates: bool = False
+    permission_kind: str = "json"
 
     def __init__(self, *, name: str, description: str, schema: dict[str, Any], mutates: bool):
         self.name = name

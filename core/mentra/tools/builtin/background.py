@@ -77,6 +77,7 @@ class BackgroundRunTool(ArgsTool[BackgroundRunArgs]):
         "is also reported to you on your next turn."
     )
     mutates = True
+    permission_kind = "shell"
     Args = BackgroundRunArgs
 
     def permission_subjects(self, args: BackgroundRunArgs) -> list[str]:

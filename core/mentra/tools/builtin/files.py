@@ -17,12 +17,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mentra.permissions.policy import PolicyViolationError, RuntimePolicy
+from mentra.permissions.rules import WRITE_OPS
 from mentra.tools._threads import run_blocking
 from mentra.tools.base import ArgsTool, ToolContext, ToolResult
 from mentra.tools.builtin._staging import StagedView, StagingError, is_binary
 
-READ_OPS = frozenset({"read", "list", "search"})
-WRITE_OPS = frozenset({"create", "set", "replace", "insert", "move", "delete"})
 MAX_LINE_CHARS = 2000
 MAX_SEARCH_FILE_BYTES = 4 * 1024 * 1024
 SKIP_DIRS = frozenset({".git"})
@@ -109,6 +108,7 @@ class FilesArgs(BaseModel):
 
 class FilesTool(ArgsTool[FilesArgs]):
     name = "files"
+    permission_kind = "file_ops"
     description = (
         "Read, list, search and edit files in the workspace. `operations` run in order; "
         "read (numbered lines, offset/limit), list (depth/limit), search (regex per line; skips "

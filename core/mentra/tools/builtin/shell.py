@@ -59,9 +59,11 @@ class ShellTool(ArgsTool[ShellArgs]):
     description = (
         "Run one shell command (/bin/sh -c) in the workspace and return its exit code, stdout "
         "and stderr. No stdin; the environment is reduced to an allow-list; long output is cut "
-        "in the middle. Use background_run for servers and other long-running processes."
+        "in the middle. Use background_run for servers and other long-running processes. "
+        "Not fenced by write_roots (no OS sandbox): a redirection to a file outside them asks."
     )
     mutates = True
+    permission_kind = "shell"
     Args = ShellArgs
 
     def permission_subjects(self, args: ShellArgs) -> list[str]:

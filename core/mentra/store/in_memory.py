@@ -1,20 +1,25 @@
-"""`MemoryStore`: the `Store` protocol held in this process only (``--ephemeral``).
+"""`InInMemoryStore`: the `Store` protocol held in this process only (``--ephemeral``).
 
 It follows the same contract as the SQLite store, so a run behaves the same with or without
-persistence; nothing survives the process.
+persistence; nothing survives the process. Agent files go to a private temporary folder,
+made on first use and removed on close.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import shutil
+import tempfile
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TypeVar
 
 from mentra.errors import AgentBusyError, StoreError
 from mentra.messages import Message
 from mentra.store._common import (
+    agent_dir_name,
     ambiguous_prefix,
     busy_error,
     lease_is_live,
@@ -41,7 +46,7 @@ def _copy(record: _R) -> _R:
     return copy.deepcopy(record)
 
 
-class MemoryStore:
+class InMemoryStore:
     """An in-process store; thread-safe, and every record handed in or out is copied."""
 
     def __init__(self) -> None:
@@ -56,6 +61,7 @@ class MemoryStore:
         self._audit: list[AuditRecord] = []
         self._rules: list[PermissionRuleRecord] = []
         self._jobs: dict[str, JobRecord] = {}
+        self._files_root: Path | None = None
 
     # -- helpers ---------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -341,11 +347,22 @@ class MemoryStore:
             self._check_open()
             return [_copy(j) for j in self._jobs.values() if j.agent_id == agent_id]
 
+    def files_dir(self, agent_id: str) -> Path:
+        name = agent_dir_name(agent_id)
+        with self._lock:
+            self._check_open()
+            if self._files_root is None:
+                self._files_root = Path(tempfile.mkdtemp(prefix="mentra-store-"))
+            return self._files_root / name
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            root, self._files_root = self._files_root, None
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
 
-    def __enter__(self) -> MemoryStore:
+    def __enter__(self) -> InMemoryStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

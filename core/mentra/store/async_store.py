@@ -1,0 +1,202 @@
+"""`AsyncStore`: any `Store` behind ``async def`` methods, for code on an event loop.
+
+Every call runs on ONE worker thread per store, in the order it was made, so a backend whose
+connection must stay on one thread (SQLite) keeps it there, and the event loop never blocks
+on disk. `AsyncStore.open` builds the store on that thread too. A cancelled ``await`` does not
+stop a call the worker has started: the write still completes, and later calls queue behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mentra.errors import StoreError
+from mentra.store.base import (
+    AgentRecord,
+    AgentStatus,
+    AuditRecord,
+    JobRecord,
+    JobStatus,
+    LeaseHolder,
+    LeaseRecord,
+    PermissionRuleRecord,
+    RunRecord,
+    Store,
+    TranscriptItem,
+)
+
+if TYPE_CHECKING:
+    from mentra.messages import Message
+
+_T = TypeVar("_T")
+
+
+class AsyncStore:
+    """The `Store` protocol with every method ``async``, same names and signatures."""
+
+    def __init__(self, store: Store, *, _executor: ThreadPoolExecutor | None = None) -> None:
+        self._store = store
+        self._executor = _executor or ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="mentra-store"
+        )
+        self._closed = False
+
+    @classmethod
+    async def open(cls, factory: Callable[[], Store]) -> AsyncStore:
+        """Build the store on the worker thread (``factory`` opens connections there)."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mentra-store")
+        try:
+            store = await asyncio.get_running_loop().run_in_executor(executor, factory)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(store, _executor=executor)
+
+    @property
+    def sync(self) -> Store:
+        """The wrapped store. Calling it directly bypasses the worker thread: only for code
+        that is not on the event loop, and never for a store bound to its thread."""
+        return self._store
+
+    async def _call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        if self._closed:
+            raise StoreError("the store is closed")
+        return await self._run(fn, *args, **kwargs)
+
+    async def _run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    # -- AgentStore ----------------------------------------------------------------------------
+    async def create_agent(self, agent: AgentRecord) -> None:
+        return await self._call(self._store.create_agent, agent)
+
+    async def get_agent(self, agent_id: str) -> AgentRecord | None:
+        return await self._call(self._store.get_agent, agent_id)
+
+    async def latest_agent(self, workspace: str) -> AgentRecord | None:
+        return await self._call(self._store.latest_agent, workspace)
+
+    async def list_agents(self, workspace: str | None) -> list[AgentRecord]:
+        return await self._call(self._store.list_agents, workspace)
+
+    async def set_agent_status(self, agent_id: str, status: AgentStatus) -> None:
+        return await self._call(self._store.set_agent_status, agent_id, status)
+
+    async def delete_agent(self, agent_id: str) -> None:
+        return await self._call(self._store.delete_agent, agent_id)
+
+    # -- RunStore ------------------------------------------------------------------------------
+    async def load_transcript(self, agent_id: str) -> list[TranscriptItem]:
+        return await self._call(self._store.load_transcript, agent_id)
+
+    async def begin_run(self, run: RunRecord) -> None:
+        return await self._call(self._store.begin_run, run)
+
+    async def commit_round(
+        self, agent_id: str, run_id: str, messages: list[Message], run: RunRecord
+    ) -> None:
+        return await self._call(self._store.commit_round, agent_id, run_id, messages, run)
+
+    async def finish_run(self, run: RunRecord) -> None:
+        return await self._call(self._store.finish_run, run)
+
+    async def interrupt_stale_runs(self, agent_id: str, *, reason: str) -> list[RunRecord]:
+        return await self._call(self._store.interrupt_stale_runs, agent_id, reason=reason)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        return await self._call(self._store.get_run, run_id)
+
+    async def list_runs(self, agent_id: str) -> list[RunRecord]:
+        return await self._call(self._store.list_runs, agent_id)
+
+    async def last_run(self, agent_id: str) -> RunRecord | None:
+        return await self._call(self._store.last_run, agent_id)
+
+    # -- LeaseStore ----------------------------------------------------------------------------
+    async def acquire_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
+        return await self._call(self._store.acquire_lease, agent_id, holder, ttl_s)
+
+    async def renew_lease(self, agent_id: str, holder: LeaseHolder, ttl_s: float) -> None:
+        return await self._call(self._store.renew_lease, agent_id, holder, ttl_s)
+
+    async def release_lease(self, agent_id: str, holder: LeaseHolder) -> None:
+        return await self._call(self._store.release_lease, agent_id, holder)
+
+    async def get_lease(self, agent_id: str) -> LeaseRecord | None:
+        return await self._call(self._store.get_lease, agent_id)
+
+    # -- AuditStore ----------------------------------------------------------------------------
+    async def append_audit(self, record: AuditRecord) -> None:
+        return await self._call(self._store.append_audit, record)
+
+    async def list_audit(self, agent_id: str, run_id: str | None = None) -> list[AuditRecord]:
+        return await self._call(self._store.list_audit, agent_id, run_id)
+
+    async def add_permission_rule(self, rule: PermissionRuleRecord) -> None:
+        return await self._call(self._store.add_permission_rule, rule)
+
+    async def list_permission_rules(self, scope: str | None = None) -> list[PermissionRuleRecord]:
+        return await self._call(self._store.list_permission_rules, scope)
+
+    async def remove_permission_rule(self, rule: PermissionRuleRecord) -> bool:
+        return await self._call(self._store.remove_permission_rule, rule)
+
+    # -- JobStore ------------------------------------------------------------------------------
+    async def create_job(self, job: JobRecord) -> None:
+        return await self._call(self._store.create_job, job)
+
+    async def finish_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus,
+        exit_code: int | None,
+        finished_at: datetime | None = None,
+    ) -> None:
+        return await self._call(
+            self._store.finish_job,
+            job_id,
+            status=status,
+            exit_code=exit_code,
+            finished_at=finished_at,
+        )
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        return await self._call(self._store.get_job, job_id)
+
+    async def list_jobs(self, agent_id: str) -> list[JobRecord]:
+        return await self._call(self._store.list_jobs, agent_id)
+
+    # -- Store ---------------------------------------------------------------------------------
+    async def files_dir(self, agent_id: str) -> Path:
+        return await self._call(self._store.files_dir, agent_id)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def close(self) -> None:
+        """Close the store (on its thread) and stop the worker; closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._run(self._store.close)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    async def __aenter__(self) -> AsyncStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+__all__ = ["AsyncStore"]

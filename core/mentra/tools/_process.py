@@ -26,6 +26,16 @@ HEARTBEAT_SECONDS = 5.0
 KILL_GRACE_SECONDS = 1.0
 PIPE_GRACE_SECONDS = 1.0  # how long pipes may stay open after the command itself exited
 PROGRESS_LINE_CHARS = 2000
+# provider credentials never reach a command, whatever the policy's env_allow names
+SECRET_ENV_NAMES = frozenset(
+    {
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "OPENROUTER_API_KEY",
+    }
+)
 
 
 class CommandNotFoundError(Exception):
@@ -49,6 +59,7 @@ class ProcessOutcome:
     timed_out: bool
     leftovers_killed: bool
     duration: float
+    pipe_holders_killed: bool = False
 
     def render(self, *, timeout: float) -> str:
         """The text a model sees: status line, then each non-empty stream."""
@@ -63,6 +74,11 @@ class ProcessOutcome:
             parts.append(
                 "(processes the command left running were stopped; use background_run for "
                 "long-running processes)"
+            )
+        if self.pipe_holders_killed:
+            parts.append(
+                "(a process the command started outside its process group still held the output "
+                "pipes after the command exited; it was killed)"
             )
         for name, text in (("stdout", self.stdout), ("stderr", self.stderr)):
             if text:
@@ -114,6 +130,11 @@ class _Capture:
         )
 
 
+def fenced_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without provider API keys: the env fence applied to every command a tool starts."""
+    return {k: v for k, v in env.items() if k.upper() not in SECRET_ENV_NAMES}
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -127,11 +148,13 @@ async def run_process(
 ) -> ProcessOutcome:
     """Run ``argv`` (no shell) and collect its outcome. Raises `CommandNotFoundError`."""
     started = time.monotonic()
+    loop = asyncio.get_running_loop()
     try:
-        proc = await asyncio.create_subprocess_exec(
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _ExitProtocol(loop),
             *argv,
             cwd=cwd,
-            env=env,
+            env=fenced_env(env),
             stdin=asyncio.subprocess.PIPE if stdin_data is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -143,6 +166,8 @@ async def run_process(
         raise CommandNotFoundError(argv[0], "permission denied (not executable)") from None
     except NotADirectoryError:
         raise CommandNotFoundError(argv[0], "not a valid path") from None
+    proc = asyncio.subprocess.Process(transport, protocol, loop)
+    pipe_inodes = _pipe_inodes(transport)
 
     captures = {"stdout": _Capture(max_output_bytes), "stderr": _Capture(max_output_bytes)}
     last_activity = time.monotonic()
@@ -190,9 +215,12 @@ async def run_process(
     beater = asyncio.create_task(beat())
     timed_out = False
     leftovers = False
+    pipe_holders_killed = False
     try:
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
+            # not proc.wait(): asyncio's wait also waits for the pipes, which a detached child
+            # (setsid) may hold open long after the command itself exited
+            await asyncio.wait_for(asyncio.shield(protocol.exited), timeout)
         except TimeoutError:
             timed_out = True
             await _terminate_group(proc)
@@ -204,6 +232,9 @@ async def run_process(
         leftovers = _group_alive(proc.pid) and not timed_out
         if leftovers or timed_out:
             _kill_group(proc.pid, signal.SIGKILL)
+        if not readers.done():
+            # something outside the group (started with setsid) still holds the output pipes
+            pipe_holders_killed = _kill_pipe_holders(pipe_inodes)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(readers), PIPE_GRACE_SECONDS)
     finally:
@@ -216,6 +247,7 @@ async def run_process(
             await readers
         with contextlib.suppress(asyncio.CancelledError):
             await beater
+        transport.close()  # closes the pipes now, not when the loop is already gone
     out, err = captures["stdout"], captures["stderr"]
     return ProcessOutcome(
         exit_code=None if timed_out else proc.returncode,
@@ -227,8 +259,58 @@ async def run_process(
         stderr_truncated=err.truncated,
         timed_out=timed_out,
         leftovers_killed=leftovers,
+        pipe_holders_killed=pipe_holders_killed,
         duration=time.monotonic() - started,
     )
+
+
+class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """The stream protocol plus a future set when the process exits (pipes may stay open)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=2**16, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+def _pipe_inodes(transport: asyncio.SubprocessTransport) -> set[str]:
+    """The `/proc/PID/fd` link targets of the command's stdout and stderr pipes."""
+    found = set()
+    for fd in (1, 2):
+        pipe = transport.get_pipe_transport(fd)
+        raw = pipe.get_extra_info("pipe") if pipe is not None else None
+        if raw is not None:
+            with contextlib.suppress(OSError, ValueError):
+                found.add(f"pipe:[{os.fstat(raw.fileno()).st_ino}]")
+    return found
+
+
+def _kill_pipe_holders(targets: set[str]) -> bool:
+    """SIGKILL every other process holding one of the pipes; whether there was one."""
+    proc_dir = Path("/proc")
+    if not targets or not proc_dir.is_dir():
+        return False
+    me, killed = os.getpid(), False
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            fds = list((entry / "fd").iterdir())
+        except OSError:
+            continue
+        links = set()
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                links.add(str(fd.readlink()))
+        if links & targets:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed = True
+    return killed
 
 
 def _stream_line(progress: ProgressFn, name: str, line: bytes, streamed: int, cap: int) -> int:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mentra._pids import pid_alive
 from mentra.store.base import JobRecord, JobStatus, Store
+from mentra.tools._process import fenced_env
 from mentra.tools.base import ArgsTool, ToolContext, ToolResult
 from mentra.tools.builtin import _job_runner
 from mentra.tools.builtin._job_runner import write_json_atomic
@@ -123,7 +124,7 @@ class BackgroundRunTool(ArgsTool[BackgroundRunArgs]):
                 "call_id": ctx.call_id,
             },
         )
-        await _start_supervisor(job_dir, policy.child_env())
+        await _start_supervisor(job_dir, fenced_env(policy.child_env()))
         return ToolResult(
             f"Started background job {job_id}: {args.command}\n"
             f"It may run for up to {policy.background_timeout:g}s. Check it with "

@@ -18,7 +18,7 @@ import typer
 
 from mentra_cli._gc import settle_gc
 from mentra_cli._stdout import ensure_stdout, is_reader_gone, reader_gone
-from mentra_cli.commands import agents, hooks, inspect, mcp, memory, permissions, run
+from mentra_cli.commands import agents, hooks, inspect, mcp, memory, permissions, run, tasks
 
 COMPLETE_VAR = "_MENTRA_COMPLETE"  # click's name for it: _{PROG}_COMPLETE
 
@@ -63,6 +63,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "show": agents.show,
     "export": agents.export,
     "import": agents.import_,
+    "tasks": tasks.tasks,
 }
 GROUPS: dict[str, typer.Typer] = {
     "permissions": permissions.app,

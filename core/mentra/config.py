@@ -18,6 +18,7 @@ from mentra.mcp.config import McpServerConfig
 from mentra.memory.config import MemoryConfig
 from mentra.permissions.decide import PermissionsConfig
 from mentra.providers.registry import ProviderSettings, Wire
+from mentra.tasks.profiles import ProfileName, SubagentProfile, TasksConfig  # taskboard
 from mentra.user_hooks.config import HooksConfig
 
 
@@ -93,6 +94,8 @@ class AgentConfig(_Strict):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     hooks: HooksConfig = Field(default_factory=HooksConfig)  # wiring: user hooks (issue 19)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)  # long-term memory (mentra.memory)
+    tasks: TasksConfig = Field(default_factory=TasksConfig)  # taskboard: the task_* tools
+    agents: dict[ProfileName, SubagentProfile] = Field(default_factory=dict)  # task profiles
 
     @field_validator("model")
     @classmethod

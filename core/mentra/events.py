@@ -131,6 +131,9 @@ class TaskUpdated(_Event):
     task_id: str
     status: str
     summary: str | None = None
+    task: dict[str, Any] | None = Field(
+        None, description="the task board item as it now stands (TaskItem, camelCase)"
+    )
 
 
 class CompactionStarted(_Event):

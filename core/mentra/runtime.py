@@ -566,6 +566,7 @@ class Runtime:
             setup_notices=notices,
             user_hooks=services.user_hooks,
             memory=services.memory,
+            task_board=services.task_board,
         )
         return Agent(setup, history)
 

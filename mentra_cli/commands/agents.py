@@ -279,6 +279,7 @@ def export(
     """Write an agent (record, runs, transcript, audit) as one JSON document."""
     with cli_errors():
         from mentra.store.transfer import export_agent
+        from mentra.tasks.store import export_board  # taskboard
 
         s = _open_for_reading(store, workspace_dir(cwd))
         try:
@@ -286,6 +287,7 @@ def export(
 
             doc = export_agent(s, agent_id)
             doc["memory"] = memory.export_memory(s, doc["agent"]["id"])
+            doc["tasks"] = export_board(s, doc["agent"]["id"])  # the task board too
             text = json.dumps(doc, ensure_ascii=False) + "\n"
         finally:
             s.close()
@@ -319,6 +321,7 @@ def import_(
     """Recreate an exported agent in this store, bound to this workspace."""
     with cli_errors():
         from mentra.store.transfer import import_agent
+        from mentra.tasks.store import import_board, parse_board  # taskboard
 
         workspace = workspace_dir(cwd)
         data = _read_json(file)
@@ -327,8 +330,10 @@ def import_(
             from mentra import memory  # and its long-term memory, checked first
 
             records = memory.parse_memory(data.get("memory") if isinstance(data, dict) else None)
+            tasks = parse_board(data)  # the task board, checked before anything is written
             agent = import_agent(s, data, workspace=str(workspace), replace=replace)
             memory.import_memory(s, agent.id, records, workspace=str(workspace))
+            import_board(s, agent.id, tasks)
         finally:
             s.close()
         summary = {k: v for k, v in _row(agent).items() if k not in ("created_at", "updated_at")}

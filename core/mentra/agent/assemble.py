@@ -65,6 +65,12 @@ def agent_toolset(
     from mentra import memory  # the long-term memory tools (none with memory.enabled false)
 
     memory_tools = list(memory.tools_for(config.memory if config else None).values())
+    if runtime.builtin_tools and (config is None or config.tasks.enabled):
+        from mentra.tasks.tools import task_tools  # task_create/update/list/get
+
+        board_tools = task_tools()
+        sets.append(StaticToolSet(board_tools, "builtin"))
+        taken.update(t.name for t in board_tools)
     if memory_tools and runtime.builtin_tools:  # `empty_builder()`: none of mentra's own
         sets.append(StaticToolSet(memory_tools, "memory"))
         taken.update(t.name for t in memory_tools)
@@ -202,12 +208,15 @@ def permission_engine(
 
 
 def tool_services(runtime: Runtime, agent_id: str) -> ToolServices:
+    from mentra.tasks.tools import board_for
+
     base = runtime.data_dir(agent_id)
     return ToolServices(
         jobs_dir=base / "jobs",
         results_dir=base / "results",
         store=runtime.store,
         contexts=dict(runtime.contexts),
+        task_board=board_for(runtime.store, agent_id),  # the top-level agent's board
     )
 
 

@@ -169,6 +169,8 @@ class Session:
             emitter.emit(Notice, level="warning", message=notice)
         if s.memory is not None:  # memory's events go out through this run's emitter
             s.memory.bind(emitter)
+        if s.task_board is not None:  # and the board's task_updated events
+            s.task_board.bind(emitter)
         store = s.store
         record: RunRecord | None = None
         log: _StoreLog | _NoLog = _NoLog()
@@ -196,6 +198,8 @@ class Session:
                 heartbeat = asyncio.create_task(self._heartbeat(store, holder))
                 store.begin_run(record)  # the agent becomes running with it
                 log = _StoreLog(store, s.agent_id, record, budget)
+            if s.task_board is not None:  # the board as this run began
+                s.task_board.begin_run()
             agent.repair_dangling_calls(log)
             state.run_start = len(agent.history)
             if s.user_hooks is not None:  # session_start, then user_prompt (may refuse it)
@@ -241,6 +245,8 @@ class Session:
         if outcome.error:
             state.errors.append(outcome.error)
             emitter.emit(ErrorEvent, status=outcome.status, message=outcome.error, detail=detail)
+        if s.task_board is not None and (err := s.task_board.end_run(outcome.status)):
+            state.errors.append(err)  # a failed run leaves the board as it found it
         if heartbeat is not None:
             heartbeat.cancel()
         if store is not None and holder is not None and record is not None:

@@ -55,5 +55,6 @@ class AgentSetup:
     list_tools_at_start: bool = False  # the set lists its tools only once entered
     user_hooks: Any = None  # `mentra.user_hooks.UserHooks`: the config's hook commands
     memory: Any = None  # `mentra.memory.MemorySession`: recall, episode ingest
+    task_board: Any = None  # `mentra.tasks.tools.TaskBoard`: restored after a failed run
     setup_notices: list[str] = field(default_factory=list)  # e.g. ignored project rules
     lease_ttl_s: float = field(default_factory=default_lease_ttl)  # MENTRA_LEASE_TTL (tests)

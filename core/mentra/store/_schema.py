@@ -6,7 +6,7 @@ A database records the version it is at in ``PRAGMA user_version`` and each appl
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -122,5 +122,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX memory_by_workspace ON memory_records (workspace, created_at)",
         "CREATE INDEX memory_by_agent ON memory_records (agent_id, created_at)",
+    ),
+    # 4: the task board (mentra.tasks.store), one row per task, keyed by the
+    # top-level agent's id (the board's namespace); the task itself as JSON (TaskItem)
+    4: (
+        """CREATE TABLE tasks (
+            agent_id TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            task TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (agent_id, id)
+        )""",
     ),
 }

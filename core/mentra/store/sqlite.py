@@ -453,7 +453,15 @@ class SQLiteStore:
             now = utcnow()
             if row is not None and lease_is_live(lease := _lease(row), now):
                 raise busy_error(lease, now)
-            tables = ("leases", "tool_results", "transcript_items", "runs", "audit", "jobs")
+            tables = (
+                "leases",
+                "tool_results",
+                "transcript_items",
+                "runs",
+                "audit",
+                "jobs",
+                "tasks",
+            )
             for table in (*tables, "agents"):
                 column = "id" if table == "agents" else "agent_id"
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (agent_id,))

@@ -101,6 +101,8 @@ class AgentExport(_Model):
     # the agent's long-term memory records (`mentra.memory`), filled and replayed by the
     # memory package (mentra_cli's export/import), which the store layer may not import
     memory: list[dict[str, Any]] = Field(default_factory=list)
+    # taskboard: the agent's task board (TaskItem objects), filled and read by mentra.tasks
+    tasks: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def export_agent(store: Store, agent_id: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ class ToolServices:
     contexts: dict[type, object] = field(default_factory=dict)  # Runtime.register_context
     user_hooks: Any = None  # `mentra.user_hooks.UserHooks`, for pre_tool/post_tool
     memory: Any = None  # `mentra.memory.MemorySession`, for the memory tools
+    task_board: Any = None  # `mentra.tasks.tools.TaskBoard`, for the task_* tools
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"contexts": self.contexts}
@@ -34,4 +35,6 @@ class ToolServices:
             out["store"] = self.store
         if self.memory is not None:
             out["memory"] = self.memory
+        if self.task_board is not None:
+            out["task_board"] = self.task_board
         return out

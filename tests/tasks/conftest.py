@@ -1,0 +1,5 @@
+"""Real `mentra` processes, with the helpers of tests/cli."""
+
+from tests.cli.conftest import mentra
+
+__all__ = ["mentra"]

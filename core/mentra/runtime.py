@@ -486,7 +486,13 @@ class Runtime:
         from mentra.agent import assemble
 
         skills = assemble.skill_set(self, loaded)
-        _sources, toolset = assemble.agent_toolset(self, loaded, skills)
+        _sources, toolset = assemble.agent_toolset(
+            self,
+            loaded,
+            skills,
+            mcp_files=overrides.mcp_config_files,
+            strict_mcp=overrides.strict_mcp_config,
+        )
         static = toolset.static_tools()  # None: a set that lists its tools once entered
         tool_map = {t.name: t for t in static or []}
         from mentra.rule_tools import require_known_rule_tools

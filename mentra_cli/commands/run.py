@@ -129,6 +129,7 @@ def run(
     store: o.StoreOpt = None, ephemeral: o.EphemeralOpt = False, var: o.VarOpt = None,
     cwd: o.CwdOpt = None, no_user_config: o.NoUserOpt = False, verbose: o.VerboseOpt = False,
     image: o.ImageOpt = None,
+    mcp_config: o.McpConfigOpt = None, strict_mcp_config: o.StrictMcpOpt = False,
 ) -> None:  # fmt: skip
     """Spawn an agent and send it one turn; JSONL events on stdout."""
     with cli_errors():
@@ -138,6 +139,7 @@ def run(
             trust_project=trust_project, max_rounds=max_rounds, max_tool_calls=max_tool_calls,
             max_tokens=max_tokens, max_cost=max_cost, timeout=timeout,
             include_deltas=include_deltas, json_schema=json_schema,
+            mcp_config=mcp_config, strict_mcp_config=strict_mcp_config,
         )  # fmt: skip
         edge = o.Edge(
             config, var, image, cwd, store, ephemeral, no_user_config, output,
@@ -167,6 +169,7 @@ def resume(
     store: o.StoreOpt = None, ephemeral: o.EphemeralOpt = False, var: o.VarOpt = None,
     cwd: o.CwdOpt = None, no_user_config: o.NoUserOpt = False, verbose: o.VerboseOpt = False,
     image: o.ImageOpt = None,
+    mcp_config: o.McpConfigOpt = None, strict_mcp_config: o.StrictMcpOpt = False,
 ) -> None:  # fmt: skip
     """Restore a persisted agent and continue it (or re-run its failed turn)."""
     with cli_errors():
@@ -180,6 +183,7 @@ def resume(
             trust_project=trust_project, max_rounds=max_rounds, max_tool_calls=max_tool_calls,
             max_tokens=max_tokens, max_cost=max_cost, timeout=timeout,
             include_deltas=include_deltas, json_schema=json_schema,
+            mcp_config=mcp_config, strict_mcp_config=strict_mcp_config,
         )  # fmt: skip
         edge = o.Edge(
             config, var, image, cwd, store, ephemeral, no_user_config, output,

@@ -164,12 +164,27 @@ class Edge:
     verbose: bool
 
 
+McpConfigOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--mcp-config",
+        dir_okay=False,
+        metavar="FILE",
+        help="MCP servers from a Claude Code style JSON file (repeatable).",
+    ),
+]
+StrictMcpOpt = Annotated[
+    bool, typer.Option("--strict-mcp-config", help="Only the servers of --mcp-config files.")
+]
+
+
 def overrides_from(
     *, model: str | None, system: str | None, allow: list[str] | None, ask: list[str] | None,
     deny: list[str] | None, policy: list[Path] | None, permission_mode: str | None,
     approval_command: str | None, trust_project: bool, max_rounds: int | None,
     max_tool_calls: int | None, max_tokens: int | None, max_cost: float | None,
     timeout: str | None, include_deltas: bool, json_schema: Path | None,
+    mcp_config: list[Path] | None = None, strict_mcp_config: bool = False,
 ) -> RunOverrides:  # fmt: skip
     from mentra import RunOverrides
 
@@ -180,4 +195,6 @@ def overrides_from(
         max_tool_calls=max_tool_calls, max_tokens=max_tokens, max_cost_usd=max_cost,
         timeout=parse_timeout(timeout), include_deltas=include_deltas,
         json_schema=load_schema(json_schema),
+        mcp_config_files=[absolute(p) for p in mcp_config or []],
+        strict_mcp_config=strict_mcp_config,
     )  # fmt: skip

@@ -129,3 +129,34 @@ def test_tools_lists_mcp_tools_with_their_source(tmp_path: Path, everything_js: 
     assert rows["mcp__everything__echo"]["mutates"] is False
     assert rows["mcp__everything__echo"]["permission"] == "allow"
     assert rows["files"]["source"] == "builtin"  # the static sets are still listed beside it
+
+
+def test_a_claude_code_mcp_config_file_works_in_a_run(tmp_path: Path, everything_js: str) -> None:
+    """`mentra run --mcp-config FILE` takes Claude Code's `mcpServers` JSON unchanged; with
+    `--strict-mcp-config` the config's own servers are left out."""
+    cfg = setup(
+        tmp_path,
+        {"broken": {"command": str(tmp_path / "no-such-server")}},  # left out by --strict
+        [{"name": "mcp__everything__echo", "input": {"message": "hi"}}],
+    )
+    claude = tmp_path / ".mcp.json"
+    claude.write_text(
+        json.dumps({"mcpServers": {"everything": {"command": "node", "args": [everything_js]}}})
+    )
+    done = mentra(
+        "run", "-c", str(cfg), "go", "--ephemeral", "--mcp-config", str(claude),
+        "--strict-mcp-config", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    evs = events(done)
+    assert "mcp__everything__echo" in evs[0]["tools"]
+    assert not any(t.startswith("mcp__broken__") for t in evs[0]["tools"])
+    result = next(e for e in evs if e["type"] == "tool_completed")
+    assert result["output"] == "Echo: hi" and result["is_error"] is False
+    assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "success"
+    assert wait_gone(everything_js) == []
+    # without --strict the config's failing server is started too, and ends the run
+    failed = mentra(
+        "run", "-c", str(cfg), "go", "--ephemeral", "--mcp-config", str(claude), cwd=tmp_path
+    )
+    assert failed.returncode == 2 and "broken" in failed.stderr

@@ -6,7 +6,7 @@ the wiring decisions (which tools a config gets, which services tools may use).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,12 @@ def effective_tools(
 
 
 def agent_toolset(
-    runtime: Runtime, loaded: LoadedConfig | None, skills: SkillSet | None
+    runtime: Runtime,
+    loaded: LoadedConfig | None,
+    skills: SkillSet | None,
+    *,
+    mcp_files: Sequence[Path] = (),
+    strict_mcp: bool = False,
 ) -> tuple[CombinedTools, ToolSet]:
     """The agent's tool sets combined (for sources), and that set with only/hide applied."""
     from mentra.tools.builtin import builtin_tools
@@ -75,10 +80,17 @@ def agent_toolset(
         sets.append(StaticToolSet(memory_tools, "memory"))
         taken.update(t.name for t in memory_tools)
     sets.extend(runtime.toolsets)
-    if config is not None and config.mcp_servers:  # started with the session, stopped with it
+    servers: dict[str, Any] = dict(config.mcp_servers) if config is not None else {}
+    if mcp_files or strict_mcp:  # --mcp-config files (Claude Code's JSON) over the config's
+        from mentra.mcp.config import effective_servers
+
+        servers = effective_servers(servers, list(mcp_files), strict=strict_mcp)
+    if servers:  # started with the session, stopped with it
+        from mentra.config import AgentConfig
         from mentra.mcp.toolset import McpServersToolSet
 
-        sets.append(McpServersToolSet(dict(config.mcp_servers), runtime.build_policy(config)))
+        policy = runtime.build_policy(config if config is not None else AgentConfig())
+        sets.append(McpServersToolSet(servers, policy))
     if config is not None and config.tools.custom:
         custom: list[Tool] = []
         for i, raw in enumerate(config.tools.custom):

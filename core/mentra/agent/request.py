@@ -40,6 +40,8 @@ class RunOverrides:
     timeout: float | None = None
     include_deltas: bool = False
     json_schema: dict[str, Any] | None = None
+    mcp_config_files: list[Path] = field(default_factory=list)  # Claude Code style JSON files
+    strict_mcp_config: bool = False  # only those files' servers, not the config's
 
     def check(self) -> None:
         """Refuse what no config could make valid (one place: the permission mode)."""

@@ -66,7 +66,14 @@ class Runtime:
         interactive_approver: Any = None,
     ) -> None:
         self.workspace = Path(os.path.realpath(workspace))
-        self.store = store
+        # no store given (``--ephemeral``): an in-memory one, gone with the runtime, so every
+        # path below has a store and nothing branches on its absence
+        self.ephemeral = store is None
+        if store is None:
+            from mentra.store.in_memory import InMemoryStore
+
+            store = InMemoryStore()
+        self.store: Store = store
         self.store_label = store_label
         self.user_config_dir = user_config_dir
         self.no_user_config = no_user_config
@@ -79,7 +86,6 @@ class Runtime:
         self._instances: dict[str, Provider] = {}  # register_provider_instance
         self._api_keys: dict[str, str] = {}  # register_provider
         self.trusted_folders: list[str] = []
-        self._data_root: Path | None = None
         self._global_store: UserRuleStore | None = None
         self.builtin_tools = True  # Runtime.empty_builder(): none
         # permission rules every agent of this runtime gets (the builder's ``policy``)
@@ -101,7 +107,7 @@ class Runtime:
     def global_store(self) -> UserRuleStore | None:
         """The per-user store for "always, everywhere" permission answers (opened only when
         used); None for an ephemeral run, which remembers nothing."""
-        if self.store is None:
+        if self.ephemeral:
             return None
         if self._global_store is None:
             from mentra.store.location import UserRuleStore, global_store_path
@@ -114,22 +120,15 @@ class Runtime:
         if self._global_store is not None:
             self._global_store.close()
             self._global_store = None
-        if self.store is not None:
-            from mentra import memory  # memory: its connection to the same file
+        from mentra import memory  # memory: its connection to the same file
 
-            memory.close_store(self.store)
-            self.store.close()
+        memory.close_store(self.store)
+        self.store.close()
 
     def data_dir(self, agent_id: str) -> Path:
-        """Per-agent files (background jobs, full tool results): beside the store, or a
-        temporary folder for an ephemeral run."""
-        if self.store is not None:
-            return self.store.files_dir(agent_id)
-        if self._data_root is None:
-            import tempfile
-
-            self._data_root = Path(tempfile.mkdtemp(prefix="mentra-"))
-        return self._data_root / agent_id
+        """Per-agent files (background jobs, full tool results), located by the store (beside
+        an SQLite file; a private temporary folder for the in-memory store)."""
+        return self.store.files_dir(agent_id)
 
     # -- registration ------------------------------------------------------------------------
 
@@ -358,8 +357,7 @@ class Runtime:
             if loaded.raw is not None
             else config.model_dump(mode="json", exclude_defaults=True),
         )
-        if self.store is not None:
-            self.store.create_agent(record)
+        self.store.create_agent(record)
         return agent
 
     def resume_agent(
@@ -369,7 +367,7 @@ class Runtime:
         loaded: LoadedConfig | None = None,
     ) -> Agent:
         """A persisted agent, restored with its transcript (``loaded`` replaces its config)."""
-        if self.store is None:
+        if self.ephemeral and self.store.get_agent(agent_id) is None:
             raise UsageError("resume needs a store (it cannot work with --ephemeral)")
         from mentra.store.lookup import find_agent
 
@@ -408,7 +406,7 @@ class Runtime:
         belong to, default any)."""
         from mentra.agent.session import Session
 
-        if project_id is not None and self.store is not None:
+        if project_id is not None:
             record = self.store.get_agent(agent_id)
             if record is None or record.workspace != project_id:
                 raise UsageError(f"no agent {agent_id!r} in {project_id!r}")
@@ -440,9 +438,9 @@ class Runtime:
         return Session(self.spawn(request.config, request.overrides))
 
     def latest_agent_id(self) -> str:
-        if self.store is None:
-            raise UsageError("--last needs a store")
         record = self.store.latest_agent(str(self.workspace))
+        if record is None and self.ephemeral:
+            raise UsageError("--last needs a store")
         if record is None:
             raise UsageError(f"no agents in this workspace ({self.workspace})")
         return record.id
@@ -451,8 +449,6 @@ class Runtime:
         self, runtime_identifier: str | None = None, *, all_workspaces: bool = False
     ) -> list[AgentRecord]:
         """The stored agents of a runtime identifier (default: this workspace), or all."""
-        if self.store is None:
-            return []
         if all_workspaces:
             return self.store.list_agents(None)
         return self.store.list_agents(runtime_identifier or str(self.workspace))

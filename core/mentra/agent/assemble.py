@@ -213,9 +213,9 @@ def permission_engine(
         flag_deny=[*runtime.permission_rules.deny, *overrides.deny],
         flag_mode=overrides.permission_mode or runtime.permission_rules.permission_mode,
         approver=approver,
-        store=runtime.store,
+        store=None if runtime.ephemeral else runtime.store,  # ephemeral: remember nothing
         global_store=runtime.global_store(),
-        remembered_from=None if runtime.store is not None else RememberedRules(),
+        remembered_from=RememberedRules() if runtime.ephemeral else None,
     )
 
 
@@ -260,8 +260,6 @@ def builtin_hooks(
 
 def audit_writer(runtime: Runtime, agent_id: str) -> AuditWriter | None:
     store = runtime.store
-    if store is None:
-        return None
     from mentra.store.base import AuditRecord
 
     def audit(

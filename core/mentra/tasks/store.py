@@ -9,6 +9,7 @@ Every backend must pass ``tests/tasks/test_store_contract.py``.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -133,9 +134,8 @@ def task_store_for(store: Store | None) -> TaskStore:
     in-memory board store per agent store, so every run of that process shares it)."""
     if store is None:
         return InMemoryTaskStore()
-    from mentra.store.sqlite import SQLiteStore
-
-    if isinstance(store, SQLiteStore):
+    sqlite_store = sys.modules.get("mentra.store.sqlite")  # not imported: not an SQLiteStore
+    if sqlite_store is not None and isinstance(store, sqlite_store.SQLiteStore):
         return SQLiteTaskStore(store)
     found = _MEMORY_BOARDS.get(store)
     if found is None:

@@ -121,6 +121,7 @@ def run(
     allow: o.AllowOpt = None, deny: o.DenyOpt = None, ask: o.AskOpt = None,
     policy: o.PolicyOpt = None,
     permission_mode: o.ModeOpt = None, approval_command: o.ApprovalOpt = None,
+    fail_on_denial: o.FailDenialOpt = False,
     trust_project: o.TrustOpt = False, max_rounds: o.RoundsOpt = None,
     max_tool_calls: o.ToolCallsOpt = None, max_tokens: o.TokensOpt = None,
     max_cost: o.CostOpt = None, timeout: o.TimeoutOpt = None, output: o.OutputOpt = "jsonl",
@@ -138,6 +139,7 @@ def run(
             trust_project=trust_project, max_rounds=max_rounds, max_tool_calls=max_tool_calls,
             max_tokens=max_tokens, max_cost=max_cost, timeout=timeout,
             include_deltas=include_deltas, json_schema=json_schema,
+            fail_on_denial=fail_on_denial,
         )  # fmt: skip
         edge = o.Edge(
             config, var, image, cwd, store, ephemeral, no_user_config, output,
@@ -159,6 +161,7 @@ def resume(
     allow: o.AllowOpt = None, deny: o.DenyOpt = None, ask: o.AskOpt = None,
     policy: o.PolicyOpt = None,
     permission_mode: o.ModeOpt = None, approval_command: o.ApprovalOpt = None,
+    fail_on_denial: o.FailDenialOpt = False,
     trust_project: o.TrustOpt = False, max_rounds: o.RoundsOpt = None,
     max_tool_calls: o.ToolCallsOpt = None, max_tokens: o.TokensOpt = None,
     max_cost: o.CostOpt = None, timeout: o.TimeoutOpt = None, output: o.OutputOpt = "jsonl",
@@ -180,6 +183,7 @@ def resume(
             trust_project=trust_project, max_rounds=max_rounds, max_tool_calls=max_tool_calls,
             max_tokens=max_tokens, max_cost=max_cost, timeout=timeout,
             include_deltas=include_deltas, json_schema=json_schema,
+            fail_on_denial=fail_on_denial,
         )  # fmt: skip
         edge = o.Edge(
             config, var, image, cwd, store, ephemeral, no_user_config, output,

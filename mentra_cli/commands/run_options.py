@@ -42,6 +42,12 @@ ApprovalOpt = Annotated[
         "--approval-command", help="Command that answers permission requests (JSON on stdin)."
     ),
 ]
+FailDenialOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fail-on-denial", help="End the run 'denied' (exit 8) once a tool call is denied."
+    ),
+]
 TrustOpt = Annotated[
     bool, typer.Option("--trust-project", help="Trust the project's .mentra/policy.yaml.")
 ]
@@ -170,6 +176,7 @@ def overrides_from(
     approval_command: str | None, trust_project: bool, max_rounds: int | None,
     max_tool_calls: int | None, max_tokens: int | None, max_cost: float | None,
     timeout: str | None, include_deltas: bool, json_schema: Path | None,
+    fail_on_denial: bool = False,
 ) -> RunOverrides:  # fmt: skip
     from mentra import RunOverrides
 
@@ -179,5 +186,5 @@ def overrides_from(
         approval_command=approval_command, trust_project=trust_project, max_rounds=max_rounds,
         max_tool_calls=max_tool_calls, max_tokens=max_tokens, max_cost_usd=max_cost,
         timeout=parse_timeout(timeout), include_deltas=include_deltas,
-        json_schema=load_schema(json_schema),
+        json_schema=load_schema(json_schema), fail_on_denial=fail_on_denial,
     )  # fmt: skip

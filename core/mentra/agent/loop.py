@@ -21,7 +21,13 @@ from mentra.agent.emitter import Emitter
 from mentra.agent.outcome import RunOutcome
 from mentra.agent.spec import AgentSetup
 from mentra.agent.tool_runner import INTERRUPTED_RESULT, ToolRoundStats, ToolRunner
-from mentra.errors import InvalidOutputError, LimitReachedError, MentraError, ProviderError
+from mentra.errors import (
+    InvalidOutputError,
+    LimitReachedError,
+    MentraError,
+    PermissionDeniedRunError,
+    ProviderError,
+)
 from mentra.events import (
     AssistantMessageCompleted,
     AssistantTokenDelta,
@@ -167,6 +173,13 @@ class Agent:
                 )
                 continue
             await self._answer_calls(uses, emitter, state, log)
+            if s.fail_on_denial and state.denials:  # the round's results are committed
+                first = state.denials[0]
+                call = f"{first.tool}({', '.join(first.subjects)})"
+                raise PermissionDeniedRunError(
+                    f"{call} was denied (by {first.decided_by or 'policy'}) and "
+                    "fail_on_denial is set"
+                )
             state.budget.check_spend()
 
     async def _answer_calls(

@@ -1,0 +1,89 @@
+"""`mentra run` edges: `--fail-on-denial`, a fenced `--json-schema` answer, an
+`--approval-command` that cannot start, `--output-last-message` into a missing folder."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+DENIED_SCRIPT = """
+turns:
+  - text: creating a file
+    tool_calls:
+      - {name: shell, input: {command: "touch made-by-tool.txt"}}
+  - text: finished anyway
+"""
+
+
+def _script(tmp_path: Path, text: str) -> Path:
+    script = tmp_path / "s.yaml"
+    script.write_text(text)
+    return script
+
+
+def _runs(store: Path) -> list[tuple[str, str | None]]:
+    con = sqlite3.connect(store)
+    try:
+        return [tuple(r) for r in con.execute("SELECT status, error FROM runs").fetchall()]
+    finally:
+        con.close()
+
+
+def test_fail_on_denial_ends_the_run_denied_with_exit_8(mentra: Any, tmp_path: Path) -> None:
+    script = _script(tmp_path, DENIED_SCRIPT)
+    store = tmp_path / "store.sqlite"
+    r = mentra(
+        "run", "-m", f"scripted:{script}", "go", "--store", str(store), "--fail-on-denial",
+        cwd=tmp_path, timeout=30,
+    )  # fmt: skip
+    assert r.code == 8, r.stderr
+    assert not (tmp_path / "made-by-tool.txt").exists()
+    done = r.events[-1]
+    assert done["type"] == "run_finished"
+    assert done["status"] == "denied" and done["exit_code"] == 8
+    assert done["permission_denials"][0]["subjects"] == ["touch made-by-tool.txt"]
+    assert done["rounds"] == 1  # stopped after the round of the denial: no second round
+    assert r.stderr.strip().splitlines() == [
+        "mentra: denied: shell(touch made-by-tool.txt) was denied (by no_approver) and "
+        "fail_on_denial is set"
+    ]
+    assert "Traceback" not in r.stderr
+    assert [status for status, _ in _runs(store)] == ["denied"]
+
+
+def test_without_fail_on_denial_a_denial_still_exits_0(mentra: Any, tmp_path: Path) -> None:
+    script = _script(tmp_path, DENIED_SCRIPT)
+    r = mentra("run", "-m", f"scripted:{script}", "go", "--ephemeral", cwd=tmp_path, timeout=30)
+    assert r.code == 0, r.stderr
+    assert r.events[-1]["status"] == "success" and r.events[-1]["permission_denials"]
+
+
+def test_fail_on_denial_from_the_agent_config(mentra: Any, tmp_path: Path) -> None:
+    script = _script(tmp_path, DENIED_SCRIPT)
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"name: a\nmodel: scripted:{script}\npermissions:\n  fail_on_denial: true\n")
+    r = mentra("run", "-c", str(config), "go", "--ephemeral", cwd=tmp_path, timeout=30)
+    assert r.code == 8, r.stderr
+    assert r.events[-1]["status"] == "denied"
+
+
+def test_fail_on_denial_from_a_policy_file(mentra: Any, tmp_path: Path) -> None:
+    script = _script(tmp_path, DENIED_SCRIPT)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("fail_on_denial: true\n")
+    r = mentra(
+        "run", "-m", f"scripted:{script}", "go", "--ephemeral", "--policy", str(policy),
+        cwd=tmp_path, timeout=30,
+    )  # fmt: skip
+    assert r.code == 8, r.stderr
+    assert r.events[-1]["status"] == "denied"
+    assert r.events[-1]["type"] == "run_finished"
+
+
+def test_fail_on_denial_is_in_the_events_schema(mentra: Any) -> None:
+    r = mentra("schema", "events")
+    assert r.code == 0, r.stderr
+    assert '"denied"' in r.stdout
+    json.loads(r.stdout)

@@ -87,3 +87,57 @@ def test_fail_on_denial_is_in_the_events_schema(mentra: Any) -> None:
     assert r.code == 0, r.stderr
     assert '"denied"' in r.stdout
     json.loads(r.stdout)
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"version": {"type": "string"}},
+    "required": ["version"],
+    "additionalProperties": False,
+}
+
+
+def _schema_run(mentra: Any, tmp_path: Path, answers: list[str]) -> Any:
+    turns = "".join(f"  - text: {json.dumps(a)}\n" for a in answers)
+    script = _script(tmp_path, f"turns:\n{turns}")
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps(SCHEMA))
+    return mentra(
+        "run", "-m", f"scripted:{script}", "extract", "--ephemeral", "--json-schema",
+        str(schema), "--output", "json", cwd=tmp_path, timeout=30,
+    )  # fmt: skip
+
+
+def test_json_schema_accepts_a_json_fence_with_text_around(mentra: Any, tmp_path: Path) -> None:
+    answer = 'Here is the version:\n\n```json\n{"version": "1.2.3"}\n```\n\nAnything else?'
+    r = _schema_run(mentra, tmp_path, [answer])
+    assert r.code == 0, r.stderr
+    done = json.loads(r.stdout)
+    assert done["status"] == "success" and done["rounds"] == 1
+    assert done["structured_output"] == {"version": "1.2.3"}
+    assert done["final_text"] == answer  # the text stays as the model gave it
+
+
+def test_json_schema_accepts_a_bare_fence(mentra: Any, tmp_path: Path) -> None:
+    r = _schema_run(mentra, tmp_path, ['```\n{"version": "2"}\n```'])
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["structured_output"] == {"version": "2"}
+
+
+def test_json_schema_ignores_a_fence_of_another_language(mentra: Any, tmp_path: Path) -> None:
+    answer = 'Run:\n```sh\necho hi\n```\nthen:\n```json\n{"version": "3"}\n```'
+    r = _schema_run(mentra, tmp_path, [answer])
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["structured_output"] == {"version": "3"}
+
+
+def test_json_schema_refuses_two_json_fences(mentra: Any, tmp_path: Path) -> None:
+    two = '```json\n{"version": "1"}\n```\nor\n```json\n{"version": "2"}\n```'
+    r = _schema_run(mentra, tmp_path, [two, two, two])  # the first answer and two retries
+    assert r.code == 7, r.stderr
+    done = json.loads(r.stdout)
+    assert done["status"] == "invalid_output" and done["structured_output"] is None
+    assert r.stderr.strip().splitlines() == [
+        "mentra: invalid_output: final answer does not match --json-schema: "
+        "2 fenced JSON blocks; give exactly one"
+    ]

@@ -379,11 +379,36 @@ def _with_ids(message: Message, uses: list[ToolUseBlock]) -> Message:
     return Message(role=message.role, content=content)
 
 
+def _json_candidate(text: str) -> tuple[str | None, str | None]:
+    """The text of the answer to parse as JSON, or a problem: the body of its one fenced block
+    (```json or a bare ```, text around it allowed; blocks tagged with another language are
+    not candidates), else the whole answer. Two or more such blocks are a problem: which one
+    is the answer is not for mentra to guess."""
+    blocks: list[str] = []
+    body: list[str] | None = None
+    candidate = False
+    for line in text.splitlines():
+        mark = line.strip()
+        if body is None:
+            if mark.startswith("```"):
+                body, candidate = [], mark[3:].strip().lower() in ("", "json")
+        elif mark == "```":
+            if candidate:
+                blocks.append("\n".join(body))
+            body = None
+        else:
+            body.append(line)
+    if len(blocks) > 1:
+        return None, f"{len(blocks)} fenced JSON blocks; give exactly one"
+    if len(blocks) == 1:
+        return blocks[0], None
+    return text.strip(), None
+
+
 def _check_json(text: str, schema: dict[str, Any], state: RunState) -> str | None:
-    candidate = text.strip()
-    if candidate.startswith("```"):
-        candidate = candidate.strip("`")
-        candidate = candidate.split("\n", 1)[1] if "\n" in candidate else candidate
+    candidate, problem = _json_candidate(text)
+    if candidate is None:
+        return problem
     try:
         value = json.loads(candidate)
     except ValueError as exc:

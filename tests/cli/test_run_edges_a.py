@@ -141,3 +141,46 @@ def test_json_schema_refuses_two_json_fences(mentra: Any, tmp_path: Path) -> Non
         "mentra: invalid_output: final answer does not match --json-schema: "
         "2 fenced JSON blocks; give exactly one"
     ]
+
+
+def _agents(store: Path) -> int:
+    if not store.exists():
+        return 0
+    con = sqlite3.connect(store)
+    try:
+        return int(con.execute("SELECT count(*) FROM agents").fetchone()[0])
+    finally:
+        con.close()
+
+
+def test_an_approval_command_that_cannot_start_is_refused_before_the_run(
+    mentra: Any, tmp_path: Path
+) -> None:
+    script = _script(tmp_path, DENIED_SCRIPT)
+    store = tmp_path / "store.sqlite"
+    missing = str(tmp_path / "no-such-approver")
+    r = mentra(
+        "run", "-m", f"scripted:{script}", "go", "--store", str(store),
+        "--approval-command", f"{missing} --json", cwd=tmp_path, timeout=30,
+    )  # fmt: skip
+    assert r.code == 2, (r.code, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and missing in lines[0] and "no such file" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stdout == ""  # refused before the run: no events at all
+    assert _agents(store) == 0
+    assert not (tmp_path / "made-by-tool.txt").exists()
+
+
+def test_an_approval_command_not_on_path_is_refused(mentra: Any, tmp_path: Path) -> None:
+    script = _script(tmp_path, DENIED_SCRIPT)
+    r = mentra(
+        "run", "-m", f"scripted:{script}", "go", "--ephemeral",
+        "--approval-command", "mentra-no-such-approver-xyz", cwd=tmp_path, timeout=30,
+    )  # fmt: skip
+    assert r.code == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "mentra: error: --approval-command 'mentra-no-such-approver-xyz': "
+        "mentra-no-such-approver-xyz: command not found on PATH"
+    ]
+    assert r.stdout == ""

@@ -26,6 +26,7 @@ def execute(overrides: RunOverrides, edge: o.Edge, prompt: str | None, resume: s
     from mentra import RunRequest
 
     fmt = o.parse_output(edge.output)
+    o.prepare_last_message(edge.output_last_message)
     workspace = workspace_dir(edge.cwd)
     config = o.absolute(edge.config) if edge.config is not None else None
     loaded, user = load_config(config, variables=edge.var or [], no_user_config=edge.no_user_config)
@@ -80,6 +81,9 @@ def execute(overrides: RunOverrides, edge: o.Edge, prompt: str | None, resume: s
             import asyncio
 
             code = asyncio.run(_drive(session, request, sink, runtime.aclose))
+            if sink.last_message_error is not None:  # the run ended well, its output did not
+                sys.stderr.write(f"mentra: error: {sink.last_message_error}\n")
+                code = code or 1
         finally:
             runtime.close()
     return code

@@ -5,6 +5,7 @@ timeout, the JSON Schema file."""
 from __future__ import annotations
 
 import json
+import os
 import select
 import sys
 from dataclasses import dataclass
@@ -147,6 +148,30 @@ def load_schema(path: Path | None) -> dict[str, Any] | None:
             f"--json-schema: {path} is not a valid JSON Schema: {exc.message}"
         ) from None
     return schema
+
+
+def prepare_last_message(path: Path | None) -> None:
+    """Refuse, before the run, an ``--output-last-message`` path that cannot be written (its
+    folder missing or not writable, the path a directory), and empty the regular file an
+    earlier run left there: after this run it holds this run's final text, or nothing. A
+    device or pipe (``/dev/stdout``) is left alone; it is only written at the end."""
+    if path is None:
+        return
+    label = f"--output-last-message {path}"
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{label}: is a directory")
+    if not folder.is_dir():
+        what = "is not a directory" if folder.exists() else "does not exist"
+        raise ConfigError(f"{label}: the folder {folder} {what}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{label}: the folder {folder} is not writable")
+    if path.is_file():
+        try:
+            with path.open("w", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{label}: cannot write it: {exc.strerror}") from None
 
 
 def absolute(path: Path) -> Path:

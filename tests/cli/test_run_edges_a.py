@@ -184,3 +184,72 @@ def test_an_approval_command_not_on_path_is_refused(mentra: Any, tmp_path: Path)
         "mentra-no-such-approver-xyz: command not found on PATH"
     ]
     assert r.stdout == ""
+
+
+ANSWER_SCRIPT = "turns:\n  - text: the answer\n"
+
+
+def test_output_last_message_into_a_missing_folder_is_refused_before_the_run(
+    mentra: Any, tmp_path: Path
+) -> None:
+    script = _script(tmp_path, ANSWER_SCRIPT)
+    store = tmp_path / "store.sqlite"
+    target = tmp_path / "missing" / "last.txt"
+    r = mentra(
+        "run", "-m", f"scripted:{script}", "go", "--store", str(store),
+        "--output-last-message", str(target), cwd=tmp_path, timeout=30,
+    )  # fmt: skip
+    assert r.code == 2, (r.code, r.stderr)
+    assert r.stderr.strip().splitlines() == [
+        f"mentra: error: --output-last-message {target}: the folder {target.parent} does not exist"
+    ]
+    assert r.stdout == ""
+    assert _agents(store) == 0
+
+
+def test_output_last_message_that_is_a_directory_is_refused(mentra: Any, tmp_path: Path) -> None:
+    script = _script(tmp_path, ANSWER_SCRIPT)
+    r = mentra(
+        "run", "-m", f"scripted:{script}", "go", "--ephemeral",
+        "--output-last-message", str(tmp_path), cwd=tmp_path, timeout=30,
+    )  # fmt: skip
+    assert r.code == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--output-last-message" in lines[0], r.stderr
+    assert "is a directory" in lines[0]
+    assert r.stdout == ""
+
+
+def test_a_failed_run_leaves_no_stale_last_message(mentra: Any, tmp_path: Path) -> None:
+    target = tmp_path / "last.txt"
+    ok = _script(tmp_path, ANSWER_SCRIPT)
+    r = mentra(
+        "run", "-m", f"scripted:{ok}", "go", "--ephemeral", "--output-last-message",
+        str(target), cwd=tmp_path, timeout=30,
+    )  # fmt: skip
+    assert r.code == 0, r.stderr
+    assert target.read_text() == "the answer"
+    denied = tmp_path / "denied.yaml"
+    denied.write_text(DENIED_SCRIPT)
+    r = mentra(
+        "run", "-m", f"scripted:{denied}", "go", "--ephemeral", "--fail-on-denial",
+        "--output-last-message", str(target), cwd=tmp_path, timeout=30,
+    )  # fmt: skip
+    assert r.code == 8, r.stderr
+    assert r.events[-1]["final_text"] is None
+    assert target.read_text() == ""  # emptied: the earlier run's answer is gone
+
+
+def test_a_last_message_that_cannot_be_written_fails_the_process(
+    mentra: Any, tmp_path: Path
+) -> None:
+    script = _script(tmp_path, ANSWER_SCRIPT)
+    r = mentra(
+        "run", "-m", f"scripted:{script}", "go", "--ephemeral",
+        "--output-last-message", "/dev/full", cwd=tmp_path, timeout=30,
+    )  # fmt: skip
+    assert r.code == 1, r.stderr
+    assert r.events[-1]["type"] == "run_finished"
+    assert r.stderr.strip().splitlines() == [
+        "mentra: error: --output-last-message: cannot write /dev/full: No space left on device"
+    ]

@@ -175,7 +175,9 @@ class Agent:
             await self._answer_calls(uses, emitter, state, log)
             if s.fail_on_denial and state.denials:  # the round's results are committed
                 first = state.denials[0]
-                call = f"{first.tool}({', '.join(first.subjects)})"
+                call = (
+                    f"{first.tool}({', '.join(first.subjects)})" if first.subjects else first.tool
+                )
                 raise PermissionDeniedRunError(
                     f"{call} was denied (by {first.decided_by or 'policy'}) and "
                     "fail_on_denial is set"

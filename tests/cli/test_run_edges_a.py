@@ -124,6 +124,12 @@ def test_json_schema_accepts_a_bare_fence(mentra: Any, tmp_path: Path) -> None:
     assert json.loads(r.stdout)["structured_output"] == {"version": "2"}
 
 
+def test_json_schema_accepts_a_fence_never_closed(mentra: Any, tmp_path: Path) -> None:
+    r = _schema_run(mentra, tmp_path, ['Result:\n```json\n{"version": "4"}\n'])
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["structured_output"] == {"version": "4"}
+
+
 def test_json_schema_ignores_a_fence_of_another_language(mentra: Any, tmp_path: Path) -> None:
     answer = 'Run:\n```sh\necho hi\n```\nthen:\n```json\n{"version": "3"}\n```'
     r = _schema_run(mentra, tmp_path, [answer])

@@ -400,6 +400,8 @@ def _json_candidate(text: str) -> tuple[str | None, str | None]:
             body = None
         else:
             body.append(line)
+    if body is not None and candidate:  # a fence the answer never closed runs to its end
+        blocks.append("\n".join(body))
     if len(blocks) > 1:
         return None, f"{len(blocks)} fenced JSON blocks; give exactly one"
     if len(blocks) == 1:

@@ -20,6 +20,7 @@ RunEndStatus = Literal[
     "busy",
     "invalid_output",
     "interrupted",
+    "denied",
 ]
 
 
@@ -129,6 +130,14 @@ class InvalidOutputError(MentraError):
 
     exit_code = 7
     status = "invalid_output"
+
+
+class PermissionDeniedRunError(MentraError):
+    """A tool call was denied and the run was asked to fail on that (``--fail-on-denial``,
+    ``permissions.fail_on_denial``)."""
+
+    exit_code = 8
+    status = "denied"
 
 
 class InterruptedRunError(MentraError):

@@ -564,6 +564,7 @@ class Runtime:
             store_label=self.store_label,
             include_deltas=overrides.include_deltas,
             json_schema=overrides.json_schema,
+            fail_on_denial=authorizer.fail_on_denial,
             cost_fn=pricing.cost_function(settings.prices),
             setup_notices=notices,
             user_hooks=services.user_hooks,

@@ -26,6 +26,7 @@ def execute(overrides: RunOverrides, edge: o.Edge, prompt: str | None, resume: s
     from mentra import RunRequest
 
     fmt = o.parse_output(edge.output)
+    o.prepare_last_message(edge.output_last_message)
     workspace = workspace_dir(edge.cwd)
     config = o.absolute(edge.config) if edge.config is not None else None
     loaded, user = load_config(config, variables=edge.var or [], no_user_config=edge.no_user_config)
@@ -80,6 +81,9 @@ def execute(overrides: RunOverrides, edge: o.Edge, prompt: str | None, resume: s
             import asyncio
 
             code = asyncio.run(_drive(session, request, sink, runtime.aclose))
+            if sink.last_message_error is not None:  # the run ended well, its output did not
+                sys.stderr.write(f"mentra: error: {sink.last_message_error}\n")
+                code = code or 1
         finally:
             runtime.close()
     return code
@@ -121,6 +125,7 @@ def run(
     allow: o.AllowOpt = None, deny: o.DenyOpt = None, ask: o.AskOpt = None,
     policy: o.PolicyOpt = None,
     permission_mode: o.ModeOpt = None, approval_command: o.ApprovalOpt = None,
+    fail_on_denial: o.FailDenialOpt = False,
     trust_project: o.TrustOpt = False, max_rounds: o.RoundsOpt = None,
     max_tool_calls: o.ToolCallsOpt = None, max_tokens: o.TokensOpt = None,
     max_cost: o.CostOpt = None, timeout: o.TimeoutOpt = None, output: o.OutputOpt = "jsonl",
@@ -140,6 +145,7 @@ def run(
             max_tokens=max_tokens, max_cost=max_cost, timeout=timeout,
             include_deltas=include_deltas, json_schema=json_schema,
             mcp_config=mcp_config, strict_mcp_config=strict_mcp_config,
+            fail_on_denial=fail_on_denial,
         )  # fmt: skip
         edge = o.Edge(
             config, var, image, cwd, store, ephemeral, no_user_config, output,
@@ -161,6 +167,7 @@ def resume(
     allow: o.AllowOpt = None, deny: o.DenyOpt = None, ask: o.AskOpt = None,
     policy: o.PolicyOpt = None,
     permission_mode: o.ModeOpt = None, approval_command: o.ApprovalOpt = None,
+    fail_on_denial: o.FailDenialOpt = False,
     trust_project: o.TrustOpt = False, max_rounds: o.RoundsOpt = None,
     max_tool_calls: o.ToolCallsOpt = None, max_tokens: o.TokensOpt = None,
     max_cost: o.CostOpt = None, timeout: o.TimeoutOpt = None, output: o.OutputOpt = "jsonl",
@@ -184,6 +191,7 @@ def resume(
             max_tokens=max_tokens, max_cost=max_cost, timeout=timeout,
             include_deltas=include_deltas, json_schema=json_schema,
             mcp_config=mcp_config, strict_mcp_config=strict_mcp_config,
+            fail_on_denial=fail_on_denial,
         )  # fmt: skip
         edge = o.Edge(
             config, var, image, cwd, store, ephemeral, no_user_config, output,

@@ -5,6 +5,7 @@ timeout, the JSON Schema file."""
 from __future__ import annotations
 
 import json
+import os
 import select
 import sys
 from dataclasses import dataclass
@@ -40,6 +41,12 @@ ApprovalOpt = Annotated[
     str | None,
     typer.Option(
         "--approval-command", help="Command that answers permission requests (JSON on stdin)."
+    ),
+]
+FailDenialOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fail-on-denial", help="End the run 'denied' (exit 8) once a tool call is denied."
     ),
 ]
 TrustOpt = Annotated[
@@ -143,6 +150,30 @@ def load_schema(path: Path | None) -> dict[str, Any] | None:
     return schema
 
 
+def prepare_last_message(path: Path | None) -> None:
+    """Refuse, before the run, an ``--output-last-message`` path that cannot be written (its
+    folder missing or not writable, the path a directory), and empty the regular file an
+    earlier run left there: after this run it holds this run's final text, or nothing. A
+    device or pipe (``/dev/stdout``) is left alone; it is only written at the end."""
+    if path is None:
+        return
+    label = f"--output-last-message {path}"
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{label}: is a directory")
+    if not folder.is_dir():
+        what = "is not a directory" if folder.exists() else "does not exist"
+        raise ConfigError(f"{label}: the folder {folder} {what}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{label}: the folder {folder} is not writable")
+    if path.is_file():
+        try:
+            with path.open("w", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{label}: cannot write it: {exc.strerror}") from None
+
+
 def absolute(path: Path) -> Path:
     """A path flag relative to the current directory (not the workspace)."""
     return path if path.is_absolute() else Path.cwd() / path
@@ -185,6 +216,7 @@ def overrides_from(
     max_tool_calls: int | None, max_tokens: int | None, max_cost: float | None,
     timeout: str | None, include_deltas: bool, json_schema: Path | None,
     mcp_config: list[Path] | None = None, strict_mcp_config: bool = False,
+    fail_on_denial: bool = False,
 ) -> RunOverrides:  # fmt: skip
     from mentra import RunOverrides
 
@@ -197,4 +229,5 @@ def overrides_from(
         json_schema=load_schema(json_schema),
         mcp_config_files=[absolute(p) for p in mcp_config or []],
         strict_mcp_config=strict_mcp_config,
+        fail_on_denial=fail_on_denial,
     )  # fmt: skip

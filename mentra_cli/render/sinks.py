@@ -40,6 +40,7 @@ class OutputSink:
         self.console = console
         self.on_closed = on_closed
         self.finished: RunFinished | None = None
+        self.last_message_error: str | None = None  # writing --output-last-message failed
         self.closed = False
         self._pending: list[bytes] = []
         self._flush_scheduled = False
@@ -108,4 +109,10 @@ class OutputSink:
             text = event.final_text
             self._write(text.encode() + (b"" if text.endswith("\n") else b"\n"))
         if self.last_message_file is not None and event.final_text is not None:
-            self.last_message_file.write_text(event.final_text, encoding="utf-8")
+            try:
+                self.last_message_file.write_text(event.final_text, encoding="utf-8")
+            except OSError as exc:
+                self.last_message_error = (
+                    f"--output-last-message: cannot write {self.last_message_file}: "
+                    f"{exc.strerror or exc}"
+                )

@@ -195,8 +195,10 @@ def permission_engine(
     config = loaded.config if loaded is not None else AgentConfig()
     approver: Any = None
     if overrides.approval_command:
-        from mentra.permissions.approval import CommandApprover
+        from mentra.permissions.approval import CommandApprover, check_approval_command
 
+        # a command that cannot start would deny every ask: refuse it before the run
+        check_approval_command(overrides.approval_command, runtime.workspace)
         approver = CommandApprover(overrides.approval_command, cwd=runtime.workspace)
     elif runtime.interactive_approver is not None:
         approver = runtime.interactive_approver
@@ -212,6 +214,7 @@ def permission_engine(
         flag_ask=[*runtime.permission_rules.ask, *overrides.ask],
         flag_deny=[*runtime.permission_rules.deny, *overrides.deny],
         flag_mode=overrides.permission_mode or runtime.permission_rules.permission_mode,
+        flag_fail_on_denial=overrides.fail_on_denial,
         approver=approver,
         store=None if runtime.ephemeral else runtime.store,  # ephemeral: remember nothing
         global_store=runtime.global_store(),

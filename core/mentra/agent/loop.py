@@ -21,7 +21,13 @@ from mentra.agent.emitter import Emitter
 from mentra.agent.outcome import RunOutcome
 from mentra.agent.spec import AgentSetup
 from mentra.agent.tool_runner import INTERRUPTED_RESULT, ToolRoundStats, ToolRunner
-from mentra.errors import InvalidOutputError, LimitReachedError, MentraError, ProviderError
+from mentra.errors import (
+    InvalidOutputError,
+    LimitReachedError,
+    MentraError,
+    PermissionDeniedRunError,
+    ProviderError,
+)
 from mentra.events import (
     AssistantMessageCompleted,
     AssistantTokenDelta,
@@ -167,6 +173,15 @@ class Agent:
                 )
                 continue
             await self._answer_calls(uses, emitter, state, log)
+            if s.fail_on_denial and state.denials:  # the round's results are committed
+                first = state.denials[0]
+                call = (
+                    f"{first.tool}({', '.join(first.subjects)})" if first.subjects else first.tool
+                )
+                raise PermissionDeniedRunError(
+                    f"{call} was denied (by {first.decided_by or 'policy'}) and "
+                    "fail_on_denial is set"
+                )
             state.budget.check_spend()
 
     async def _answer_calls(
@@ -366,11 +381,38 @@ def _with_ids(message: Message, uses: list[ToolUseBlock]) -> Message:
     return Message(role=message.role, content=content)
 
 
+def _json_candidate(text: str) -> tuple[str | None, str | None]:
+    """The text of the answer to parse as JSON, or a problem: the body of its one fenced block
+    (```json or a bare ```, text around it allowed; blocks tagged with another language are
+    not candidates), else the whole answer. Two or more such blocks are a problem: which one
+    is the answer is not for mentra to guess."""
+    blocks: list[str] = []
+    body: list[str] | None = None
+    candidate = False
+    for line in text.splitlines():
+        mark = line.strip()
+        if body is None:
+            if mark.startswith("```"):
+                body, candidate = [], mark[3:].strip().lower() in ("", "json")
+        elif mark == "```":
+            if candidate:
+                blocks.append("\n".join(body))
+            body = None
+        else:
+            body.append(line)
+    if body is not None and candidate:  # a fence the answer never closed runs to its end
+        blocks.append("\n".join(body))
+    if len(blocks) > 1:
+        return None, f"{len(blocks)} fenced JSON blocks; give exactly one"
+    if len(blocks) == 1:
+        return blocks[0], None
+    return text.strip(), None
+
+
 def _check_json(text: str, schema: dict[str, Any], state: RunState) -> str | None:
-    candidate = text.strip()
-    if candidate.startswith("```"):
-        candidate = candidate.strip("`")
-        candidate = candidate.split("\n", 1)[1] if "\n" in candidate else candidate
+    candidate, problem = _json_candidate(text)
+    if candidate is None:
+        return problem
     try:
         value = json.loads(candidate)
     except ValueError as exc:

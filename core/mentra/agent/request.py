@@ -32,6 +32,7 @@ class RunOverrides:
     policy_files: list[Path] = field(default_factory=list)
     permission_mode: str | None = None
     approval_command: str | None = None
+    fail_on_denial: bool = False
     trust_project: bool = False
     max_rounds: int | None = None
     max_tool_calls: int | None = None

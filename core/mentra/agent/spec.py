@@ -50,6 +50,7 @@ class AgentSetup:
     include_deltas: bool = False
     json_schema: dict[str, Any] | None = None
     json_schema_retries: int = 2
+    fail_on_denial: bool = False  # a denied call ends the run `denied` (exit 8)
     cost_fn: Callable[[str, str, Usage], float | None] | None = None
     toolset: ToolSet | None = None  # entered around each session
     list_tools_at_start: bool = False  # the set lists its tools only once entered

@@ -55,6 +55,8 @@ class PermissionsConfig(BaseModel):
     allow: list[RuleText] = Field(default_factory=list)
     ask: list[RuleText] = Field(default_factory=list)
     deny: list[RuleText] = Field(default_factory=list)
+    # a run with any denied call ends ``denied`` (exit 8) after the round of the denial
+    fail_on_denial: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,12 +214,14 @@ class Authorizer:
         remembered: Sequence[RememberedRule] = (),
         memory: RuleMemory | None = None,
         load_remembered: Callable[[], Sequence[RememberedRule]] | None = None,
+        fail_on_denial: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown permission mode {mode!r}")
         self.mode: PermissionMode = mode
         self.rules = _RuleSet(list(allow), list(ask), list(deny))
         self.approver = approver
+        self.fail_on_denial = fail_on_denial  # the run ends `denied` after a denied call
         self.remembered: list[RememberedRule] = list(remembered)
         self.memory = memory
         # remembered answers read on first use (a run that makes no call opens no store)

@@ -57,6 +57,9 @@ class PolicyFile(BaseModel):
     ask: list[RuleText] = Field(default_factory=list)
     deny: list[RuleText] = Field(default_factory=list)
     trusted_folders: list[str] = Field(default_factory=list)
+    # the run ends `denied` after a denied call; honoured from any file (it only makes a run
+    # stricter), an untrusted project's too
+    fail_on_denial: bool = False
     # wiring: user hooks; validated by mentra.user_hooks.sources (a trusted file's only)
     hooks: dict[str, Any] = Field(default_factory=dict)
 
@@ -81,6 +84,7 @@ class _Layer:
     def __init__(self, name: str, mode: str | None = None) -> None:
         self.name = name
         self.mode = mode
+        self.fail_on_denial = False
         self.rules: dict[str, list[Rule]] = {k: [] for k in _KINDS}
 
 
@@ -106,6 +110,7 @@ def load_policy_file(path: Path, *, what: str = "policy") -> tuple[PolicyFile, _
 def _file_layer(path: Path, *, what: str) -> tuple[_Layer, PolicyFile]:
     policy, marks = load_policy_file(path, what=what)
     layer = _Layer(f"{what} {path}", policy.mode)
+    layer.fail_on_denial = policy.fail_on_denial
     for kind in _KINDS:
         for i, text in enumerate(getattr(policy, kind)):
             where = _yaml.location(str(path), marks, (kind, i))
@@ -122,6 +127,7 @@ def _config_layer(
     if mode is not None and mode not in MODES:
         raise ConfigError(f"unknown permission mode {mode!r} (one of {', '.join(MODES)})")
     layer = _Layer("agent config", mode)
+    layer.fail_on_denial = bool(getattr(config, "fail_on_denial", False))
     for kind in _KINDS:
         for i, text in enumerate(getattr(config, kind)):
             path = ("permissions", kind, i)
@@ -277,6 +283,7 @@ def build_authorizer(
     flag_ask: Sequence[str] = (),
     flag_deny: Sequence[str] = (),
     flag_mode: str | None = None,
+    flag_fail_on_denial: bool = False,
     approver: Approver | None = None,
     store: Any = None,
     global_store: Any = None,
@@ -321,6 +328,7 @@ def build_authorizer(
     if config is not None:
         layers.append(_config_layer(config, file=config_file, marks=config_marks))
     layers.append(_flag_layer(flag_allow, flag_ask, flag_deny, flag_mode))
+    layers[-1].fail_on_denial = flag_fail_on_denial
 
     memory: StoreRuleMemory | None = None
     remembered: list[RememberedRule] = []
@@ -346,6 +354,7 @@ def build_authorizer(
         remembered=remembered,
         memory=memory,
         load_remembered=load_remembered,
+        fail_on_denial=any(layer.fail_on_denial for layer in layers),
     )
     return authorizer, notices
 

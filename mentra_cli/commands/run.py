@@ -96,23 +96,42 @@ async def _drive(session: Session, request: RunRequest, sink: OutputSink, aclose
             os._exit(128 + signum)
         session.cancel(signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
-    # the reader of stdout went away (`mentra run | head -1`): stop as SIGPIPE would (exit 141)
-    sink.on_closed = lambda: None if session.budget.cancel_token.cancelled else on_signal(13)
+
+    def on_closed() -> None:
+        if not session.budget.cancel_token.cancelled:
+            on_signal(signal.SIGPIPE)
+
+    # the reader of stdout went away (`mentra run | head -1`): stop as SIGPIPE would (exit
+    # 141). The sink finds out while the run writes an event, inside the run's own task: the
+    # cancel waits for that task to yield, so it lands on an `await` of the run (#13.9)
+    sink.on_closed = lambda: None if loop.call_soon(on_closed) else None
     try:
         # its own task, so a cancel stops the run and not this frame (which still has to
         # restore the handlers and close the providers)
-        outcome = await asyncio.ensure_future(
+        task = asyncio.ensure_future(
             session.drive(request.prompt, images=request.images, sink=sink)
         )
+        try:
+            outcome = await task
+        except asyncio.CancelledError:  # a cancel that came as the run was finishing
+            if session.outcome is None:
+                raise
+            outcome = session.outcome
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         await aclose()
     if outcome.exit_code != 0 and outcome.error:
         sys.stderr.write(f"mentra: {outcome.status}: {outcome.error}\n")
+    if sink.closed:  # some events had nowhere to go: the exit status says so, as SIGPIPE would
+        return 128 + signal.SIGPIPE
     return int(outcome.exit_code)
+
+
+# a closed terminal or a CI runner cancelling a step sends SIGHUP: handled like SIGTERM (#13.10)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def run(

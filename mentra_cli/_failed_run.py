@@ -69,9 +69,13 @@ def emit_failed_start(
     agent_id: str | None,
     resumed: bool,
     duration_ms: int = 0,
+    status: str = "error",
+    exit_code: int = 1,
 ) -> None:
     """Print the events of a run that failed before it started. ``agent_id`` is the id given
-    to `resume` (as typed), or empty when no agent could be created; the run id is new."""
+    to `resume` (as typed), or empty when no agent could be created; the run id is new.
+    ``status``/``exit_code``: a store failure's by default; the prompt's deadline passing
+    while stdin is read gives ``timeout``/5."""
     from mentra._version import __version__
     from mentra.events import ErrorEvent, Event, RunFinished, SessionStarted
     from mentra.ids import new_id
@@ -99,13 +103,13 @@ def emit_failed_start(
             resumed=resumed,
             store=store_label,
         ),
-        ErrorEvent(seq=2, ts=_now(), **envelope, status="error", message=reason),
+        ErrorEvent(seq=2, ts=_now(), **envelope, status=status, message=reason),
         RunFinished(
             seq=3,
             ts=_now(),
             **envelope,
-            status="error",
-            exit_code=1,
+            status=status,
+            exit_code=exit_code,
             final_text=None,
             usage=Usage(),
             cost_usd=None,

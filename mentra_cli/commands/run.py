@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mentra.errors import UsageError
+from mentra.errors import RunTimeoutError, UsageError
 from mentra_cli._gc import settle_gc
 from mentra_cli.commands import run_options as o
 from mentra_cli.common import cli_errors, load_config, open_runtime, workspace_dir
@@ -32,7 +33,28 @@ def execute(overrides: RunOverrides, edge: o.Edge, prompt: str | None, resume: s
     loaded, user = load_config(config, variables=edge.var or [], no_user_config=edge.no_user_config)
     if resume is not None and edge.ephemeral:
         raise UsageError("resume cannot be --ephemeral: it needs the store")
-    text = o.read_prompt(prompt) if (prompt is not None or resume is None) else None
+    read_from = time.monotonic()  # the deadline covers reading stdin (#13.12)
+    timeout = overrides.timeout if overrides.timeout is not None else _config_timeout(loaded)
+    try:  # before any agent exists: a prompt that cannot be read leaves nothing behind
+        text, notices = o.read_prompt(prompt, timeout=timeout, optional=resume is not None)
+    except RunTimeoutError as exc:  # a run was asked for: stdout still ends with run_finished
+        from mentra_cli._failed_run import emit_failed_start
+
+        emit_failed_start(
+            exc.message,
+            fmt=fmt,
+            output_last_message=edge.output_last_message,
+            loaded=loaded,
+            overrides=overrides,
+            workspace=workspace,
+            store_label=None,
+            agent_id=resume or None,
+            resumed=resume is not None,
+            duration_ms=int((time.monotonic() - read_from) * 1000),
+            status=exc.status,
+            exit_code=exc.exit_code,
+        )
+        raise
     if edge.image and text is None:
         raise UsageError("--image goes with a prompt: give one")
     from mentra.attachments import load_image
@@ -69,6 +91,8 @@ def execute(overrides: RunOverrides, edge: o.Edge, prompt: str | None, resume: s
         )
         try:
             session = runtime.session_for(request)
+            _start_clock_at(session, read_from)
+            session.agent.setup.setup_notices.extend(notices)
             settle_gc()
             console = None
             if edge.verbose or o.is_tty(sys.stderr):
@@ -89,6 +113,19 @@ def execute(overrides: RunOverrides, edge: o.Edge, prompt: str | None, resume: s
     return code
 
 
+def _config_timeout(loaded: Any) -> float | None:
+    limits = getattr(getattr(loaded, "config", None), "limits", None)
+    value = getattr(limits, "timeout", None)
+    return float(value) if value is not None else None
+
+
+def _start_clock_at(session: Session, started: float) -> None:
+    """The run's deadline counts from when mentra began reading the prompt."""
+    budget = session.budget
+    if budget.deadline is not None and budget.limits.timeout is not None:
+        budget.deadline = min(budget.deadline, started + budget.limits.timeout)
+
+
 async def _drive(session: Session, request: RunRequest, sink: OutputSink, aclose: Any) -> int:
     """Signals become a cancel; the outcome becomes the exit code."""
     import asyncio
@@ -100,23 +137,45 @@ async def _drive(session: Session, request: RunRequest, sink: OutputSink, aclose
             os._exit(128 + signum)
         session.cancel(signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
-    # the reader of stdout went away (`mentra run | head -1`): stop as SIGPIPE would (exit 141)
-    sink.on_closed = lambda: None if session.budget.cancel_token.cancelled else on_signal(13)
+
+    def on_closed() -> None:
+        if not session.budget.cancel_token.cancelled:
+            on_signal(signal.SIGPIPE)
+
+    # the reader of stdout went away (`mentra run | head -1`): stop as SIGPIPE would (exit
+    # 141). The sink finds out while the run writes an event, inside the run's own task: the
+    # cancel waits for that task to yield, so it lands on an `await` of the run (#13.9)
+    def on_closed_soon() -> None:
+        loop.call_soon(on_closed)
+
+    sink.on_closed = on_closed_soon
     try:
         # its own task, so a cancel stops the run and not this frame (which still has to
         # restore the handlers and close the providers)
-        outcome = await asyncio.ensure_future(
+        task = asyncio.ensure_future(
             session.drive(request.prompt, images=request.images, sink=sink)
         )
+        try:
+            outcome = await task
+        except asyncio.CancelledError:  # a cancel that came as the run was finishing
+            if session.outcome is None:
+                raise
+            outcome = session.outcome
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         await aclose()
     if outcome.exit_code != 0 and outcome.error:
         sys.stderr.write(f"mentra: {outcome.status}: {outcome.error}\n")
+    if sink.closed:  # some events had nowhere to go: the exit status says so, as SIGPIPE would
+        return 128 + signal.SIGPIPE
     return int(outcome.exit_code)
+
+
+# a closed terminal or a CI runner cancelling a step sends SIGHUP: handled like SIGTERM (#13.10)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def run(

@@ -8,12 +8,14 @@ import json
 import os
 import select
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mentra._text import clean_text, decode_text
 from mentra.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -75,22 +77,69 @@ ImageOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="People's view on stderr.")]
 
 
-def read_prompt(prompt: str | None) -> str:
-    """The prompt from the argument, ``-``/piped stdin, or both (stdin appended as context)."""
+def read_prompt(
+    prompt: str | None, *, timeout: float | None = None, optional: bool = False
+) -> tuple[str | None, list[str]]:
+    """The prompt from the argument, ``-``/piped stdin, or both (stdin appended as context),
+    and the notices to print with the run. ``optional`` (a prompt-less resume): piped stdin
+    is the prompt if it has any, else None. Reading stdin stops at ``timeout`` seconds
+    (`RunTimeoutError`). Text that is not valid UTF-8 is decoded with replacement characters,
+    and a notice says so (#13.4)."""
     stdin = sys.stdin  # None when the process was started with stdin closed
-    if prompt == "-" or prompt is None:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    replaced: list[str] = []
+    if prompt == "-" or (prompt is None and not optional):
         if stdin is None or (prompt is None and stdin.isatty()):
             raise UsageError("no prompt: give one as an argument, or pipe it on stdin")
-        prompt_text = stdin.read()
+        prompt_text, bad = _read_stdin(deadline, timeout)
+        replaced += ["stdin"] if bad else []
+    elif prompt is None:  # a resume without a prompt: piped stdin, if any, is the prompt
+        if stdin is None or stdin.isatty() or not _stdin_has_data():
+            return None, []
+        prompt_text, bad = _read_stdin(deadline, timeout)
+        if not prompt_text.strip():
+            return None, []
+        replaced += ["stdin"] if bad else []
     else:
-        prompt_text = prompt
+        prompt_text, bad = clean_text(prompt)
+        replaced += ["the prompt argument"] if bad else []
         if stdin is not None and not stdin.isatty() and _stdin_has_data():
-            stdin_text = stdin.read()
+            stdin_text, bad = _read_stdin(deadline, timeout)
             if stdin_text.strip():
-                prompt_text = f"{prompt}\n\n{stdin_text}"
+                prompt_text = f"{prompt_text}\n\n{stdin_text}"
+                replaced += ["stdin"] if bad else []
     if not prompt_text.strip():
         raise UsageError("the prompt is empty")
-    return prompt_text
+    notices = [
+        f"{where} is not valid UTF-8: its invalid bytes were replaced with U+FFFD in the prompt"
+        for where in replaced
+    ]
+    return prompt_text, notices
+
+
+def _read_stdin(deadline: float | None, timeout: float | None) -> tuple[str, bool]:
+    """All of stdin (to EOF), decoded; `RunTimeoutError` if EOF has not come by ``deadline``."""
+    stdin = sys.stdin
+    try:
+        fd = stdin.fileno()
+    except (OSError, ValueError, AttributeError):  # not a real file (a test runner's buffer)
+        return clean_text(stdin.read())
+    chunks: list[bytes] = []
+    while True:
+        if deadline is not None:
+            try:
+                ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0.0))
+            except (OSError, ValueError):
+                ready = [fd]  # cannot wait on it: read it as before
+            if not ready:
+                from mentra.errors import RunTimeoutError
+
+                raise RunTimeoutError(f"the run timed out after {timeout:g}s reading stdin")
+        data = os.read(fd, 1 << 16)
+        if not data:
+            break
+        chunks.append(data)
+    return decode_text(b"".join(chunks))
 
 
 def is_tty(stream: Any) -> bool:

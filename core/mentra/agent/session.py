@@ -242,6 +242,9 @@ class Session:
             detail = getattr(exc, "detail", None)
         except Exception as exc:  # the run must still finish with an event
             outcome = state.outcome("error", 1, f"internal error: {type(exc).__name__}: {exc}")
+        # the outcome is decided: a cancel from now on (a reader of the events that went away
+        # while they are written) must not cancel the task and lose run_finished (#13.9)
+        self._task = None
         if outcome.error:
             state.errors.append(outcome.error)
             emitter.emit(ErrorEvent, status=outcome.status, message=outcome.error, detail=detail)
@@ -291,7 +294,6 @@ class Session:
             permission_denials=state.denials,
             errors=state.errors,
         )
-        self._task = None
         self.outcome = outcome
         return outcome
 

@@ -84,38 +84,47 @@ class _Wrapper(ToolSet):
         return None if tools is None else self.select(tools)
 
 
-class OnlyTools(_Wrapper):
-    """``tools.only``: just these names; an unknown one is a config error at its line."""
+class _ByName(_Wrapper):
+    """A wrapper that keeps or drops tools by name; a name the inner set does not have is a
+    config error at its line in the config list."""
+
+    section: str  # the config key, for the error
 
     def __init__(self, inner: ToolSet, names: Sequence[str], locate: Locate) -> None:
         super().__init__(inner)
         self.names = list(names)
         self.locate = locate
 
-    def select(self, tools: list[Tool]) -> list[Tool]:
+    def check_names(self, tools: list[Tool]) -> None:
         known = {t.name for t in tools}
         for i, name in enumerate(self.names):
             if name not in known:
-                raise ConfigError(
-                    f"unknown tool {name!r} in tools.only (known: {', '.join(sorted(known))})",
-                    location=self.locate(i),
-                )
+                raise ConfigError(self.unknown(name, known), location=self.locate(i))
+
+    def unknown(self, name: str, known: set[str]) -> str:
+        return f"unknown tool {name!r} in tools.{self.section}"
+
+
+class OnlyTools(_ByName):
+    """``tools.only``: just these names."""
+
+    section = "only"
+
+    def unknown(self, name: str, known: set[str]) -> str:
+        return f"{super().unknown(name, known)} (known: {', '.join(sorted(known))})"
+
+    def select(self, tools: list[Tool]) -> list[Tool]:
+        self.check_names(tools)
         return [t for t in tools if t.name in self.names]
 
 
-class HideTools(_Wrapper):
-    """``tools.hide``: all but these names; an unknown one is a config error at its line."""
+class HideTools(_ByName):
+    """``tools.hide``: all but these names."""
 
-    def __init__(self, inner: ToolSet, names: Sequence[str], locate: Locate) -> None:
-        super().__init__(inner)
-        self.names = list(names)
-        self.locate = locate
+    section = "hide"
 
     def select(self, tools: list[Tool]) -> list[Tool]:
-        known = {t.name for t in tools}
-        for i, name in enumerate(self.names):
-            if name not in known:
-                raise ConfigError(f"unknown tool {name!r} in tools.hide", location=self.locate(i))
+        self.check_names(tools)
         return [t for t in tools if t.name not in self.names]
 
 

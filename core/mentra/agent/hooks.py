@@ -123,17 +123,17 @@ class PermissionHook:
         decision = self.authorizer.evaluate(request)
         emitter = call.emitter
         if self.user_hooks is not None:  # a hook may deny, rewrite, or turn an ask into allow
-            from types import SimpleNamespace
-
             from mentra.user_hooks import gates
 
-            runner = SimpleNamespace(
-                services={"user_hooks": self.user_hooks},
-                emitter=emitter,
-                make_permission_request=self._make_request,
+            request, decision = await gates.authorize_call(
+                self.user_hooks,
+                emitter,
+                call,
+                request,
+                decision,
+                make_request=self._make_request,
                 authorizer=self.authorizer,
             )
-            request, decision = await gates.authorize_call(runner, call, request, decision)
             use = call.use
         call.permission = request
         if decision.outcome == "ask":

@@ -200,14 +200,9 @@ class ToolRunner:
                 f"Tool `{use.name}` failed: {type(exc).__name__}: {exc}", is_error=True
             )
         if self.services.user_hooks is not None:  # post_tool hook commands
-            from types import SimpleNamespace
-
             from mentra.user_hooks import gates
 
-            runner = SimpleNamespace(
-                services={"user_hooks": self.services.user_hooks}, emitter=self.emitter
-            )
-            result = await gates.after_call(runner, item, result)
+            result = await gates.after_call(self.services.user_hooks, self.emitter, item, result)
         if self.hooks.after_tool:
             call = ToolCall(use, item.tool, item.args, item.mutating, self.emitter)
             result = self.hooks.tool_result(call, result)

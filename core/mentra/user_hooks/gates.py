@@ -23,11 +23,6 @@ class PromptRefusedError(UsageError):
     """A ``user_prompt`` hook refused the prompt (exit 2): the run ends ``config_error``."""
 
 
-def hooks_of(services: dict[str, Any]) -> UserHooks | None:
-    hooks = services.get("user_hooks")
-    return hooks if isinstance(hooks, UserHooks) else None
-
-
 # -- pre_tool / post_tool (the tool runner) ------------------------------------------------------
 
 
@@ -65,15 +60,24 @@ async def run_pre_tool(
     return verdict
 
 
-async def authorize_call(runner: Any, item: Any, request: Any, decision: Any) -> tuple[Any, Any]:
+async def authorize_call(
+    hooks: UserHooks,
+    emitter: Any,
+    item: Any,
+    request: Any,
+    decision: Any,
+    *,
+    make_request: Callable[[Any, Any, Any, bool], Any],
+    authorizer: Any,
+) -> tuple[Any, Any]:
     """Run the ``pre_tool`` hooks of one planned call; returns the (request, decision) to use.
+    ``make_request`` and ``authorizer`` decide a rewritten input again.
 
     May replace ``item.use``/``item.args`` when a hook rewrites the input."""
-    hooks = hooks_of(runner.services)
-    if hooks is None or decision.outcome == "deny" or not hooks.matching("pre_tool", item.use.name):
+    if decision.outcome == "deny" or not hooks.matching("pre_tool", item.use.name):
         return request, decision
     verdict = await run_pre_tool(
-        hooks, runner.emitter, name=item.use.name, call_id=item.use.id, input=item.use.input
+        hooks, emitter, name=item.use.name, call_id=item.use.id, input=item.use.input
     )
     if verdict.decision == "deny" and verdict.by is not None:
         return request, _by_hook(decision, "deny", verdict.by)
@@ -90,8 +94,8 @@ async def authorize_call(runner: Any, item: Any, request: Any, decision: Any) ->
         item.args = args
         item.mutating = item.tool.is_mutating(args)
         item.use = item.use.model_copy(update={"input": verdict.input})
-        request = runner.make_permission_request(item.tool, args, item.use, item.mutating)
-        decision = runner.authorizer.evaluate(request)  # the rules see what will run
+        request = make_request(item.tool, args, item.use, item.mutating)
+        decision = authorizer.evaluate(request)  # the rules see what will run
         if decision.outcome == "deny":
             return request, decision
     if verdict.by is not None and verdict.decision == "allow" and decision.outcome == "ask":
@@ -101,13 +105,9 @@ async def authorize_call(runner: Any, item: Any, request: Any, decision: Any) ->
     return request, decision
 
 
-async def after_call(runner: Any, item: Any, result: Any) -> Any:
+async def after_call(hooks: UserHooks, emitter: Any, item: Any, result: Any) -> Any:
     """Run the ``post_tool`` hooks of a call that ran; returns the result the model gets."""
-    hooks = hooks_of(runner.services)
-    if hooks is None:
-        return result
     entries = hooks.matching("post_tool", item.use.name)
-    emitter = runner.emitter
     for entry in entries:
         payload = hooks.payload(
             "post_tool",

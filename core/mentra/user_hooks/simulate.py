@@ -65,7 +65,8 @@ async def simulate(hooks: UserHooks | None, hook: str, event: dict[str, Any]) ->
         result = event.get("result") or {}
         item = _Item(tool)
         done = await gates.after_call(
-            _Runner(hooks, emitter),
+            hooks,
+            emitter,
             item,
             ToolResult(str(result.get("output", "")), bool(result.get("is_error", False))),
         )
@@ -107,9 +108,3 @@ class _Item:
             name=tool["name"],
             input=tool.get("input") or {},
         )
-
-
-class _Runner:
-    def __init__(self, hooks: UserHooks, emitter: _Collector) -> None:
-        self.services = {"user_hooks": hooks}
-        self.emitter = emitter

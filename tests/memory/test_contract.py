@@ -92,6 +92,27 @@ def test_ranking_kind_bonus_and_pinned(store: MemoryStore) -> None:
     assert "summary" in hits[1].why_retrieved and "fact" in hits[0].why_retrieved
 
 
+def test_a_strong_match_beats_a_weak_one_of_the_same_kind_and_age(store: MemoryStore) -> None:
+    """The reference's ``8/(1+|bm25|)`` would put the weak match first: we deliberately rank by
+    ``8*|bm25|/(1+|bm25|)`` so a better text match scores higher."""
+    when = datetime.now(UTC) - timedelta(hours=1)
+    for i in range(8):  # records that do not match give the query words a real weight
+        store.add(fact(f"other{i}", f"deploys go out on day {i}", created_at=when))
+    store.add(fact("weak", "staging notes for the team", created_at=when))
+    store.add(
+        fact(
+            "strong",
+            "staging rotates: the staging password rotates every Friday, staging rotates",
+            created_at=when,
+        )
+    )
+    hits = store.search("staging rotates", Scope(WS))
+    assert [h.record.id for h in hits] == ["strong", "weak"]
+    assert hits[0].score > hits[1].score
+    assert hits[0].why_retrieved[0] == "matched staging,rotates"
+    assert hits[1].why_retrieved[0] == "matched staging"
+
+
 def test_recency_breaks_ties_newest_first(store: MemoryStore) -> None:
     old = datetime.now(UTC) - timedelta(days=30)
     store.add(fact("old", "release checklist", created_at=old))

@@ -7,8 +7,13 @@ records, or every record of a workspace. Every backend must pass ``tests/memory/
 
 The ranking is the reference's (mentra 0.6.0): the query becomes alphanumeric tokens; full-text
 candidates, ``clamp(limit * 5, 10, 50)`` of them ordered by ``bm25`` then newest, are re-ranked
-by ``8/(1+|bm25|)`` + a kind bonus (fact 3, summary 1.5, episode 0) + 2 if pinned + recency
+by a text relevance + a kind bonus (fact 3, summary 1.5, episode 0) + 2 if pinned + recency
 ``0.5/(1+age_hours/24)``.
+
+One deliberate deviation: the reference's relevance ``8/(1+|bm25|)`` falls as the match gets
+better (SQLite's ``bm25`` is negative, more negative is better), so a weak match outranked a
+strong one of the same kind and age. Ours is ``8*|bm25|/(1+|bm25|)``: the same 0..8 range, but
+rising with the match (see `text_relevance`).
 """
 
 from __future__ import annotations
@@ -165,14 +170,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def text_relevance(bm25: float) -> float:
+    """0..8, higher for a better full-text match: ``8*|bm25|/(1+|bm25|)``.
+
+    Not the reference's ``8/(1+|bm25|)``, which rewards weaker matches; this keeps its weight
+    (at most 8 points, so a strong episode can beat a weak fact but not a strong one)."""
+    strength = abs(bm25)
+    return 8.0 * strength / (1.0 + strength)
+
+
 def rank(
     record: MemoryRecord, bm25: float, tokens: list[str], *, now: datetime | None = None
 ) -> MemoryHit:
-    """The reference's score of one candidate, and why it was retrieved."""
+    """The score of one candidate (the reference's, with `text_relevance`), and why it was
+    retrieved."""
     now = now or utcnow()
     created = record.created_at or now
     age_hours = max(0.0, (now - created).total_seconds() / 3600)
-    score = 8.0 / (1.0 + abs(bm25))
+    score = text_relevance(bm25)
     score += KIND_BONUS.get(record.kind, 0.0)
     score += 2.0 if record.pinned else 0.0
     score += 0.5 / (1.0 + age_hours / 24.0)

@@ -33,6 +33,7 @@ from mentra.tools.base import Tool
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Literal
 
     from mentra.agent.hooks import HookPipeline
     from mentra.agent.session import Session
@@ -346,7 +347,10 @@ class Runtime:
         model_spec = overrides.model or _model_string(config)
         if model_spec is None:
             raise UsageError("no model: pass -m PROVIDER:MODEL or set `model:` in the config")
-        agent_id = new_id()
+        overrides.check()  # a bad --agent-id is refused before the store is asked about it
+        agent_id = overrides.agent_id or new_id()
+        if overrides.agent_id is not None and self._agent_exists(agent_id):
+            raise UsageError(f"--agent-id {agent_id!r}: an agent with that id already exists")
         agent = self._build(agent_id, loaded, overrides, model_spec, history=[])
         record = AgentRecord(
             id=agent_id,
@@ -359,6 +363,14 @@ class Runtime:
         )
         self.store.create_agent(record)
         return agent
+
+    def _agent_exists(self, agent_id: str) -> bool:
+        """An agent with exactly this id (a prefix of other ids does not count)."""
+        try:
+            record = self.store.get_agent(agent_id)
+        except UsageError:  # an ambiguous prefix: the exact id would have matched first
+            return False
+        return record is not None and record.id == agent_id
 
     def resume_agent(
         self,
@@ -495,6 +507,8 @@ class Runtime:
 
         require_known_rule_tools(loaded, overrides, tool_map)  # a rule naming no tool never matches
         system = overrides.system if overrides.system is not None else config.system
+        if overrides.append_system:  # --append-system adds to the prompt instead of replacing it
+            system = "\n\n".join([*([system] if system else []), *overrides.append_system])
         system = assemble.system_prompt(system, skills)
         if overrides.json_schema is not None:
             system = assemble.with_output_schema(system, overrides.json_schema)
@@ -550,7 +564,10 @@ class Runtime:
                 tool_choice={str(k): v for k, v in opts.tool_choice.items()}
                 if isinstance(opts.tool_choice, dict)
                 else opts.tool_choice,
-                reasoning_effort=opts.reasoning_effort,
+                reasoning_effort=cast(
+                    "Literal['low', 'medium', 'high'] | None",
+                    _pick(overrides.effort, opts.reasoning_effort),
+                ),
             ),
             retries=settings.retries,
             limits=Limits(

@@ -194,6 +194,8 @@ def run(
     cwd: o.CwdOpt = None, no_user_config: o.NoUserOpt = False, verbose: o.VerboseOpt = False,
     image: o.ImageOpt = None,
     mcp_config: o.McpConfigOpt = None, strict_mcp_config: o.StrictMcpOpt = False,
+    agent_id: o.AgentIdOpt = None, append_system: o.AppendSystemOpt = None,
+    append_system_file: o.AppendSystemFileOpt = None, effort: o.EffortOpt = None,
 ) -> None:  # fmt: skip
     """Spawn an agent and send it one turn; JSONL events on stdout."""
     with cli_errors():
@@ -204,7 +206,8 @@ def run(
             max_tokens=max_tokens, max_cost=max_cost, timeout=timeout,
             include_deltas=include_deltas, json_schema=json_schema,
             mcp_config=mcp_config, strict_mcp_config=strict_mcp_config,
-            fail_on_denial=fail_on_denial,
+            fail_on_denial=fail_on_denial, agent_id=agent_id, append_system=append_system,
+            append_system_file=append_system_file, effort=effort,
         )  # fmt: skip
         edge = o.Edge(
             config, var, image, cwd, store, ephemeral, no_user_config, output,
@@ -236,6 +239,8 @@ def resume(
     cwd: o.CwdOpt = None, no_user_config: o.NoUserOpt = False, verbose: o.VerboseOpt = False,
     image: o.ImageOpt = None,
     mcp_config: o.McpConfigOpt = None, strict_mcp_config: o.StrictMcpOpt = False,
+    append_system: o.AppendSystemOpt = None, append_system_file: o.AppendSystemFileOpt = None,
+    effort: o.EffortOpt = None,
 ) -> None:  # fmt: skip
     """Restore a persisted agent and continue it (or re-run its failed turn)."""
     with cli_errors():
@@ -250,7 +255,8 @@ def resume(
             max_tokens=max_tokens, max_cost=max_cost, timeout=timeout,
             include_deltas=include_deltas, json_schema=json_schema,
             mcp_config=mcp_config, strict_mcp_config=strict_mcp_config,
-            fail_on_denial=fail_on_denial,
+            fail_on_denial=fail_on_denial, append_system=append_system,
+            append_system_file=append_system_file, effort=effort,
         )  # fmt: skip
         edge = o.Edge(
             config, var, image, cwd, store, ephemeral, no_user_config, output,

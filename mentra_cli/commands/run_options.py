@@ -74,6 +74,26 @@ ImageOpt = Annotated[
     list[str] | None,
     typer.Option("--image", "-i", help="Image file or https URL to send with the prompt."),
 ]
+AgentIdOpt = Annotated[
+    str | None,
+    typer.Option("--agent-id", help="Id for the new agent (a plain name; must be new)."),
+]
+AppendSystemOpt = Annotated[
+    list[str] | None,
+    typer.Option("--append-system", help="Text added to the system prompt (repeatable)."),
+]
+AppendSystemFileOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--append-system-file",
+        dir_okay=False,
+        metavar="FILE",
+        help="A file's text added to the system prompt (repeatable).",
+    ),
+]
+EffortOpt = Annotated[
+    str | None, typer.Option("--effort", help="Reasoning effort: low | medium | high")
+]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="People's view on stderr.")]
 
 
@@ -265,7 +285,9 @@ def overrides_from(
     max_tool_calls: int | None, max_tokens: int | None, max_cost: float | None,
     timeout: str | None, include_deltas: bool, json_schema: Path | None,
     mcp_config: list[Path] | None = None, strict_mcp_config: bool = False,
-    fail_on_denial: bool = False,
+    fail_on_denial: bool = False, agent_id: str | None = None,
+    append_system: list[str] | None = None, append_system_file: list[Path] | None = None,
+    effort: str | None = None,
 ) -> RunOverrides:  # fmt: skip
     from mentra import RunOverrides
 
@@ -278,5 +300,20 @@ def overrides_from(
         json_schema=load_schema(json_schema),
         mcp_config_files=[absolute(p) for p in mcp_config or []],
         strict_mcp_config=strict_mcp_config,
-        fail_on_denial=fail_on_denial,
+        fail_on_denial=fail_on_denial, agent_id=agent_id,
+        append_system=[*(append_system or []), *map(read_system_file, append_system_file or [])],
+        effort=effort,
     )  # fmt: skip
+
+
+def read_system_file(path: Path) -> str:
+    """The text of an ``--append-system-file``, refused (exit 2) when unreadable or empty."""
+    label = f"--append-system-file {path}"
+    try:
+        data = absolute(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read it: {exc.strerror}") from None
+    text, _bad = decode_text(data)
+    if not text.strip():
+        raise ConfigError(f"{label}: the file is empty")
+    return text

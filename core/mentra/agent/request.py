@@ -7,6 +7,7 @@ so the CLI does none of that.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from mentra.messages import ImageBlock
 
 PERMISSION_MODES = ("default", "read-only", "accept-edits", "bypass")
+EFFORTS = ("low", "medium", "high")
+# a caller-chosen agent id: a plain name that is safe as a path part and in a shell script
+AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass
@@ -43,6 +47,9 @@ class RunOverrides:
     json_schema: dict[str, Any] | None = None
     mcp_config_files: list[Path] = field(default_factory=list)  # Claude Code style JSON files
     strict_mcp_config: bool = False  # only those files' servers, not the config's
+    agent_id: str | None = None  # a caller-chosen id for a new agent (`run --agent-id`)
+    append_system: list[str] = field(default_factory=list)  # added after the system prompt
+    effort: str | None = None  # replaces the config's model_options.reasoning_effort
 
     def check(self) -> None:
         """Refuse what no config could make valid (one place: the permission mode)."""
@@ -51,6 +58,13 @@ class RunOverrides:
             raise ConfigError(
                 f"--permission-mode must be default, read-only, accept-edits or bypass, "
                 f"got {mode!r}"
+            )
+        if self.effort is not None and self.effort not in EFFORTS:
+            raise ConfigError(f"--effort must be low, medium or high, got {self.effort!r}")
+        if self.agent_id is not None and not AGENT_ID.fullmatch(self.agent_id):
+            raise ConfigError(
+                f"--agent-id {self.agent_id!r}: use 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
             )
 
 

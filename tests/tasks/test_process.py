@@ -212,3 +212,34 @@ def test_validate_names_profile_problems_at_file_line_col(mentra: Any, tmp_path:
     assert lines[0].startswith(f"{path}:5:17: agents.reviewer.max_rounds")
     assert lines[1].startswith(f"{path}:7:5: agents.bad.description")
     assert "Traceback" not in r.stderr
+
+
+def test_board_reminder_reaches_the_system_prompt_after_three_idle_rounds(
+    mentra: Any, tmp_path: Path
+) -> None:
+    from mentra.tasks.reminder import REMINDER
+    from tests.hooks.conftest import ToolChat, tool_call_reply
+
+    chat = ToolChat()
+    chat.thread.start()
+    try:
+        (tmp_path / "agent.yaml").write_text(chat.provider_yaml(), encoding="utf-8")
+        echo = tool_call_reply("shell", {"command": "echo working"})
+        chat.replies = [tool_call_reply("task_create", {"subject": "ship it"}), echo, echo, echo]
+        r = mentra(
+            "run", "-c", "agent.yaml", "-m", "fakechat:fake-1", "--allow", "shell",
+            *ALLOW, "--store", str(tmp_path / "s.sqlite"), "go", cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        chat.server.shutdown()
+        chat.server.server_close()
+    assert r.code == 0, r.stderr
+    assert r.events[-1]["type"] == "run_finished" and r.events[-1]["status"] == "success"
+    systems = [
+        "".join(m["content"] for m in req["messages"] if m["role"] == "system")
+        for req in chat.requests
+    ]
+    # round 1 used the board, rounds 2-4 did not: the fifth request carries the reminder
+    assert len(systems) == 5
+    assert [REMINDER in s for s in systems] == [False, False, False, False, True]
+    assert not any(REMINDER in json.dumps(m) for m in chat.requests[4]["messages"][1:])

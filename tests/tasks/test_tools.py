@@ -14,8 +14,9 @@ from mentra.config import load_agent_config
 from mentra.errors import ConfigError
 from mentra.events import TaskUpdated, parse_event
 from mentra.permissions.policy import RuntimePolicy
+from mentra.providers.base import ModelRequest, ToolSpec
 from mentra.tasks.profiles import SubagentProfile, task_tool_description, task_tool_schema
-from mentra.tasks.reminder import REMINDER, TaskReminder, with_reminder
+from mentra.tasks.reminder import REMINDER, BoardReminderHook, TaskReminder, with_reminder
 from mentra.tasks.store import InMemoryTaskStore
 from mentra.tasks.tools import SERVICE_KEY, TaskBoard, task_tools, tool_entries
 from mentra.tools.base import ToolContext, ToolInputError, ToolResult
@@ -164,6 +165,32 @@ def test_with_reminder() -> None:
     assert with_reminder("sys", None) == "sys"
     assert with_reminder("sys", "r") == "sys\n\nr"
     assert with_reminder(None, "r") == "r"
+
+
+def _systems(hook: BoardReminderHook, requests: int, tools: list[str]) -> list[str | None]:
+    specs = [ToolSpec(name=n, description="", input_schema={}) for n in tools]
+    return [
+        hook(ModelRequest(model="m", messages=[], system="base", tools=specs)).system
+        for _ in range(requests)
+    ]
+
+
+def test_reminder_hook_rides_on_the_request_after_three_idle_rounds(tmp_path: Path) -> None:
+    board = TaskBoard(InMemoryTaskStore(), "a")
+    hook = BoardReminderHook(board)
+    assert not _call(board, "task_create", {"subject": "write code"}, tmp_path).is_error
+    # request 1 closes no round; 2-4 close three idle rounds, so request 4 carries it
+    assert _systems(hook, 4, ["task_list"]) == ["base", "base", "base", f"base\n\n{REMINDER}"]
+    _call(board, "task_list", {}, tmp_path)  # activity resets the count
+    assert _systems(hook, 4, ["task_list"])[1:] == ["base", "base", f"base\n\n{REMINDER}"]
+
+
+def test_reminder_hook_stays_quiet_without_board_tools_or_open_tasks(tmp_path: Path) -> None:
+    board = TaskBoard(InMemoryTaskStore(), "a")
+    _call(board, "task_create", {"subject": "write code"}, tmp_path)
+    assert _systems(BoardReminderHook(board), 6, ["shell"]) == ["base"] * 6  # no task_list
+    _call(board, "task_update", {"taskId": 1, "status": "completed"}, tmp_path)
+    assert _systems(BoardReminderHook(board), 6, ["task_list"]) == ["base"] * 6
 
 
 def test_task_schema_lists_the_profiles_with_their_descriptions() -> None:

@@ -242,7 +242,8 @@ def builtin_hooks(
     services: ToolServices,
     policy: RuntimePolicy | None = None,
 ) -> HookPipeline:
-    """The runtime's own entries: permissions, audit, result shrinking, job notices."""
+    """The runtime's own entries: permissions, audit, result shrinking, job notices, the
+    task board's reminder."""
     from mentra.agent.hooks import AuditHook, HookPipeline, PermissionHook, ShrinkHook
 
     hooks = HookPipeline()
@@ -256,6 +257,10 @@ def builtin_hooks(
         hooks.after_tool.append(ShrinkHook(shrinker(services.results_dir)))
     if services.jobs_dir is not None:
         hooks.after_round.append(job_notices(services.jobs_dir, services.store))
+    if services.task_board is not None:  # the nudge after idle rounds with unfinished tasks
+        from mentra.tasks.reminder import BoardReminderHook
+
+        hooks.before_request.append(BoardReminderHook(services.task_board))
     for extra in runtime.hooks:  # registered through the builder: after the built-in ones
         extra(hooks)
     return hooks

@@ -224,6 +224,7 @@ class Agent:
             tools=s.tool_specs,
             options=s.options,
         )
+        request = s.hooks.request(request)  # before_request entries: the board's reminder
         attempt = 1
         deltas = s.include_deltas
         while True:

@@ -1,13 +1,20 @@
 """The reference's nudge: after 3 rounds without board activity while unfinished tasks exist,
 a reminder goes into the system prompt.
 
-A small state object, fed once per round; the session's ``after_round`` hook calls
-`TaskReminder.after_round` and its ``before_request`` hook appends what it returned.
+`TaskReminder` is the counting, fed once per round; `BoardReminderHook` is the hook
+pipeline's ``before_request`` entry that feeds it and appends what it returns.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from mentra.errors import MentraError
+
+if TYPE_CHECKING:
+    from mentra.providers.base import ModelRequest
+    from mentra.tasks.tools import TaskBoard
 
 IDLE_ROUNDS = 3
 REMINDER = (
@@ -40,3 +47,37 @@ def with_reminder(system: str | None, reminder: str | None) -> str | None:
     if reminder is None:
         return system
     return f"{system}\n\n{reminder}" if system else reminder
+
+
+class BoardReminderHook:
+    """`before_request` entry: counts the rounds since the board was last used and, once
+    `TaskReminder` says so, appends the reminder to this request's system prompt.
+
+    A request closes the round before it, so the reminder rides on the request after three
+    completed idle rounds. It is added only when the request offers ``task_list`` (the board
+    tools may be disabled or filtered out) and only to the request, never to the history.
+    """
+
+    __slots__ = ("_board", "_rounds_seen", "state")
+
+    def __init__(self, board: TaskBoard, state: TaskReminder | None = None) -> None:
+        self._board = board
+        self.state = state or TaskReminder()
+        self._rounds_seen = False  # the first request of the process closes no round
+
+    def __call__(self, request: ModelRequest) -> ModelRequest:
+        if not self._rounds_seen:
+            self._rounds_seen = True
+            self._board.take_touched()  # activity before any round (none yet) starts fresh
+            return request
+        touched = self._board.take_touched()
+        reminder = self.state.after_round(touched, unfinished=not touched and self._unfinished())
+        if reminder is None or not any(t.name == "task_list" for t in request.tools):
+            return request
+        return replace(request, system=with_reminder(request.system, reminder))
+
+    def _unfinished(self) -> bool:
+        try:
+            return self._board.has_unfinished()
+        except MentraError:  # an unreadable board is the board tools' error to report
+            return False

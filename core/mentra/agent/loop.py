@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -53,7 +52,7 @@ from mentra.messages import (
 from mentra.providers.base import BlockDelta, ModelRequest, ReplyBuilder
 
 if TYPE_CHECKING:
-    from mentra.messages import ImageBlock
+    pass
 
 __all__ = ["Agent", "AgentSetup", "Limits", "RetryPolicy", "RunLog", "RunOutcome", "RunState"]
 
@@ -84,7 +83,8 @@ class RetryPolicy(Protocol):
 
 
 class Agent:
-    """One conversation. `run` sends one user turn (or continues a resumable one)."""
+    """One conversation: its setup and history. A `Session` runs one turn of it (`rounds`
+    inside the session's frame)."""
 
     def __init__(self, setup: AgentSetup, history: list[Message] | None = None) -> None:
         self.setup = setup
@@ -93,26 +93,6 @@ class Agent:
     @property
     def id(self) -> str:
         return self.setup.agent_id
-
-    async def run(
-        self,
-        prompt: str | None,
-        *,
-        run_id: str,
-        sink: Callable[[Any], None],
-        resumed: bool = False,
-        signal_holder: list[int] | None = None,
-        images: list[ImageBlock] | None = None,
-        budget: Budget | None = None,
-    ) -> RunOutcome:
-        """Run one turn in a `Session`, events to ``sink``; the outcome. Never raises for
-        run failures. ``signal_holder`` (legacy) names the signal of an outer cancellation."""
-        from mentra.agent.session import Session
-
-        session = Session(self, run_id=run_id, resumed=resumed, budget=budget)
-        if signal_holder:
-            session.default_signum = signal_holder[0]
-        return await session.drive(prompt, images=images, sink=sink)
 
     async def rounds(self, emitter: Emitter, state: RunState, log: RunLog) -> None:
         """Rounds until a reply has no tool calls (or a limit, a fault, a cancel ends them)."""

@@ -18,8 +18,6 @@ from mentra.messages import Usage
 
 SCHEMA_VERSION = 1
 
-RunStatus = RunEndStatus
-
 
 class _Event(BaseModel):
     # built on first use: a run touches a handful of the event types, start-up pays for those
@@ -213,7 +211,7 @@ class PermissionDenial(BaseModel):
 
 class RunFinished(_Event):
     type: Literal["run_finished"] = "run_finished"
-    status: RunStatus
+    status: RunEndStatus  # how the run ended
     exit_code: int
     final_text: str | None
     structured_output: Any = None

@@ -31,6 +31,7 @@ from mentra.errors import (
     MentraError,
     PermissionDeniedRunError,
     ProviderError,
+    RunEndStatus,
 )
 from mentra.events import (
     AssistantMessageCompleted,
@@ -338,7 +339,7 @@ class RunState:
     def cost(self) -> float | None:
         return self.budget.cost
 
-    def outcome(self, status: str, exit_code: int, error: str | None = None) -> RunOutcome:
+    def outcome(self, status: RunEndStatus, exit_code: int, error: str | None = None) -> RunOutcome:
         return RunOutcome(
             status=status,
             exit_code=exit_code,

@@ -249,7 +249,7 @@ class Session:
             state.errors.append(err)  # a failed run leaves the board as it found it
         if heartbeat is not None:
             heartbeat.cancel()
-        record.status = outcome.status  # type: ignore[assignment]
+        record.status = outcome.status
         record.error = outcome.error
         record.usage = state.usage
         record.cost_usd = state.cost

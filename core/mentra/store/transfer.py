@@ -25,8 +25,8 @@ from mentra.store.base import (
     AgentStatus,
     AuditRecord,
     RunRecord,
-    RunStatus,
     Store,
+    StoredRunStatus,
 )
 
 EXPORT_FORMAT: Literal["mentra-agent"] = "mentra-agent"
@@ -55,7 +55,7 @@ class ExportedAgent(_Model):
 class ExportedRun(_Model):
     id: str = Field(pattern=SAFE_ID)
     prompt: str | None
-    status: RunStatus
+    status: StoredRunStatus
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None

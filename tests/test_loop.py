@@ -18,6 +18,9 @@ from mentra.permissions.policy import RuntimePolicy
 from mentra.providers.base import ToolSpec
 from mentra.providers.registry import Retries
 from mentra.providers.scripted import ScriptedProvider
+from mentra.store.async_store import AsyncStore
+from mentra.store.in_memory import InMemoryStore
+from mentra.store.testing import make_agent as agent_record
 from mentra.tools.base import ArgsTool, Tool, ToolContext, ToolResult
 
 
@@ -63,6 +66,8 @@ def make_agent(
     tool_list = tools if tools is not None else [EchoTool(), WriteTool(), CrashTool()]
     tool_map = {t.name: t for t in tool_list}
     policy = RuntimePolicy(working_dir=tmp_path)
+    store = InMemoryStore()  # the agent's record: a run is recorded as it goes
+    store.create_agent(agent_record("agent1"))
 
     agent = Agent(
         AgentSetup(
@@ -77,6 +82,7 @@ def make_agent(
             tool_specs=[ToolSpec(t.name, t.description, t.input_schema) for t in tool_list],
             permission_mode="bypass",
             cwd=str(tmp_path),
+            store=AsyncStore(store),
             retries=Retries(max_attempts=3, base_delay=0.01, max_delay=0.02),
             **setup,
         )

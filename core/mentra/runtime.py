@@ -75,6 +75,11 @@ class Runtime:
 
             store = InMemoryStore()
         self.store: Store = store
+        from mentra.store.async_store import AsyncStore
+
+        # what sessions call on the event loop: SQLite's calls on one worker thread, shared by
+        # every agent of this runtime; the in-memory store's inline
+        self.async_store = AsyncStore(store)
         self.store_label = store_label
         self.user_config_dir = user_config_dir
         self.no_user_config = no_user_config
@@ -118,6 +123,7 @@ class Runtime:
 
     def close(self) -> None:
         """Close the stores this runtime opened."""
+        self.async_store.stop_worker()  # the writes queued for it are done first
         if self._global_store is not None:
             self._global_store.close()
             self._global_store = None
@@ -577,7 +583,7 @@ class Runtime:
                 max_cost_usd=cap,
                 timeout=_pick(overrides.timeout, limits.timeout),
             ),
-            store=self.store,
+            store=self.async_store,
             store_label=self.store_label,
             include_deltas=overrides.include_deltas,
             json_schema=overrides.json_schema,

@@ -26,9 +26,10 @@ from mentra.agent.emitter import Emitter
 from mentra.agent.loop import Agent, RunOutcome, RunState
 from mentra.errors import InterruptedRunError, MentraError, RunTimeoutError, UsageError
 from mentra.events import ErrorEvent, Event, Notice, RunFinished, SessionStarted, UserMessage
-from mentra.messages import ContentBlock, ImageBlock, Message, TextBlock
+from mentra.messages import ContentBlock, ImageBlock, Message, TextBlock, ToolResultBlock
 
 if TYPE_CHECKING:
+    from mentra.store.async_store import AsyncStore
     from mentra.store.base import LeaseHolder, RunRecord, Store
 
 EventSink = Callable[[Event], None]
@@ -39,34 +40,29 @@ class _StoreLog:
 
     __slots__ = ("agent_id", "budget", "record", "store")
 
-    def __init__(self, store: Store, agent_id: str, record: RunRecord, budget: Budget) -> None:
+    def __init__(self, store: AsyncStore, agent_id: str, record: RunRecord, budget: Budget) -> None:
         self.store = store
         self.agent_id = agent_id
         self.record = record
         self.budget = budget
 
-    def commit(self, messages: list[Message]) -> None:
+    async def commit(self, messages: list[Message]) -> None:
         record, budget = self.record, self.budget
         record.usage = budget.usage
         record.cost_usd = budget.cost
         record.rounds = budget.rounds
         record.tool_calls = budget.tool_calls
-        self.store.commit_round(self.agent_id, record.id, messages, record)
+        await self.store.commit_round(self.agent_id, record.id, messages, record)
 
-    def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
+    async def commit_call_result(self, result: ToolResultBlock) -> None:
+        await self.store.commit_tool_result(
+            self.agent_id, self.record.id, result.tool_use_id, result
+        )
+
+    async def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
         from mentra.store.fencing import committed_results
 
-        return committed_results(self.store.pending_tool_results(self.agent_id), blocks)
-
-
-class _NoLog:
-    __slots__ = ()
-
-    def commit(self, messages: list[Message]) -> None:
-        return None
-
-    def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
-        return blocks
+        return committed_results(await self.store.pending_tool_results(self.agent_id), blocks)
 
 
 class Session:
@@ -172,9 +168,12 @@ class Session:
         if s.task_board is not None:  # and the board's task_updated events
             s.task_board.bind(emitter)
         store = s.store
-        record: RunRecord | None = None
-        log: _StoreLog | _NoLog = _NoLog()
-        holder: LeaseHolder | None = None
+        from mentra.store.base import LeaseHolder, RunRecord
+
+        record = RunRecord(id=self.run_id, agent_id=s.agent_id, prompt=prompt)
+        log = _StoreLog(store, s.agent_id, record, budget)
+        holder = LeaseHolder(pid=os.getpid(), host=socket.gethostname(), run_id=self.run_id)
+        opened: list[str] = []  # what the store has done of opening the run: lease, run
         heartbeat: asyncio.Task[None] | None = None
         outcome: RunOutcome
         detail: str | None = None  # a provider's whole error body, for the `error` event
@@ -183,24 +182,21 @@ class Session:
                 raise setup_error
             if budget.cancel_token.cancelled:
                 raise asyncio.CancelledError
-            if store is not None:
-                from mentra.store.base import LeaseHolder, RunRecord
 
-                record = RunRecord(id=self.run_id, agent_id=s.agent_id, prompt=prompt)
-                candidate = LeaseHolder(
-                    pid=os.getpid(), host=socket.gethostname(), run_id=self.run_id
-                )
-                store.acquire_lease(s.agent_id, candidate, s.lease_ttl_s)
-                holder = candidate
-                store.interrupt_stale_runs(
+            def open_run(sync: Store) -> None:  # one hop; a cancel lands after it, not inside
+                sync.acquire_lease(s.agent_id, holder, s.lease_ttl_s)
+                opened.append("lease")
+                sync.interrupt_stale_runs(
                     s.agent_id, reason="the process running it stopped before it finished"
                 )
-                heartbeat = asyncio.create_task(self._heartbeat(store, holder))
-                store.begin_run(record)  # the agent becomes running with it
-                log = _StoreLog(store, s.agent_id, record, budget)
+                sync.begin_run(record)  # the agent becomes running with it
+                opened.append("run")
+
+            await store.call(open_run)
+            heartbeat = asyncio.create_task(self._heartbeat(store, holder))
             if s.task_board is not None:  # the board as this run began
                 s.task_board.begin_run()
-            agent.repair_dangling_calls(log)
+            await agent.repair_dangling_calls(log)
             state.run_start = len(agent.history)
             if s.user_hooks is not None:  # session_start, then user_prompt (may refuse it)
                 from mentra.user_hooks import gates
@@ -211,7 +207,7 @@ class Session:
                 content: list[ContentBlock] = [TextBlock(text=prompt), *(images or ())]
                 # e.g. background jobs that finished since
                 content.extend(TextBlock(text=n) for n in s.hooks.notes())
-                agent.commit_prompt(content, log, state)
+                await agent.commit_prompt(content, log, state)
                 if s.memory is not None:  # auto-recall: added to this run's requests, not stored
                     state.recall_at = len(agent.history) - 1
                     state.recall = await s.memory.recall(prompt)
@@ -224,18 +220,19 @@ class Session:
                     async with asyncio.timeout(max(remaining, 0.0)):
                         await coro
                 except TimeoutError:
-                    agent.answer_interrupted(state, log)  # calls cut off get their results
+                    await agent.answer_interrupted(state, log)  # cut-off calls get results
                     timeout = s.limits.timeout if s.limits.timeout is not None else remaining
                     raise RunTimeoutError(f"the run timed out after {timeout:g}s") from None
             else:
                 await coro
             outcome = state.outcome("success", 0)
         except asyncio.CancelledError:
+            self._task = None  # ending now: a second signal must not cut the writes below short
             signum = budget.cancel_token.signum or self.default_signum
             err = InterruptedRunError(
                 f"interrupted by signal {signum} ({_signal_name(signum)})", signal_number=signum
             )
-            agent.answer_interrupted(state, log)
+            await agent.answer_interrupted(state, log)
             outcome = state.outcome(err.status, err.signal_exit_code, err.message)
         except MentraError as exc:
             outcome = state.outcome(exc.status, exc.exit_code, exc.message)
@@ -252,20 +249,21 @@ class Session:
             state.errors.append(err)  # a failed run leaves the board as it found it
         if heartbeat is not None:
             heartbeat.cancel()
-        if store is not None and holder is not None and record is not None:
-            record.status = outcome.status  # type: ignore[assignment]
-            record.error = outcome.error
-            record.usage = state.usage
-            record.cost_usd = state.cost
-            record.rounds = state.rounds
-            record.tool_calls = state.tool_calls
-            try:
-                store.finish_run(record)  # the agent's status follows the run's
-                store.release_lease(s.agent_id, holder)
-            except MentraError as exc:
-                state.errors.append(exc.message)
-                if outcome.exit_code == 0:
-                    outcome = state.outcome(exc.status, exc.exit_code, exc.message)
+        record.status = outcome.status  # type: ignore[assignment]
+        record.error = outcome.error
+        record.usage = state.usage
+        record.cost_usd = state.cost
+        record.rounds = state.rounds
+        record.tool_calls = state.tool_calls
+        try:
+            if "run" in opened:
+                await store.finish_run(record)  # the agent's status follows the run's
+            if "lease" in opened:  # a lease taken over since is not ours: the call leaves it
+                await store.release_lease(s.agent_id, holder)
+        except MentraError as exc:
+            state.errors.append(exc.message)
+            if outcome.exit_code == 0:
+                outcome = state.outcome(exc.status, exc.exit_code, exc.message)
         try:
             await toolsets.aclose()
         except Exception as exc:
@@ -297,12 +295,12 @@ class Session:
         self.outcome = outcome
         return outcome
 
-    async def _heartbeat(self, store: Store, holder: LeaseHolder) -> None:
+    async def _heartbeat(self, store: AsyncStore, holder: LeaseHolder) -> None:
         ttl, agent_id = self.agent.setup.lease_ttl_s, self.agent.id
         while True:
             await asyncio.sleep(ttl / 3)
             try:
-                store.renew_lease(agent_id, holder, ttl)
+                await store.renew_lease(agent_id, holder, ttl)
             except MentraError:
                 return
 

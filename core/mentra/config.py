@@ -70,6 +70,7 @@ class ModelOptionsConfig(_Strict):
     max_output_tokens: int | None = Field(None, ge=1)
     tool_choice: Literal["auto", "required", "none"] | dict[Literal["tool"], str] | None = None
     reasoning_effort: Literal["low", "medium", "high"] | None = None
+    prompt_cache: bool = True  # Anthropic cache breakpoints, OpenAI prompt_cache_key
 
 
 class LimitsConfig(_Strict):

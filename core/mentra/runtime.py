@@ -574,6 +574,7 @@ class Runtime:
                     "Literal['low', 'medium', 'high'] | None",
                     _pick(overrides.effort, opts.reasoning_effort),
                 ),
+                prompt_cache=opts.prompt_cache,
             ),
             retries=settings.retries,
             limits=Limits(

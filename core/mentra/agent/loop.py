@@ -50,7 +50,7 @@ from mentra.messages import (
     ToolUseBlock,
     Usage,
 )
-from mentra.providers.base import BlockDelta, ModelRequest, ReplyBuilder
+from mentra.providers.base import BlockDelta, ModelRequest, ReplyBuilder, prompt_cache_key
 
 if TYPE_CHECKING:
     from mentra.messages import ImageBlock
@@ -234,6 +234,7 @@ class Agent:
             system=s.system,
             tools=s.tool_specs,
             options=s.options,
+            cache_key=prompt_cache_key(s.agent_id),  # one cache per agent, not per run
         )
         request = s.hooks.request(request)  # before_request entries: the board's reminder
         attempt = 1

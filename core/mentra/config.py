@@ -79,6 +79,7 @@ class LimitsConfig(_Strict):
     max_tokens: int | None = Field(None, ge=1)
     max_cost_usd: float | None = Field(None, gt=0)
     timeout: Duration | None = None
+    max_parallel_subagents: int = Field(4, ge=1, description="`task` children run at once")
 
 
 class AgentConfig(_Strict):

@@ -59,6 +59,11 @@ def agent_toolset(
     builtins = builtin_tools(working_dir) if runtime.builtin_tools else []
     sets: list[ToolSet] = [StaticToolSet(builtins, "builtin")]
     taken = {t.name for t in builtins}
+    if runtime.builtin_tools:  # `task`: a subagent (its children get none, see subagents.py)
+        from mentra.agent.subagents import TaskTool
+
+        sets.append(StaticToolSet([TaskTool(config.agents if config else {})], "builtin"))
+        taken.add("task")
     if skills is not None:
         from mentra.skills import LoadSkillTool
 

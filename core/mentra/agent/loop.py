@@ -125,12 +125,12 @@ class Agent:
             usage = reply.usage
             cost = s.cost_fn(s.provider_name, s.model, usage) if s.cost_fn else None
             state.budget.charge_round(usage, cost)
-            uses = _unique_ids(message.tool_uses, state.rounds)
+            uses = _unique_ids(message.tool_uses, state.budget.own_rounds)
             if uses != message.tool_uses:
                 message = _with_ids(message, uses)
             emitter.emit(
                 AssistantMessageCompleted,
-                round=state.rounds,
+                round=state.budget.own_rounds,  # children's rounds are in state.rounds
                 text=message.text,
                 reasoning="".join(b.text for b in message.content if isinstance(b, ReasoningBlock))
                 or None,

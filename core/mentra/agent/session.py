@@ -75,6 +75,7 @@ class Session:
         run_id: str | None = None,
         resumed: bool = False,
         budget: Budget | None = None,
+        parent_emitter: Emitter | None = None,
     ) -> None:
         if run_id is None:
             from mentra.ids import new_id
@@ -84,6 +85,9 @@ class Session:
         self.run_id = run_id
         self.resumed = resumed
         self.budget = budget if budget is not None else Budget(agent.setup.limits)
+        # a subagent's session (`mentra.agent.subagents`): its events go into the parent's
+        # stream, with no session_started and no run_finished of its own
+        self.parent_emitter = parent_emitter
         self.outcome: RunOutcome | None = None
         self._task: asyncio.Task[Any] | None = None
         self.default_signum = int(signal.SIGINT)  # for a cancel from outside (task.cancel())
@@ -133,7 +137,13 @@ class Session:
         ``images`` go with the prompt, after its text."""
         self._task = asyncio.current_task()
         agent, s, budget = self.agent, self.agent.setup, self.budget
-        emitter = Emitter(sink, agent_id=s.agent_id, run_id=self.run_id)
+        emitter: Emitter
+        if self.parent_emitter is not None:
+            from mentra.agent.emitter import ChildEmitter
+
+            emitter = ChildEmitter(self.parent_emitter, agent_id=s.agent_id, run_id=self.run_id)
+        else:
+            emitter = Emitter(sink, agent_id=s.agent_id, run_id=self.run_id)
         state = RunState(started=time.monotonic(), budget=budget)
         toolsets = AsyncExitStack()
         setup_error: BaseException | None = None
@@ -149,7 +159,9 @@ class Session:
                     ]
             except Exception as exc:  # reported after session_started, as the run's end
                 setup_error = exc
-        emitter.emit(
+        # a subagent's session has no session_started (nor run_finished) of its own
+        announce: Callable[..., object] = emitter.emit if self.parent_emitter is None else _silent
+        announce(
             SessionStarted,
             mentra_version=__version__,
             agent_name=s.name,
@@ -167,6 +179,8 @@ class Session:
             s.memory.bind(emitter)
         if s.task_board is not None:  # and the board's task_updated events
             s.task_board.bind(emitter)
+        if s.subagents is not None:  # the `task` tool's children draw on this run
+            s.subagents.bind(emitter, budget)
         store = s.store
         from mentra.store.base import LeaseHolder, RunRecord
 
@@ -278,7 +292,7 @@ class Session:
             except MentraError as exc:
                 emitter.emit(Notice, level="warning", message=f"memory: {exc.message}")
         s.hooks.run_end(outcome)
-        emitter.emit(
+        announce(
             RunFinished,
             status=outcome.status,
             exit_code=outcome.exit_code,
@@ -291,6 +305,7 @@ class Session:
             tool_calls=state.tool_calls,
             permission_denials=state.denials,
             errors=state.errors,
+            subagents=list(s.subagents.summaries) if s.subagents is not None else [],
         )
         self.outcome = outcome
         return outcome
@@ -303,6 +318,10 @@ class Session:
                 await store.renew_lease(agent_id, holder, ttl)
             except MentraError:
                 return
+
+
+def _silent(cls: object, **fields: Any) -> None:
+    return None
 
 
 def _signal_name(signum: int) -> str:

@@ -6,7 +6,7 @@ A database records the version it is at in ``PRAGMA user_version`` and each appl
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -133,5 +133,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             updated_at TEXT NOT NULL,
             PRIMARY KEY (agent_id, id)
         )""",
+    ),
+    # 5: subagents (mentra.agent.subagents): a child agent names the agent that started it
+    5: (
+        "ALTER TABLE agents ADD COLUMN parent_id TEXT",
+        "CREATE INDEX agents_by_parent ON agents (parent_id)",
     ),
 }

@@ -145,7 +145,7 @@ class InMemoryStore:
     def latest_agent(self, workspace: str) -> AgentRecord | None:
         with self._lock:
             self._check_open()
-            agents = self._ordered(workspace)
+            agents = [a for a in self._ordered(workspace) if a.parent_id is None]
             return _copy(agents[0]) if agents else None
 
     def list_agents(self, workspace: str | None) -> list[AgentRecord]:

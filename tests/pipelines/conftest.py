@@ -1,0 +1,6 @@
+"""Real `mentra` processes (the helpers of tests/cli) and fake Chat Completions servers."""
+
+from tests.cli.conftest import mentra
+from tests.config.fakechat import fakechat
+
+__all__ = ["fakechat", "mentra"]

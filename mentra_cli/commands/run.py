@@ -20,7 +20,7 @@ from mentra_cli.common import cli_errors, load_config, open_runtime, workspace_d
 
 def execute(flags: o.RunFlags, prompt: str | None, resume: str | None) -> int:
     """``resume`` is None (a new agent), an agent id, or ``""`` for ``--last``."""
-    from mentra import RunRequest
+    from mentra import RunRequest, TurnInputError
 
     overrides, fmt = o.overrides_from(flags), o.parse_output(flags.output)
     o.prepare_last_message(flags.output_last_message)
@@ -38,8 +38,18 @@ def execute(flags: o.RunFlags, prompt: str | None, resume: str | None) -> int:
     }  # fmt: skip
     read_from = time.monotonic()  # the deadline covers reading stdin (#13.12)
     timeout = overrides.timeout if overrides.timeout is not None else d.config_timeout(loaded)
+    lines, scope = o.StdinLines.open(flags, prompt), o.parse_budget_scope(flags.budget_scope)
+    text: str | None
+    notices: list[str] = []
     try:  # before any agent exists: a prompt that cannot be read leaves nothing behind
-        text, notices = o.read_prompt(prompt, timeout=timeout, optional=resume is not None)
+        if lines is not None:  # --input-format jsonl: the first turn now, the others later
+            first = lines.first_turn(base=Path.cwd())
+            text, images = first.text, first.images
+        else:
+            text, notices = o.read_prompt(prompt, timeout=timeout, optional=resume is not None)
+    except TurnInputError as exc:
+        d.report_bad_line(exc, d.output_sink(fmt, flags), agent_id=resume)
+        raise
     except RunTimeoutError as exc:  # a run was asked for: stdout still ends with run_finished
         from mentra_cli._failed_run import emit_failed_start
 
@@ -49,12 +59,13 @@ def execute(flags: o.RunFlags, prompt: str | None, resume: str | None) -> int:
         raise
     if flags.image and text is None:
         raise UsageError("--image goes with a prompt: give one")
-    from mentra.attachments import load_image
+    if lines is None:
+        from mentra.attachments import load_image
 
+        images = [load_image(spec, base=Path.cwd()) for spec in flags.image or ()]
     request = RunRequest(
         overrides=overrides, config=loaded, config_given=config is not None, prompt=text,
-        images=[load_image(spec, base=Path.cwd()) for spec in flags.image or ()],
-        resume_id=resume or None, resume_last=resume == "",
+        images=images, resume_id=resume or None, resume_last=resume == "",
     )  # fmt: skip
     from mentra_cli._failed_run import report_store_failure
 
@@ -70,7 +81,9 @@ def execute(flags: o.RunFlags, prompt: str | None, resume: str | None) -> int:
             d.start_clock_at(session, read_from)
             session.agent.setup.setup_notices.extend(notices)
             settle_gc()
-            return d.run_session(session, request, d.output_sink(fmt, flags), runtime.aclose)
+            turns = lines.turns(first, base=Path.cwd()) if lines is not None else None
+            sink = d.output_sink(fmt, flags)
+            return d.run_session(session, request, sink, runtime.aclose, turns, scope)
         finally:
             runtime.close()
 

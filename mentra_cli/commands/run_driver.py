@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Literal
 
 from mentra_cli.commands import run_options as o
 
 if TYPE_CHECKING:
-    from mentra import RunRequest, Session
+    from mentra import RunOutcome, RunRequest, Session, Turn, TurnInputError
     from mentra_cli.render.sinks import OutputFormat, OutputSink
 
 # a closed terminal or a CI runner cancelling a step sends SIGHUP: handled like SIGTERM (#13.10)
@@ -44,18 +45,47 @@ def start_clock_at(session: Session, started: float) -> None:
         budget.deadline = min(budget.deadline, started + budget.limits.timeout)
 
 
-def run_session(session: Session, request: RunRequest, sink: OutputSink, aclose: Any) -> int:
-    """Drive ``session`` to its end in a fresh event loop; the process's exit status."""
+def run_session(
+    session: Session,
+    request: RunRequest,
+    sink: OutputSink,
+    aclose: Callable[[], Awaitable[None]],
+    turns: AsyncIterable[Turn] | None = None,
+    budget_scope: Literal["turn", "session"] = "turn",
+) -> int:
+    """Drive ``session`` to its end in a fresh event loop (one turn: the request's prompt;
+    or each of ``turns``, a stream); the process's exit status."""
     import asyncio
 
-    code = asyncio.run(_drive(session, request, sink, aclose))
+    def work() -> Coroutine[Any, Any, RunOutcome | None]:
+        if turns is None:
+            return session.drive(request.prompt, images=request.images, sink=sink)
+        return session.drive_turns(turns, sink=sink, budget_scope=budget_scope)
+
+    code = asyncio.run(_drive(session, work, sink, aclose))
     if sink.last_message_error is not None:  # the run ended well, its output did not
         sys.stderr.write(f"mentra: error: {sink.last_message_error}\n")
         code = code or 1
     return code
 
 
-async def _drive(session: Session, request: RunRequest, sink: OutputSink, aclose: Any) -> int:
+def report_bad_line(exc: TurnInputError, sink: OutputSink, agent_id: str | None) -> None:
+    """A first line that is no turn: its ``error`` event (no agent was made, no run began)."""
+    from datetime import UTC, datetime
+
+    from mentra.events import ErrorEvent
+
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    sink(ErrorEvent(seq=1, ts=now, agent_id=agent_id or "", run_id="", status=exc.status,
+                    message=exc.message))  # fmt: skip
+
+
+async def _drive(
+    session: Session,
+    work: Callable[[], Coroutine[Any, Any, RunOutcome | None]],
+    sink: OutputSink,
+    aclose: Callable[[], Awaitable[None]],
+) -> int:
     """Signals become a cancel; the outcome becomes the exit code."""
     import asyncio
 
@@ -83,9 +113,7 @@ async def _drive(session: Session, request: RunRequest, sink: OutputSink, aclose
     try:
         # its own task, so a cancel stops the run and not this frame (which still has to
         # restore the handlers and close the providers)
-        task = asyncio.ensure_future(
-            session.drive(request.prompt, images=request.images, sink=sink)
-        )
+        task = asyncio.ensure_future(work())
         try:
             outcome = await task
         except asyncio.CancelledError:  # a cancel that came as the run was finishing
@@ -96,6 +124,8 @@ async def _drive(session: Session, request: RunRequest, sink: OutputSink, aclose
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         await aclose()
+    if outcome is None:  # a stream without turns
+        return 0
     if outcome.exit_code != 0 and outcome.error:
         sys.stderr.write(f"mentra: {outcome.status}: {outcome.error}\n")
     if sink.closed:  # some events had nowhere to go: the exit status says so, as SIGPIPE would

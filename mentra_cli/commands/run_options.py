@@ -11,10 +11,10 @@ import os
 import select
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast, get_type_hints
 
 import typer
 
@@ -22,7 +22,7 @@ from mentra._text import clean_text, decode_text
 from mentra.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from mentra import RunOverrides
+    from mentra import RunOverrides, Turn
     from mentra_cli.render.sinks import OutputFormat
 
 ConfigOpt = Annotated[
@@ -328,6 +328,8 @@ class RunFlags:
     append_system: AppendSystemOpt = None
     append_system_file: AppendSystemFileOpt = None
     effort: EffortOpt = None
+    input_format: InputFormatOpt = "text"
+    budget_scope: BudgetScopeOpt = "turn"
 
 
 _Command = TypeVar("_Command", bound=Callable[..., None])
@@ -393,3 +395,118 @@ def read_system_file(path: Path) -> str:
     if not text.strip():
         raise ConfigError(f"{label}: the file is empty")
     return text
+
+
+def parse_input_format(value: str) -> bool:
+    """True for ``jsonl`` (a stream of turns on stdin), False for ``text``."""
+    if value not in ("text", "jsonl"):
+        raise ConfigError(f"--input-format must be text or jsonl, got {value!r}")
+    return value == "jsonl"
+
+
+def parse_budget_scope(value: str) -> Literal["turn", "session"]:
+    if value not in ("turn", "session"):
+        raise ConfigError(f"--budget-scope must be turn or session, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+class StdinLines:
+    """The lines of stdin as bytes, numbered from 1. The first turn is read before the agent
+    exists (`first_turn`, blocking); later lines wait in the event loop (`read`), so a signal
+    that comes while mentra waits for the next turn is handled at once."""
+
+    @classmethod
+    def open(cls, flags: RunFlags, prompt: str | None) -> StdinLines | None:
+        """The turn stream of ``--input-format jsonl`` (None for ``text``)."""
+        if not parse_input_format(flags.input_format):
+            return None
+        if prompt is not None:
+            raise UsageError("--input-format jsonl reads the turns from stdin: give no PROMPT")
+        if flags.image:
+            raise UsageError('--image goes with a text prompt; a JSONL turn has "images"')
+        return cls()
+
+    def __init__(self) -> None:
+        stdin = sys.stdin
+        if stdin is None:
+            raise UsageError("--input-format jsonl reads turns from stdin, which is closed")
+        try:
+            self.fd = stdin.fileno()
+        except (OSError, ValueError, AttributeError):
+            self.fd = -1  # not a real file (a test runner's buffer): read it as text
+        self.number = 0
+        self._buffer = b""
+        self._eof = False
+
+    def _take(self) -> bytes | None:
+        if b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+        elif self._eof and self._buffer:
+            line, self._buffer = self._buffer, b""
+        else:
+            return None
+        self.number += 1
+        return line
+
+    def _fill(self) -> None:
+        data = sys.stdin.read().encode() if self.fd < 0 else os.read(self.fd, 1 << 16)
+        if data:
+            self._buffer += data
+        else:
+            self._eof = True
+
+    def read_blocking(self) -> bytes | None:
+        """The next line, or None at EOF."""
+        while (line := self._take()) is None and not self._eof:
+            self._fill()
+        return line
+
+    async def read(self) -> bytes | None:
+        """The next line, waiting in the event loop; None at EOF."""
+        while (line := self._take()) is None and not self._eof:
+            if self.fd >= 0:
+                await _readable(self.fd)
+            self._fill()
+        return line
+
+    def first_turn(self, base: Path) -> Turn:
+        """The first turn (blank lines skipped); `TurnInputError` for a line that is none,
+        `UsageError` when stdin ends before any."""
+        from mentra import parse_turn
+
+        while (raw := self.read_blocking()) is not None:
+            turn = parse_turn(raw, self.number, base=base)
+            if turn is not None:
+                return turn
+        raise UsageError("no turns on stdin: --input-format jsonl reads one JSON line per turn")
+
+    async def turns(self, first: Turn, base: Path) -> AsyncIterator[Turn]:
+        """``first``, then one turn per line as the lines come."""
+        from mentra import parse_turn
+
+        yield first
+        while (raw := await self.read()) is not None:
+            turn = parse_turn(raw, self.number, base=base)
+            if turn is not None:
+                yield turn
+
+
+async def _readable(fd: int) -> None:
+    """Until ``fd`` has data (or EOF); at once for a regular file, which never blocks."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    try:
+        loop.add_reader(fd, wake)
+    except (OSError, ValueError):
+        return
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)

@@ -2,5 +2,6 @@
 
 from tests.cli.conftest import mentra
 from tests.config.fakechat import fakechat
+from tests.pipelines.fakeserver import rules
 
-__all__ = ["fakechat", "mentra"]
+__all__ = ["fakechat", "mentra", "rules"]

@@ -196,6 +196,7 @@ def run(
     mcp_config: o.McpConfigOpt = None, strict_mcp_config: o.StrictMcpOpt = False,
     agent_id: o.AgentIdOpt = None, append_system: o.AppendSystemOpt = None,
     append_system_file: o.AppendSystemFileOpt = None, effort: o.EffortOpt = None,
+    compact_at: o.CompactAtOpt = None,
 ) -> None:  # fmt: skip
     """Spawn an agent and send it one turn; JSONL events on stdout."""
     with cli_errors():
@@ -207,7 +208,7 @@ def run(
             include_deltas=include_deltas, json_schema=json_schema,
             mcp_config=mcp_config, strict_mcp_config=strict_mcp_config,
             fail_on_denial=fail_on_denial, agent_id=agent_id, append_system=append_system,
-            append_system_file=append_system_file, effort=effort,
+            append_system_file=append_system_file, effort=effort, compact_at=compact_at,
         )  # fmt: skip
         edge = o.Edge(
             config, var, image, cwd, store, ephemeral, no_user_config, output,
@@ -240,7 +241,7 @@ def resume(
     image: o.ImageOpt = None,
     mcp_config: o.McpConfigOpt = None, strict_mcp_config: o.StrictMcpOpt = False,
     append_system: o.AppendSystemOpt = None, append_system_file: o.AppendSystemFileOpt = None,
-    effort: o.EffortOpt = None,
+    effort: o.EffortOpt = None, compact_at: o.CompactAtOpt = None,
 ) -> None:  # fmt: skip
     """Restore a persisted agent and continue it (or re-run its failed turn)."""
     with cli_errors():
@@ -256,7 +257,7 @@ def resume(
             include_deltas=include_deltas, json_schema=json_schema,
             mcp_config=mcp_config, strict_mcp_config=strict_mcp_config,
             fail_on_denial=fail_on_denial, append_system=append_system,
-            append_system_file=append_system_file, effort=effort,
+            append_system_file=append_system_file, effort=effort, compact_at=compact_at,
         )  # fmt: skip
         edge = o.Edge(
             config, var, image, cwd, store, ephemeral, no_user_config, output,

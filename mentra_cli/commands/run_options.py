@@ -287,7 +287,7 @@ def overrides_from(
     mcp_config: list[Path] | None = None, strict_mcp_config: bool = False,
     fail_on_denial: bool = False, agent_id: str | None = None,
     append_system: list[str] | None = None, append_system_file: list[Path] | None = None,
-    effort: str | None = None,
+    effort: str | None = None, compact_at: float | None = None,
 ) -> RunOverrides:  # fmt: skip
     from mentra import RunOverrides
 
@@ -302,7 +302,7 @@ def overrides_from(
         strict_mcp_config=strict_mcp_config,
         fail_on_denial=fail_on_denial, agent_id=agent_id,
         append_system=[*(append_system or []), *map(read_system_file, append_system_file or [])],
-        effort=effort,
+        effort=effort, compact_at=compact_at,
     )  # fmt: skip
 
 
@@ -317,3 +317,13 @@ def read_system_file(path: Path) -> str:
     if not text.strip():
         raise ConfigError(f"{label}: the file is empty")
     return text
+
+
+CompactAtOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--compact-at",
+        help="Compact the context past this fraction of the window (0.8), or this many "
+        "estimated tokens (50000).",
+    ),
+]

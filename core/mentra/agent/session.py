@@ -29,7 +29,7 @@ from mentra.events import ErrorEvent, Event, Notice, RunFinished, SessionStarted
 from mentra.messages import ContentBlock, ImageBlock, Message, TextBlock
 
 if TYPE_CHECKING:
-    from mentra.store.base import LeaseHolder, RunRecord, Store
+    from mentra.store.base import CompactionMarker, LeaseHolder, RunRecord, Store
 
 EventSink = Callable[[Event], None]
 
@@ -58,6 +58,12 @@ class _StoreLog:
 
         return committed_results(self.store.pending_tool_results(self.agent_id), blocks)
 
+    def commit_compaction(self, marker: CompactionMarker) -> None:
+        record, budget = self.record, self.budget
+        record.usage = budget.usage
+        record.cost_usd = budget.cost
+        self.store.commit_compaction(self.agent_id, record.id, marker, record)
+
 
 class _NoLog:
     __slots__ = ()
@@ -67,6 +73,9 @@ class _NoLog:
 
     def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
         return blocks
+
+    def commit_compaction(self, marker: CompactionMarker) -> None:
+        return None
 
 
 class Session:
@@ -200,6 +209,8 @@ class Session:
                 log = _StoreLog(store, s.agent_id, record, budget)
             if s.task_board is not None:  # the board as this run began
                 s.task_board.begin_run()
+            if s.compactor is not None:  # compaction: its events, markers and usage go here
+                s.compactor.begin_run(owner=agent, log=log, emitter=emitter, charges=budget)
             agent.repair_dangling_calls(log)
             state.run_start = len(agent.history)
             if s.user_hooks is not None:  # session_start, then user_prompt (may refuse it)

@@ -51,6 +51,11 @@ class ModelRequest:
     system: str | None = None
     tools: list[ToolSpec] = field(default_factory=list)
     options: ModelOptions = field(default_factory=ModelOptions)
+    # context compaction (mentra.context): a summary request is "compaction"; folded_turns
+    # counts the assistant turns a compaction replaced by its summary (the scripted provider
+    # counts them to find its place in a script). The wires send neither.
+    purpose: Literal["turn", "compaction"] = "turn"
+    folded_turns: int = 0
 
 
 BlockKind = Literal["text", "tool_use", "reasoning"]

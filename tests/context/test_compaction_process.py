@@ -215,3 +215,98 @@ def test_the_compact_tool_compacts_on_demand(mentra: Any, ws: Path, chat: Contex
     last = json.dumps(chat.requests[-1])
     assert "[Compaction summary]" in last and "LOG1-MARK" not in last
     assert "Compaction scheduled" in last  # the tool's result is in the tail
+
+
+def test_a_tail_too_large_for_the_window_ends_the_run_with_a_provider_error(
+    mentra: Any, ws: Path, chat: ContextChat
+) -> None:
+    _write_logs(ws, {1: 12000})
+    (ws / "agent.yaml").write_text(
+        chat.config("context:\n  window_tokens: 2000\n"), encoding="utf-8"
+    )
+    chat.replies = [_cat(1), text_reply("never")]
+    res = mentra("run", "-c", "agent.yaml", *RUN, "--ephemeral", "read", cwd=ws)
+    assert res.code == 3, res.stderr
+    assert _of(res.events, "compaction_completed")  # it tried, and the last exchange is too big
+    assert len(chat.requests) == 1
+    assert "too large" in res.stderr and res.stderr.count("\n") == 1
+    assert res.events[-1]["type"] == "run_finished"
+
+
+def test_pre_compact_hooks_say_what_the_summary_must_keep(
+    mentra: Any, ws: Path, chat: ContextChat
+) -> None:
+    from tests.hooks.conftest import write_hook
+
+    write_hook(ws, "keep.py", "print(json.dumps({'additional_context': 'KEEP-ME: port 8080'}))")
+    _write_logs(ws, {1: 4000, 2: 4000})
+    (ws / "agent.yaml").write_text(
+        chat.config(
+            "context:\n  compact_threshold_tokens: 1500\n",
+            "hooks:\n  pre_compact:\n    - command: [./keep.py]\n",
+        ),
+        encoding="utf-8",
+    )
+    chat.replies = [_cat(1), _cat(2), text_reply("done")]
+    res = mentra("run", "-c", "agent.yaml", *RUN, "--ephemeral", "read", cwd=ws)
+    assert res.code == 0, res.stderr
+    assert "keep: KEEP-ME: port 8080" in json.dumps(chat.summary_requests[0])
+    (completed,) = _of(res.events, "compaction_completed")
+    assert "KEEP-ME: port 8080" in completed["summary"]
+    assert any(e.get("hook") == "pre_compact" for e in _of(res.events, "hook_completed"))
+
+
+SCRIPT = """\
+turns:
+  - tool_calls: [{name: shell, input: {command: cat log1.txt}}]
+  - tool_calls: [{name: shell, input: {command: cat log2.txt}}]
+  - tool_calls: [{name: shell, input: {command: cat log3.txt}}]
+  - text: first run done
+  - text: second run done
+compaction:
+  - text: '{"goal": "scripted goal", "progress": "two logs read"}'
+"""
+
+
+def test_a_scripted_run_continues_its_script_across_a_compaction_and_a_resume(
+    mentra: Any, ws: Path
+) -> None:
+    _write_logs(ws, {1: 4000, 2: 4000, 3: 4000})
+    (ws / "script.yaml").write_text(SCRIPT, encoding="utf-8")
+    (ws / "agent.yaml").write_text(
+        "name: s\ncontext:\n  compact_threshold_tokens: 2500\n", encoding="utf-8"
+    )
+    args = ("-c", "agent.yaml", "-m", "scripted:script.yaml", "--allow", "shell")
+    res = mentra("run", *args, "go", cwd=ws)
+    assert res.code == 0, res.stderr
+    (completed,) = _of(res.events, "compaction_completed")
+    assert "Goal: scripted goal" in completed["summary"]
+    # the turns the summary stands for still count: the script's 4th reply came, not the 2nd
+    assert res.events[-1]["final_text"] == "first run done"
+    again = mentra("resume", res.events[0]["agent_id"], "more", *args[2:], cwd=ws)
+    assert again.code == 0, again.stderr
+    assert again.events[-1]["final_text"] == "second run done"
+
+
+def test_a_script_without_a_compaction_reply_fails_the_compaction_not_the_run(
+    mentra: Any, ws: Path
+) -> None:
+    _write_logs(ws, {1: 4000, 2: 4000})
+    (ws / "script.yaml").write_text(
+        "turns:\n"
+        "  - tool_calls: [{name: shell, input: {command: cat log1.txt}}]\n"
+        "  - tool_calls: [{name: shell, input: {command: cat log2.txt}}]\n"
+        "  - text: done\n",
+        encoding="utf-8",
+    )
+    (ws / "agent.yaml").write_text(
+        "name: s\ncontext:\n  compact_threshold_tokens: 1500\n", encoding="utf-8"
+    )
+    res = mentra(
+        "run", "-c", "agent.yaml", "-m", "scripted:script.yaml", "--allow", "shell",
+        "--ephemeral", "go", cwd=ws,
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    (failed,) = _of(res.events, "compaction_failed")
+    assert "no `compaction` reply" in failed["error"]
+    assert res.events[-1]["final_text"] == "done"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -198,3 +199,31 @@ async def test_prepare_awaits_async_entries_in_order() -> None:
     hooks = HookPipeline(before_request=[sync, later])
     out = await hooks.prepare(ModelRequest(model="m", messages=[]))
     assert out.model == "m!" and seen == ["sync", "async"]
+
+
+def test_a_tokenizer_is_loaded_only_once_a_request_gets_large() -> None:
+    loads: list[int] = []
+
+    def loader() -> Any:
+        loads.append(1)
+        return lambda text: 7
+
+    est = TokenEstimator(loader=loader, precise_above=100)
+    small = [Message.user_text("hi")]
+    assert est.estimate(small, None) < 100 and loads == []
+    big = [Message.user_text("z" * 1000)]
+    assert est.estimate(big, None) == 7 and loads == [1]
+    assert est.estimate(small, None) == 7 and loads == [1]  # loaded once, counts from now on
+
+
+def test_a_tokenizer_that_cannot_load_leaves_chars_over_four() -> None:
+    est = TokenEstimator(loader=lambda: None, precise_above=1)
+    assert est.estimate([Message.user_text("z" * 1000)], None) > 250
+
+
+def test_openai_models_get_the_lazy_tokenizer_others_do_not() -> None:
+    from mentra.context.estimate import estimator_for
+
+    assert estimator_for("openai-chat", "gpt-4o", precise_above=10)._loader is not None
+    assert estimator_for("anthropic", "claude-x", precise_above=10)._loader is None
+    assert estimator_for("openai-chat", "llama3", precise_above=10)._loader is None

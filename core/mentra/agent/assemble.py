@@ -289,13 +289,15 @@ def compactor(
     from mentra.context.compactor import Compactor
     from mentra.context.estimate import estimator_for
 
+    # the tokenizer (if any) counts once a request is past half the threshold
+    half = config.context.threshold(model, overrides.compact_at) // 2
     return Compactor(
         config.context,
         provider=provider,
         provider_name=provider_name,
         model=model,
         retries=settings.retries,
-        estimator=estimator_for(settings.wire, model),
+        estimator=estimator_for(settings.wire, model, precise_above=half),
         compact_at=overrides.compact_at,
         cost_fn=pricing.cost_function(settings.prices),
         memory=services.memory,

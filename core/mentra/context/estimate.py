@@ -20,12 +20,24 @@ Counter = Callable[[str], int]
 
 
 class TokenEstimator:
-    """``estimate(messages, system)``: estimated tokens of a request. One per agent."""
+    """``estimate(messages, system)``: estimated tokens of a request. One per agent.
 
-    __slots__ = ("_count", "_sizes")
+    With a ``loader`` (a real tokenizer's counter, made on demand), requests are measured in
+    chars / 4 until one reaches ``precise_above``; from then on the tokenizer counts. A short
+    run never loads it."""
 
-    def __init__(self, count: Counter | None = None) -> None:
+    __slots__ = ("_count", "_loader", "_precise_above", "_sizes")
+
+    def __init__(
+        self,
+        count: Counter | None = None,
+        *,
+        loader: Callable[[], Counter | None] | None = None,
+        precise_above: int = 0,
+    ) -> None:
         self._count = count  # a real tokenizer's counter, or None for chars / 4
+        self._loader = loader
+        self._precise_above = precise_above
         self._sizes: dict[int, tuple[Message, int]] = {}  # id -> (message kept alive, size)
 
     def _size(self, message: Message) -> int:
@@ -41,21 +53,29 @@ class TokenEstimator:
         return size
 
     def estimate(self, messages: Sequence[Message], system: str | None) -> int:
-        sizes = sum(self._size(m) for m in messages)
+        if self._loader is not None:
+            rough = self._chars_over_four(messages, system)
+            if rough < self._precise_above:
+                return rough
+            self._count, self._loader = self._loader(), None
+            self._sizes.clear()  # sizes were characters; from now on they are tokens
         if self._count is not None:
+            sizes = sum(self._size(m) for m in messages)
             return sizes + (self._count(system) if system else 0)
+        return self._chars_over_four(messages, system)
+
+    def _chars_over_four(self, messages: Sequence[Message], system: str | None) -> int:
+        sizes = sum(self._size(m) for m in messages)
         # the JSON array: brackets and commas between the messages
         chars = sizes + 2 + max(len(messages) - 1, 0) + (len(system) if system else 0)
         return math.ceil(chars / 4)
 
 
-def estimator_for(provider_wire: str | None, model: str) -> TokenEstimator:
-    """chars / 4, or `tiktoken` where it is installed and the model is OpenAI's. Imported here,
-    when the first agent is built, never by a run that does not compact."""
+def estimator_for(provider_wire: str | None, model: str, *, precise_above: int) -> TokenEstimator:
+    """chars / 4; for an OpenAI model, `tiktoken` (where it is installed) once a request gets
+    past ``precise_above`` estimated tokens. Never imported by a run that stays short."""
     if provider_wire in ("openai-responses", "openai-chat") and _openai_model(model):
-        count = _tiktoken_counter(model)
-        if count is not None:
-            return TokenEstimator(count)
+        return TokenEstimator(loader=lambda: _tiktoken_counter(model), precise_above=precise_above)
     return TokenEstimator()
 
 

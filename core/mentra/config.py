@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mentra import _yaml
 from mentra._duration import Duration
+from mentra.context.config import ContextConfig
 from mentra.errors import ConfigError
 from mentra.mcp.config import McpServerConfig
 from mentra.memory.config import MemoryConfig
@@ -98,6 +99,7 @@ class AgentConfig(_Strict):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)  # long-term memory (mentra.memory)
     tasks: TasksConfig = Field(default_factory=TasksConfig)  # taskboard: the task_* tools
     agents: dict[ProfileName, SubagentProfile] = Field(default_factory=dict)  # task profiles
+    context: ContextConfig = Field(default_factory=ContextConfig)  # compaction (mentra.context)
 
     @field_validator("model")
     @classmethod

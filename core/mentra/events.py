@@ -141,13 +141,28 @@ class TaskUpdated(_Event):
 
 class CompactionStarted(_Event):
     type: Literal["compaction_started"] = "compaction_started"
-    items: int
+    items: int = Field(description="messages the request held before the compaction")
+    trigger: Literal["auto", "manual"] = Field(
+        "auto", description="auto: past the threshold; manual: the `compact` tool"
+    )
+    tokens_before: int = Field(0, description="the request's estimated tokens")
 
 
 class CompactionCompleted(_Event):
     type: Literal["compaction_completed"] = "compaction_completed"
     items_before: int
     items_after: int
+    tokens_before: int = Field(0, description="estimated tokens of the request before")
+    tokens_after: int = Field(0, description="estimated tokens of the request after")
+    summary: str = Field("", description="the summary requests now carry, as rendered")
+
+
+class CompactionFailed(_Event):
+    """The summary could not be made; the run goes on with micro-compaction only."""
+
+    type: Literal["compaction_failed"] = "compaction_failed"
+    trigger: Literal["auto", "manual"]
+    error: str
 
 
 class MemoryUpdated(_Event):
@@ -279,6 +294,7 @@ Event = Annotated[
     | TaskUpdated
     | CompactionStarted
     | CompactionCompleted
+    | CompactionFailed
     | MemoryUpdated
     | Notice
     | HookCompleted

@@ -393,9 +393,14 @@ class Runtime:
         if loaded is None:
             loaded = config_from_stored(record.config)
         overrides = overrides if overrides is not None else RunOverrides()
-        history = [item.message for item in self.store.load_transcript(record.id)]
+        from mentra.context.view import history_and_view
+
+        # every stored message, and where requests start (the latest compaction marker)
+        history, view = history_and_view(self.store.load_transcript(record.id))
         model_spec = overrides.model or record.model
-        return self._build(record.id, loaded, overrides, model_spec, history=history)
+        agent = self._build(record.id, loaded, overrides, model_spec, history=history)
+        agent.context = view
+        return agent
 
     def resume(self, runtime_identifier: str | None = None) -> list[Agent]:
         """Every persisted agent of a runtime identifier (default: this workspace), restored."""
@@ -541,6 +546,11 @@ class Runtime:
             workspace=str(self.workspace),
         )
         hooks = assemble.builtin_hooks(self, agent_id, authorizer, services, policy)
+        # context compaction: the last before_request entry, so it measures the request as sent
+        services.compactor = assemble.compactor(
+            config, overrides, provider, provider_name, model, settings, services
+        )
+        hooks.before_request.append(services.compactor)
         opts = config.model_options
         limits = config.limits
 
@@ -595,6 +605,7 @@ class Runtime:
             user_hooks=services.user_hooks,
             memory=services.memory,
             task_board=services.task_board,
+            compactor=services.compactor,
         )
         agent = Agent(setup, history)
         from mentra.agent.subagents import TASK_TOOL_NAME, Subagents, child_tools

@@ -176,7 +176,8 @@ def show(
     store: StoreOpt = None,
     cwd: CwdOpt = None,
 ) -> None:
-    """Print an agent's transcript as JSON lines (seq, run_id, role, content), or its jobs."""
+    """Print an agent's transcript as JSON lines (seq, run_id, role, content), or its jobs.
+    A compaction marker's line carries its summary as the content and a ``compaction`` key."""
     with cli_errors():
         if output is not None and not jobs:
             raise UsageError("--output goes with --jobs (the transcript is always JSON lines)")
@@ -196,6 +197,15 @@ def show(
         out = sys.stdout
         for item in items:
             line = {"seq": item.seq, "run_id": item.run_id, **item.message.model_dump(mode="json")}
+            if item.compaction is not None:  # a marker: requests start from its summary
+                marker = item.compaction
+                line["compaction"] = {
+                    "trigger": marker.trigger,
+                    "tokens_before": marker.tokens_before,
+                    "tokens_after": marker.tokens_after,
+                    "summary": marker.fields,
+                    "items": len(marker.context),
+                }
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
         out.flush()
 

@@ -289,6 +289,16 @@ FallbackModelOpt = Annotated[
 ]
 
 
+CompactAtOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--compact-at",
+        help="Compact the context past this fraction of the window (0.8), or this many "
+        "estimated tokens (50000).",
+    ),
+]
+
+
 @dataclass
 class RunFlags:
     """The flags `run` and `resume` share, declared once: one field per flag, in help order.
@@ -330,6 +340,7 @@ class RunFlags:
     effort: EffortOpt = None
     input_format: InputFormatOpt = "text"
     budget_scope: BudgetScopeOpt = "turn"
+    compact_at: CompactAtOpt = None
 
 
 _Command = TypeVar("_Command", bound=Callable[..., None])
@@ -379,7 +390,7 @@ def overrides_from(flags: RunFlags) -> RunOverrides:
         include_deltas=f.include_deltas, json_schema=load_schema(f.json_schema),
         mcp_config_files=[absolute(p) for p in f.mcp_config or []],
         strict_mcp_config=f.strict_mcp_config, fail_on_denial=f.fail_on_denial,
-        agent_id=f.agent_id, effort=f.effort,
+        agent_id=f.agent_id, effort=f.effort, compact_at=f.compact_at,
         append_system=[*(f.append_system or []), *files],
     )  # fmt: skip
 

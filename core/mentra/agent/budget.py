@@ -127,6 +127,17 @@ class Budget:
                 budget.cost += cost
             budget = budget.parent
 
+    def charge_usage(self, usage: Usage, cost: float | None) -> None:
+        """Usage of a request that is not a round of its own (a compaction's summary)."""
+        budget: Budget | None = self
+        while budget is not None:
+            budget.usage.add(usage)
+            if cost is None:
+                budget.cost = None
+            elif budget.cost is not None:
+                budget.cost += cost
+            budget = budget.parent
+
     def charge_tool_calls(self, calls: int) -> None:
         budget: Budget | None = self
         while budget is not None:

@@ -32,7 +32,7 @@ from mentra.messages import ContentBlock, ImageBlock, Message, TextBlock, ToolRe
 if TYPE_CHECKING:
     from mentra.agent.turns import Turn
     from mentra.store.async_store import AsyncStore
-    from mentra.store.base import LeaseHolder, RunRecord, Store
+    from mentra.store.base import CompactionMarker, LeaseHolder, RunRecord, Store
 
 EventSink = Callable[[Event], None]
 
@@ -65,6 +65,12 @@ class _StoreLog:
         from mentra.store.fencing import committed_results
 
         return committed_results(await self.store.pending_tool_results(self.agent_id), blocks)
+
+    async def commit_compaction(self, marker: CompactionMarker) -> None:
+        record, budget = self.record, self.budget
+        record.usage = budget.usage
+        record.cost_usd = budget.cost
+        await self.store.commit_compaction(self.agent_id, record.id, marker, record)
 
 
 class Session:
@@ -224,6 +230,8 @@ class Session:
             heartbeat = asyncio.create_task(self._heartbeat(store, holder))
             if s.task_board is not None:  # the board as this run began
                 s.task_board.begin_run()
+            if s.compactor is not None:  # compaction: its events, markers and usage go here
+                s.compactor.begin_run(owner=agent, log=log, emitter=emitter, charges=budget)
             await agent.repair_dangling_calls(log)
             state.run_start = len(agent.history)
             if s.user_hooks is not None:  # session_start, then user_prompt (may refuse it)

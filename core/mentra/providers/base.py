@@ -58,6 +58,11 @@ class ModelRequest:
     # a stable, opaque per-agent value (`prompt_cache_key`) that lets a provider route the
     # rounds of one conversation to the same prompt cache; None: the provider's default
     cache_key: str | None = None
+    # context compaction (mentra.context): a summary request is "compaction"; folded_turns
+    # counts the assistant turns a compaction replaced by its summary (the scripted provider
+    # counts them to find its place in a script). The wires send neither.
+    purpose: Literal["turn", "compaction"] = "turn"
+    folded_turns: int = 0
 
 
 @functools.lru_cache(maxsize=64)

@@ -6,7 +6,9 @@ A database records the version it is at in ``PRAGMA user_version`` and each appl
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+# the step that added transcript_items.compaction (compaction markers, mentra.context)
+COMPACTION_MARKERS = 6
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -139,4 +141,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE agents ADD COLUMN parent_id TEXT",
         "CREATE INDEX agents_by_parent ON agents (parent_id)",
     ),
+    # 6: compaction markers (mentra.context): a transcript item whose `compaction` column holds
+    # the marker (summary, the context requests start from) as JSON; NULL for a message
+    6: ("ALTER TABLE transcript_items ADD COLUMN compaction TEXT",),
 }

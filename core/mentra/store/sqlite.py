@@ -30,11 +30,12 @@ from mentra.store._common import (
     status_after_run,
     utcnow,
 )
-from mentra.store._schema import MIGRATIONS, SCHEMA_VERSION
+from mentra.store._schema import COMPACTION_MARKERS, MIGRATIONS, SCHEMA_VERSION
 from mentra.store.base import (
     AgentRecord,
     AgentStatus,
     AuditRecord,
+    CompactionMarker,
     JobRecord,
     JobStatus,
     LeaseHolder,
@@ -479,23 +480,36 @@ class SQLiteStore:
 
     # -- runs and transcript ---------------------------------------------------------------
     def load_transcript(self, agent_id: str) -> list[TranscriptItem]:
+        markers = self._version >= COMPACTION_MARKERS  # an older store read as it stands
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT seq, run_id, message FROM transcript_items WHERE agent_id = ? ORDER BY seq",
+                "SELECT seq, run_id, message"
+                + (", compaction" if markers else "")
+                + " FROM transcript_items WHERE agent_id = ? ORDER BY seq",
                 (agent_id,),
             ).fetchall()
         # One parse of a JSON array is much faster than one parse per item.
         try:
             messages = parse_messages_json("[" + ",".join(r[2] for r in rows) + "]")
+            items = [
+                TranscriptItem(
+                    seq=r[0],
+                    run_id=r[1],
+                    message=m,
+                    compaction=CompactionMarker.from_json(r[3]) if markers and r[3] else None,
+                )
+                for r, m in zip(rows, messages, strict=True)
+            ]
         except ValidationError as exc:
             raise StoreError(
                 f"the transcript of agent {agent_id} in {self.path} is unreadable: "
                 f"{exc.error_count()} invalid field(s)"
             ) from None
-        return [
-            TranscriptItem(seq=r[0], run_id=r[1], message=m)
-            for r, m in zip(rows, messages, strict=True)
-        ]
+        except ValueError as exc:
+            raise StoreError(
+                f"a compaction marker of agent {agent_id} in {self.path} is unreadable: {exc}"
+            ) from None
+        return items
 
     def begin_run(self, run: RunRecord, *, fence: int | None = None) -> None:
         with self._write() as conn:
@@ -571,6 +585,45 @@ class SQLiteStore:
                 conn.executemany(
                     "DELETE FROM tool_results WHERE agent_id = ? AND call_id = ?", answered
                 )
+
+    def commit_compaction(
+        self,
+        agent_id: str,
+        run_id: str,
+        marker: CompactionMarker,
+        run: RunRecord,
+        *,
+        fence: int | None = None,
+    ) -> None:
+        message = Message.user_text(marker.summary).model_dump_json()
+        payload = marker.to_json()  # serialise outside the lock
+        now = _ts(None)
+        with self._write() as conn:
+            count = self._require_agent(conn, agent_id)["items"]
+            self._check_fence(conn, agent_id, fence)
+            cur = conn.execute(
+                "UPDATE runs SET usage = ?, cost_usd = ?, rounds = ?, tool_calls = ? "
+                "WHERE id = ? AND agent_id = ?",
+                (
+                    run.usage.model_dump_json(),
+                    run.cost_usd,
+                    run.rounds,
+                    run.tool_calls,
+                    run_id,
+                    agent_id,
+                ),
+            )
+            if cur.rowcount == 0:
+                raise StoreError(f"no run {run_id} of agent {agent_id}")
+            conn.execute(
+                "INSERT INTO transcript_items (agent_id, seq, run_id, message, created_at, "
+                "compaction) VALUES (?, ?, ?, ?, ?, ?)",
+                (agent_id, count + 1, run_id, message, now, payload),
+            )
+            conn.execute(
+                "UPDATE agents SET items = ?, updated_at = ? WHERE id = ?",
+                (count + 1, now, agent_id),
+            )
 
     def commit_tool_result(
         self,

@@ -25,6 +25,7 @@ class ToolServices:
     memory: Any = None  # `mentra.memory.MemorySession`, for the memory tools
     task_board: Any = None  # `mentra.tasks.tools.TaskBoard`, for the task_* tools
     subagents: Any = None  # `mentra.agent.subagents.Subagents`, for the `task` tool
+    compactor: Any = None  # `mentra.context.compactor.Compactor`, for the `compact` tool
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"contexts": self.contexts}
@@ -40,4 +41,6 @@ class ToolServices:
             out["task_board"] = self.task_board
         if self.subagents is not None:
             out["subagents"] = self.subagents
+        if self.compactor is not None:
+            out["compactor"] = self.compactor
         return out

@@ -449,8 +449,17 @@ def test_child_budget_charges_its_parent_and_each_level_checks_its_own_limits() 
     with pytest.raises(LimitReachedError, match="max_tokens reached \\(110 of 100\\)"):
         child.check_spend()  # the parent's limit holds over the child
     child.charge_round(Usage(), 0.0)
+    # a limit once used up stays the reason: every later check of the chain raises it
+    with pytest.raises(LimitReachedError, match="max_tokens reached \\(110 of 100\\)"):
+        child.check_rounds()
+    assert parent.limit_hit is not None and child.limit_hit is None
+    parent = Budget(Limits(max_rounds=3))
+    child = parent.child(Limits(max_rounds=10))
+    for _ in range(3):
+        child.charge_round(Usage(), 0.0)
     with pytest.raises(LimitReachedError, match="max_rounds reached \\(3\\)"):
         child.check_rounds()
+    assert (parent.own_rounds, child.own_rounds) == (0, 3)
     assert parent.tool_calls_exceeded(1) is None
     assert Budget(Limits(max_tool_calls=2)).child().tool_calls_exceeded(3) == 2
 

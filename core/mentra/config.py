@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mentra import _yaml
 from mentra._duration import Duration
+from mentra.context.config import ContextConfig
 from mentra.errors import ConfigError
 from mentra.mcp.config import McpServerConfig
 from mentra.memory.config import MemoryConfig
@@ -70,6 +71,7 @@ class ModelOptionsConfig(_Strict):
     max_output_tokens: int | None = Field(None, ge=1)
     tool_choice: Literal["auto", "required", "none"] | dict[Literal["tool"], str] | None = None
     reasoning_effort: Literal["low", "medium", "high"] | None = None
+    prompt_cache: bool = True  # Anthropic cache breakpoints, OpenAI prompt_cache_key
 
 
 class LimitsConfig(_Strict):
@@ -78,6 +80,7 @@ class LimitsConfig(_Strict):
     max_tokens: int | None = Field(None, ge=1)
     max_cost_usd: float | None = Field(None, gt=0)
     timeout: Duration | None = None
+    max_parallel_subagents: int = Field(4, ge=1, description="`task` children run at once")
 
 
 class AgentConfig(_Strict):
@@ -96,6 +99,7 @@ class AgentConfig(_Strict):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)  # long-term memory (mentra.memory)
     tasks: TasksConfig = Field(default_factory=TasksConfig)  # taskboard: the task_* tools
     agents: dict[ProfileName, SubagentProfile] = Field(default_factory=dict)  # task profiles
+    context: ContextConfig = Field(default_factory=ContextConfig)  # compaction (mentra.context)
 
     @field_validator("model")
     @classmethod

@@ -27,6 +27,9 @@ class _Event(BaseModel):
     ts: str = Field(description="RFC 3339 UTC timestamp")
     agent_id: str
     run_id: str
+    parent_run_id: str | None = Field(
+        None, description="set on a subagent's events: the run of the agent that started it"
+    )
 
 
 class ToolCallSummary(BaseModel):
@@ -136,13 +139,28 @@ class TaskUpdated(_Event):
 
 class CompactionStarted(_Event):
     type: Literal["compaction_started"] = "compaction_started"
-    items: int
+    items: int = Field(description="messages the request held before the compaction")
+    trigger: Literal["auto", "manual"] = Field(
+        "auto", description="auto: past the threshold; manual: the `compact` tool"
+    )
+    tokens_before: int = Field(0, description="the request's estimated tokens")
 
 
 class CompactionCompleted(_Event):
     type: Literal["compaction_completed"] = "compaction_completed"
     items_before: int
     items_after: int
+    tokens_before: int = Field(0, description="estimated tokens of the request before")
+    tokens_after: int = Field(0, description="estimated tokens of the request after")
+    summary: str = Field("", description="the summary requests now carry, as rendered")
+
+
+class CompactionFailed(_Event):
+    """The summary could not be made; the run goes on with micro-compaction only."""
+
+    type: Literal["compaction_failed"] = "compaction_failed"
+    trigger: Literal["auto", "manual"]
+    error: str
 
 
 class MemoryUpdated(_Event):
@@ -199,6 +217,39 @@ class HookCompleted(_Event):
     duration_ms: int
 
 
+class SubagentStarted(_Event):
+    """The ``task`` tool started a child agent; its events follow, with ``parent_run_id``."""
+
+    type: Literal["subagent_started"] = "subagent_started"
+    child_agent_id: str
+    profile: str | None = Field(description="the `agents:` profile, or null for the default")
+    prompt: str
+    call_id: str | None = Field(None, description="the parent's `task` call")
+
+
+class SubagentFinished(_Event):
+    type: Literal["subagent_finished"] = "subagent_finished"
+    child_agent_id: str
+    status: RunEndStatus
+    final_text: str | None
+    usage: Usage
+    cost_usd: float | None
+    call_id: str | None = None
+    error: str | None = None
+
+
+class SubagentSummary(BaseModel):
+    """One child of a run, in ``run_finished.subagents``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str
+    profile: str | None
+    status: RunEndStatus
+    usage: Usage
+    cost_usd: float | None
+
+
 class PermissionDenial(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -222,6 +273,9 @@ class RunFinished(_Event):
     tool_calls: int
     permission_denials: list[PermissionDenial]
     errors: list[str]
+    subagents: list[SubagentSummary] = Field(
+        default_factory=list, description="the children this run started (`task`), in order"
+    )
 
 
 Event = Annotated[
@@ -238,11 +292,14 @@ Event = Annotated[
     | TaskUpdated
     | CompactionStarted
     | CompactionCompleted
+    | CompactionFailed
     | MemoryUpdated
     | Notice
     | HookCompleted
     | RetryAttempt
     | ErrorEvent
+    | SubagentStarted
+    | SubagentFinished
     | RunFinished,
     Field(discriminator="type"),
 ]

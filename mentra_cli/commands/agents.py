@@ -101,6 +101,7 @@ def _row(agent: AgentRecord) -> dict[str, Any]:
         "created_at": agent.created_at.isoformat() if agent.created_at else None,
         "updated_at": agent.updated_at.isoformat() if agent.updated_at else None,
         "workspace": agent.workspace,
+        "parent": agent.parent_id,
     }
 
 
@@ -138,14 +139,19 @@ def list_agents(
     ] = None,
     store: StoreOpt = None,
     cwd: CwdOpt = None,
+    children: Annotated[
+        bool, typer.Option("--children", help="Subagents too (started by the task tool).")
+    ] = False,
 ) -> None:
-    """List persisted agents, most recently active first."""
+    """List persisted agents, most recently active first (subagents with --children)."""
     with cli_errors():
         fmt = listing_format(output)
         workspace = workspace_dir(cwd)
         agents: list[AgentRecord] = []
         for s in _stores(store, workspace, every=all_workspaces, write=False):
             agents += s.list_agents(None if all_workspaces else str(workspace))
+        if not children:
+            agents = [a for a in agents if a.parent_id is None]
         agents.sort(key=lambda a: a.updated_at or a.created_at or _EPOCH, reverse=True)
         rows = [_row(a) for a in agents]
         if fmt == "table":
@@ -153,6 +159,7 @@ def list_agents(
                 for key in ("created_at", "updated_at"):
                     row[key] = (row[key] or "")[:19].replace("T", " ")
         columns = ["id", "name", "model", "status", "turns", "items", "created_at", "updated_at"]
+        columns.append("parent")
         print_listing(rows, fmt, [*columns, "workspace"] if all_workspaces else columns)
 
 
@@ -169,7 +176,8 @@ def show(
     store: StoreOpt = None,
     cwd: CwdOpt = None,
 ) -> None:
-    """Print an agent's transcript as JSON lines (seq, run_id, role, content), or its jobs."""
+    """Print an agent's transcript as JSON lines (seq, run_id, role, content), or its jobs.
+    A compaction marker's line carries its summary as the content and a ``compaction`` key."""
     with cli_errors():
         if output is not None and not jobs:
             raise UsageError("--output goes with --jobs (the transcript is always JSON lines)")
@@ -189,6 +197,15 @@ def show(
         out = sys.stdout
         for item in items:
             line = {"seq": item.seq, "run_id": item.run_id, **item.message.model_dump(mode="json")}
+            if item.compaction is not None:  # a marker: requests start from its summary
+                marker = item.compaction
+                line["compaction"] = {
+                    "trigger": marker.trigger,
+                    "tokens_before": marker.tokens_before,
+                    "tokens_after": marker.tokens_after,
+                    "summary": marker.fields,
+                    "items": len(marker.context),
+                }
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
         out.flush()
 

@@ -22,7 +22,10 @@ from mentra.tools.services import ToolServices
 if TYPE_CHECKING:
     from mentra.agent.hooks import AuditWriter, HookPipeline
     from mentra.agent.request import RunOverrides
+    from mentra.context.compactor import Compactor
     from mentra.permissions.decide import Authorizer, PermissionDecision
+    from mentra.providers.base import Provider
+    from mentra.providers.registry import ProviderSettings
     from mentra.skills import SkillSet
     from mentra.store.base import Store
     from mentra.store.location import UserRuleStore
@@ -111,6 +114,11 @@ def agent_toolset(
     builtins = builtin_tools(working_dir) if runtime.builtin_tools else []
     sets: list[ToolSet] = [StaticToolSet(builtins, "builtin")]
     taken = {t.name for t in builtins}
+    if runtime.builtin_tools:  # `task`: a subagent (its children get none, see subagents.py)
+        from mentra.agent.subagents import TaskTool
+
+        sets.append(StaticToolSet([TaskTool(config.agents if config else {})], "builtin"))
+        taken.add("task")
     if skills is not None:
         from mentra.skills import LoadSkillTool
 
@@ -128,6 +136,11 @@ def agent_toolset(
         board_tools = task_tools()
         sets.append(StaticToolSet(board_tools, "builtin"))
         taken.update(t.name for t in board_tools)
+    if runtime.builtin_tools:  # the `compact` tool (mentra.context): compaction on demand
+        from mentra.context.tool import CompactTool
+
+        sets.append(StaticToolSet([CompactTool()], "builtin"))
+        taken.add(CompactTool.name)
     if memory_tools and runtime.builtin_tools:  # `empty_builder()`: none of mentra's own
         sets.append(StaticToolSet(memory_tools, "memory"))
         taken.update(t.name for t in memory_tools)
@@ -299,6 +312,37 @@ def builtin_hooks(
     for extra in runtime.hooks:  # registered through the builder: after the built-in ones
         extra(hooks)
     return hooks
+
+
+def compactor(
+    config: AgentConfig,
+    overrides: RunOverrides,
+    provider: Provider,
+    provider_name: str,
+    model: str,
+    settings: ProviderSettings,
+    services: ToolServices,
+) -> Compactor:
+    """The agent's context management (`mentra.context`): micro-compaction, auto-compaction
+    past the threshold, the ``compact`` tool's manual compaction, the window check."""
+    from mentra import pricing
+    from mentra.context.compactor import Compactor
+    from mentra.context.estimate import estimator_for
+
+    # the tokenizer (if any) counts once a request is past half the threshold
+    half = config.context.threshold(model, overrides.compact_at) // 2
+    return Compactor(
+        config.context,
+        provider=provider,
+        provider_name=provider_name,
+        model=model,
+        retries=settings.retries,
+        estimator=estimator_for(settings.wire, model, precise_above=half),
+        compact_at=overrides.compact_at,
+        cost_fn=pricing.cost_function(settings.prices),
+        memory=services.memory,
+        user_hooks=services.user_hooks,
+    )
 
 
 def audit_writer(runtime: RuntimeParts, agent_id: str) -> AuditWriter | None:

@@ -11,6 +11,7 @@ Order matters and is the list's: entries run first to last.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,8 @@ class ToolCall:
     denial: PermissionDenial | None = None
 
 
-BeforeRequest = Callable[["ModelRequest"], "ModelRequest"]
+# an entry may be async (the compactor asks the model for a summary): `prepare` awaits it
+BeforeRequest = Callable[["ModelRequest"], "ModelRequest | Awaitable[ModelRequest]"]
 BeforeTool = Callable[[ToolCall], Awaitable[None]]
 AfterTool = Callable[[ToolCall, "ToolResult"], "ToolResult"]
 AfterRound = Callable[[], list[str]]  # notes that go with the next user-role message
@@ -59,8 +61,21 @@ class HookPipeline:
     on_run_end: list[OnRunEnd] = field(default_factory=list)
 
     def request(self, request: ModelRequest) -> ModelRequest:
+        """The synchronous entries only (an async one is an error here: use `prepare`)."""
         for hook in self.before_request:
-            request = hook(request)
+            out = hook(request)
+            if inspect.isawaitable(out):
+                if inspect.iscoroutine(out):
+                    out.close()
+                raise TypeError("an async before_request entry needs HookPipeline.prepare")
+            request = out
+        return request
+
+    async def prepare(self, request: ModelRequest) -> ModelRequest:
+        """Every ``before_request`` entry in order, awaiting the async ones (the loop's)."""
+        for hook in self.before_request:
+            out = hook(request)
+            request = await out if inspect.isawaitable(out) else out
         return request
 
     async def tool_call(self, call: ToolCall) -> None:

@@ -50,10 +50,10 @@ from mentra.messages import (
     ToolUseBlock,
     Usage,
 )
-from mentra.providers.base import BlockDelta, ModelRequest, ReplyBuilder
+from mentra.providers.base import BlockDelta, ModelRequest, ReplyBuilder, prompt_cache_key
 
 if TYPE_CHECKING:
-    pass
+    from mentra.context.view import ContextView
 
 __all__ = ["Agent", "AgentSetup", "Limits", "RetryPolicy", "RunLog", "RunOutcome", "RunState"]
 
@@ -87,9 +87,16 @@ class Agent:
     """One conversation: its setup and history. A `Session` runs one turn of it (`rounds`
     inside the session's frame)."""
 
-    def __init__(self, setup: AgentSetup, history: list[Message] | None = None) -> None:
+    def __init__(
+        self,
+        setup: AgentSetup,
+        history: list[Message] | None = None,
+        context: ContextView | None = None,
+    ) -> None:
         self.setup = setup
-        self.history: list[Message] = list(history or [])
+        self.history: list[Message] = list(history or [])  # every message, as stored
+        # compaction: requests start from the latest marker's context, then history[start:]
+        self.context: ContextView | None = context
 
     @property
     def id(self) -> str:
@@ -106,12 +113,12 @@ class Agent:
             usage = reply.usage
             cost = s.cost_fn(s.provider_name, s.model, usage) if s.cost_fn else None
             state.budget.charge_round(usage, cost)
-            uses = _unique_ids(message.tool_uses, state.rounds)
+            uses = _unique_ids(message.tool_uses, state.budget.own_rounds)
             if uses != message.tool_uses:
                 message = _with_ids(message, uses)
             emitter.emit(
                 AssistantMessageCompleted,
-                round=state.rounds,
+                round=state.budget.own_rounds,  # children's rounds are in state.rounds
                 text=message.text,
                 reasoning="".join(b.text for b in message.content if isinstance(b, ReasoningBlock))
                 or None,
@@ -208,15 +215,20 @@ class Agent:
 
     async def _request(self, emitter: Emitter, state: RunState) -> ReplyBuilder:
         s = self.setup
+        # memory: the recalled text rides on this run's user message, in requests only
+        messages = with_recall(self.history, state.recall_at, state.recall)
+        view = self.context
         request = ModelRequest(
             model=s.model,
-            # memory: the recalled text rides on this run's user message, in requests only
-            messages=with_recall(self.history, state.recall_at, state.recall),
+            messages=view.messages(messages) if view is not None else messages,
             system=s.system,
             tools=s.tool_specs,
             options=s.options,
+            cache_key=prompt_cache_key(s.agent_id),  # one cache per agent, not per run
+            folded_turns=view.folded_turns if view is not None else 0,
         )
-        request = s.hooks.request(request)  # before_request entries: the board's reminder
+        # before_request entries: the board's reminder, then the compactor (mentra.context)
+        request = await s.hooks.prepare(request)
         attempt = 1
         deltas = s.include_deltas
         while True:

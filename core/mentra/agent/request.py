@@ -50,6 +50,8 @@ class RunOverrides:
     agent_id: str | None = None  # a caller-chosen id for a new agent (`run --agent-id`)
     append_system: list[str] = field(default_factory=list)  # added after the system prompt
     effort: str | None = None  # replaces the config's model_options.reasoning_effort
+    # compaction threshold (`--compact-at`): at most 1 a fraction of the window, else tokens
+    compact_at: float | None = None
 
     def check(self) -> None:
         """Refuse what no config could make valid (one place: the permission mode)."""
@@ -61,6 +63,12 @@ class RunOverrides:
             )
         if self.effort is not None and self.effort not in EFFORTS:
             raise ConfigError(f"--effort must be low, medium or high, got {self.effort!r}")
+        at = self.compact_at
+        if at is not None and (at <= 0 or (at > 1 and not float(at).is_integer())):
+            raise ConfigError(
+                "--compact-at must be a fraction of the context window (0 to 1, e.g. 0.8) "
+                f"or a whole number of tokens (e.g. 50000), got {at:g}"
+            )
         if self.agent_id is not None and not AGENT_ID.fullmatch(self.agent_id):
             raise ConfigError(
                 f"--agent-id {self.agent_id!r}: use 1-64 letters, digits, '.', '_' or '-', "

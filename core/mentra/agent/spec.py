@@ -59,5 +59,7 @@ class AgentSetup:
     user_hooks: Any = None  # `mentra.user_hooks.UserHooks`: the config's hook commands
     memory: Any = None  # `mentra.memory.MemorySession`: recall, episode ingest
     task_board: Any = None  # `mentra.tasks.tools.TaskBoard`: restored after a failed run
+    subagents: Any = None  # `mentra.agent.subagents.Subagents`: the `task` tool's children
+    compactor: Any = None  # `mentra.context.compactor.Compactor`: bound to each run
     setup_notices: list[str] = field(default_factory=list)  # e.g. ignored project rules
     lease_ttl_s: float = field(default_factory=default_lease_ttl)  # MENTRA_LEASE_TTL (tests)

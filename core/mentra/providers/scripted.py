@@ -82,6 +82,9 @@ class Script(BaseModel):
 
     model: str | None = None
     turns: list[ScriptTurn] = Field(min_length=1)
+    # replies to compaction summary requests (mentra.context), served in order, the last one
+    # again once they run out; an `error` entry fails that many (`times`) summary requests
+    compaction: list[ScriptTurn] = Field(default_factory=list)
     # what loading had to say (text that was not valid UTF-8), for a `notice`
     _notices: list[str] = PrivateAttr(default_factory=list)
 
@@ -123,6 +126,8 @@ class ScriptedProvider:
         self.name = name
         self._base_dir = base_dir
         self._scripts: dict[str, tuple[list[ScriptTurn], list[list[ScriptError]]]] = {}
+        self._compaction: dict[str, list[ScriptTurn]] = {}
+        self._compactions_served: dict[str, int] = {}
         self._failures_served: dict[tuple[str, int], int] = {}
         self._notices: dict[str, list[str]] = {}
         self.requests: list[ModelRequest] = []  # what was asked, for inspection in tests
@@ -151,6 +156,9 @@ class ScriptedProvider:
                 errors.append(pending)
             cached = (replies, errors)
             self._scripts[model] = cached
+            self._compaction[model] = [
+                t for t in script.compaction for _ in range(t.error.times if t.error else 1)
+            ]
             self._notices[model] = script.notices
         return cached
 
@@ -166,14 +174,18 @@ class ScriptedProvider:
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         replies, errors = self._load(request.model)
         self.requests.append(request)
-        n = sum(1 for m in request.messages if m.role == "assistant")
-        self._inject_failure(request.model, n, errors)
-        if n >= len(replies):
-            raise ProviderError(
-                f"script {request.model} has no reply #{n + 1} (it has {len(replies)})",
-                provider=self.name,
-            )
-        turn = replies[n]
+        # a compacted conversation still counts the turns its summary stands for
+        n = request.folded_turns + sum(1 for m in request.messages if m.role == "assistant")
+        if request.purpose == "compaction":
+            turn = self._compaction_turn(request.model)
+        else:
+            self._inject_failure(request.model, n, errors)
+            if n >= len(replies):
+                raise ProviderError(
+                    f"script {request.model} has no reply #{n + 1} (it has {len(replies)})",
+                    provider=self.name,
+                )
+            turn = replies[n]
         if turn.delay_ms:
             await asyncio.sleep(turn.delay_ms / 1000)
         yield MessageStart(id=f"scripted-{n + 1}", model=request.model)
@@ -199,6 +211,27 @@ class ScriptedProvider:
         if turn.usage is not None:
             yield UsageUpdate(turn.usage.model_copy())
         yield MessageStop("tool_use" if turn.tool_calls else "end_turn")
+
+    def _compaction_turn(self, model: str) -> ScriptTurn:
+        entries = self._compaction.get(model) or []
+        if not entries:
+            raise ProviderError(
+                f"script {model} has no `compaction` reply for a summary request",
+                provider=self.name,
+            )
+        served = self._compactions_served.get(model, 0)
+        self._compactions_served[model] = served + 1
+        turn = entries[min(served, len(entries) - 1)]
+        if turn.error is not None:
+            err = turn.error
+            raise ProviderError(
+                err.message or f"scripted failure: HTTP {err.status}",
+                provider=self.name,
+                status_code=err.status,
+                retry_after=err.retry_after,
+                transient=err.status in TRANSIENT_STATUSES,
+            )
+        return turn
 
     def _inject_failure(self, model: str, n: int, errors: list[list[ScriptError]]) -> None:
         if n >= len(errors) or not errors[n]:

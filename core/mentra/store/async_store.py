@@ -29,6 +29,7 @@ from mentra.store.base import (
     AgentRecord,
     AgentStatus,
     AuditRecord,
+    CompactionMarker,
     JobRecord,
     JobStatus,
     LeaseHolder,
@@ -133,6 +134,19 @@ class AsyncStore:
     ) -> None:
         return await self._call(
             self._store.commit_round, agent_id, run_id, messages, run, fence=fence
+        )
+
+    async def commit_compaction(
+        self,
+        agent_id: str,
+        run_id: str,
+        marker: CompactionMarker,
+        run: RunRecord,
+        *,
+        fence: int | None = None,
+    ) -> None:
+        return await self._call(
+            self._store.commit_compaction, agent_id, run_id, marker, run, fence=fence
         )
 
     async def commit_tool_result(

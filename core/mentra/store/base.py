@@ -46,6 +46,7 @@ class AgentRecord:
     updated_at: datetime | None = None
     items: int = 0  # transcript items; maintained by the store
     turns: int = 0  # runs begun; maintained by the store
+    parent_id: str | None = None  # a subagent's parent (the agent whose `task` made it)
 
 
 @dataclass(slots=True)
@@ -64,10 +65,62 @@ class RunRecord:
 
 
 @dataclass(slots=True)
+class CompactionMarker:
+    """A compaction of the conversation (`mentra.context`): requests start from ``context``
+    (the recent user turns, the summary as a user message, the tail) followed by the items
+    after the marker. The messages before it stay in the transcript, whole."""
+
+    summary: str  # the rendered summary, ``[Compaction summary]\nGoal: …``
+    context: list[Message]
+    fields: dict[str, Any] = field(default_factory=dict)  # goal, progress, … as the model gave
+    trigger: str = "auto"  # auto | manual
+    tokens_before: int = 0
+    tokens_after: int = 0
+    folded_turns: int = 0  # assistant turns the summaries stand for, all compactions so far
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(
+            {
+                "summary": self.summary,
+                "fields": self.fields,
+                "trigger": self.trigger,
+                "tokens_before": self.tokens_before,
+                "tokens_after": self.tokens_after,
+                "folded_turns": self.folded_turns,
+                "context": [m.model_dump(mode="json") for m in self.context],
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> CompactionMarker:
+        """Raises ``ValueError`` (a ``ValidationError`` for the messages) when unreadable."""
+        import json
+
+        from mentra.messages import messages_adapter
+
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("a compaction marker is a JSON object")
+        return cls(
+            summary=str(data.get("summary", "")),
+            context=messages_adapter().validate_python(data.get("context", [])),
+            fields=dict(data.get("fields") or {}),
+            trigger=str(data.get("trigger", "auto")),
+            tokens_before=int(data.get("tokens_before", 0)),
+            tokens_after=int(data.get("tokens_after", 0)),
+            folded_turns=int(data.get("folded_turns", 0)),
+        )
+
+
+@dataclass(slots=True)
 class TranscriptItem:
     seq: int  # 1, 2, ... per agent, in commit order
     run_id: str  # the run whose round committed it
-    message: Message
+    message: Message  # a marker's: its summary, as the user message requests carry
+    compaction: CompactionMarker | None = None  # set on a compaction marker item
 
 
 @dataclass(slots=True)
@@ -137,7 +190,8 @@ class AgentStore(Protocol):
         ...
 
     def latest_agent(self, workspace: str) -> AgentRecord | None:
-        """The most recently active agent of ``workspace`` (what ``resume --last`` picks)."""
+        """The most recently active top-level agent of ``workspace`` (what ``resume --last``
+        picks; a subagent is never it)."""
         ...
 
     def list_agents(self, workspace: str | None) -> list[AgentRecord]:
@@ -178,6 +232,19 @@ class RunStore(Protocol):
         """Append ``messages`` and update the run's counters, all in one transaction. Results
         committed one by one (`commit_tool_result`) that these messages carry are folded in:
         they are no longer pending."""
+        ...
+
+    def commit_compaction(
+        self,
+        agent_id: str,
+        run_id: str,
+        marker: CompactionMarker,
+        run: RunRecord,
+        *,
+        fence: int | None = None,
+    ) -> None:
+        """Append a compaction marker item (its ``message`` the summary) and update the run's
+        counters, in one transaction. Nothing before it is changed or dropped."""
         ...
 
     def commit_tool_result(

@@ -30,6 +30,7 @@ from mentra.store.base import (
     AgentRecord,
     AgentStatus,
     AuditRecord,
+    CompactionMarker,
     JobRecord,
     JobStatus,
     LeaseHolder,
@@ -145,7 +146,7 @@ class InMemoryStore:
     def latest_agent(self, workspace: str) -> AgentRecord | None:
         with self._lock:
             self._check_open()
-            agents = self._ordered(workspace)
+            agents = [a for a in self._ordered(workspace) if a.parent_id is None]
             return _copy(agents[0]) if agents else None
 
     def list_agents(self, workspace: str | None) -> list[AgentRecord]:
@@ -184,7 +185,7 @@ class InMemoryStore:
         with self._lock:
             self._check_open()
             # Messages are frozen, so the items can share them.
-            return [dataclasses.replace(i) for i in self._items.get(agent_id, [])]
+            return [_copy_item(i) for i in self._items.get(agent_id, [])]
 
     def begin_run(self, run: RunRecord, *, fence: int | None = None) -> None:
         with self._lock:
@@ -222,6 +223,37 @@ class InMemoryStore:
             items = self._items[agent_id]
             for message in messages:
                 items.append(TranscriptItem(seq=len(items) + 1, run_id=run_id, message=message))
+            agent.items = len(items)
+            stored.usage = run.usage.model_copy()
+            stored.cost_usd = run.cost_usd
+            stored.rounds = run.rounds
+            stored.tool_calls = run.tool_calls
+            self._touch(agent)
+
+    def commit_compaction(
+        self,
+        agent_id: str,
+        run_id: str,
+        marker: CompactionMarker,
+        run: RunRecord,
+        *,
+        fence: int | None = None,
+    ) -> None:
+        with self._lock:
+            self._check_open()
+            agent = self._agent(agent_id)
+            stored = self._run(run_id)
+            self._check_fence(agent_id, fence)
+            items = self._items[agent_id]
+            kept = _copy_marker(marker)
+            items.append(
+                TranscriptItem(
+                    seq=len(items) + 1,
+                    run_id=run_id,
+                    message=Message.user_text(marker.summary),
+                    compaction=kept,
+                )
+            )
             agent.items = len(items)
             stored.usage = run.usage.model_copy()
             stored.cost_usd = run.cost_usd
@@ -469,3 +501,13 @@ class InMemoryStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _copy_marker(marker: CompactionMarker) -> CompactionMarker:
+    return dataclasses.replace(marker, context=list(marker.context), fields=dict(marker.fields))
+
+
+def _copy_item(item: TranscriptItem) -> TranscriptItem:
+    if item.compaction is None:
+        return dataclasses.replace(item)
+    return dataclasses.replace(item, compaction=_copy_marker(item.compaction))

@@ -30,11 +30,12 @@ from mentra.store._common import (
     status_after_run,
     utcnow,
 )
-from mentra.store._schema import MIGRATIONS, SCHEMA_VERSION
+from mentra.store._schema import COMPACTION_MARKERS, MIGRATIONS, SCHEMA_VERSION
 from mentra.store.base import (
     AgentRecord,
     AgentStatus,
     AuditRecord,
+    CompactionMarker,
     JobRecord,
     JobStatus,
     LeaseHolder,
@@ -81,6 +82,7 @@ def _agent(row: sqlite3.Row) -> AgentRecord:
         updated_at=_dt(row["updated_at"]),
         items=row["items"],
         turns=row["turns"],
+        parent_id=row["parent_id"] if "parent_id" in row.keys() else None,  # noqa: SIM118
     )
 
 
@@ -366,6 +368,11 @@ class SQLiteStore:
                 )
             raise lease_lost(agent_id, fence, current)
 
+    @property
+    def _agent_cols(self) -> str:
+        """The agent columns to read: an older store read as it stands has no parent_id."""
+        return f"{_AGENT_COLS}, parent_id" if self._version >= 5 else _AGENT_COLS
+
     def schema_version(self) -> int:
         with self._read() as conn:
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -386,7 +393,8 @@ class SQLiteStore:
             if conn.execute("SELECT 1 FROM agents WHERE id = ?", (agent.id,)).fetchone():
                 raise StoreError(f"an agent with id {agent.id} already exists")
             conn.execute(
-                f"INSERT INTO agents ({_AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+                f"INSERT INTO agents ({_AGENT_COLS}, parent_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?)",
                 (
                     agent.id,
                     agent.name,
@@ -396,6 +404,7 @@ class SQLiteStore:
                     agent.status,
                     created,
                     _ts(agent.updated_at) if agent.updated_at else created,
+                    agent.parent_id,
                 ),
             )
 
@@ -404,12 +413,12 @@ class SQLiteStore:
             return None
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_AGENT_COLS} FROM agents WHERE id = ?", (agent_id,)
+                f"SELECT {self._agent_cols} FROM agents WHERE id = ?", (agent_id,)
             ).fetchone()
             if row is not None:
                 return _agent(row)
             rows = conn.execute(
-                f"SELECT {_AGENT_COLS} FROM agents NOT INDEXED WHERE substr(id, 1, ?) = ?",
+                f"SELECT {self._agent_cols} FROM agents NOT INDEXED WHERE substr(id, 1, ?) = ?",
                 (len(agent_id), agent_id),
             ).fetchall()
         if any(r["id"] == agent_id for r in rows):
@@ -419,9 +428,10 @@ class SQLiteStore:
         return _agent(rows[0]) if rows else None
 
     def latest_agent(self, workspace: str) -> AgentRecord | None:
+        top_level = " AND parent_id IS NULL" if self._version >= 5 else ""  # not a subagent
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_AGENT_COLS} FROM agents WHERE workspace = ? "
+                f"SELECT {self._agent_cols} FROM agents WHERE workspace = ?{top_level} "
                 "ORDER BY updated_at DESC, rowid DESC LIMIT 1",
                 (workspace,),
             ).fetchone()
@@ -431,7 +441,8 @@ class SQLiteStore:
         where, params = ("WHERE workspace = ?", (workspace,)) if workspace is not None else ("", ())
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_AGENT_COLS} FROM agents {where} ORDER BY updated_at DESC, rowid DESC",
+                f"SELECT {self._agent_cols} FROM agents {where} "
+                "ORDER BY updated_at DESC, rowid DESC",
                 params,
             ).fetchall()
         return [_agent(r) for r in rows]
@@ -469,23 +480,36 @@ class SQLiteStore:
 
     # -- runs and transcript ---------------------------------------------------------------
     def load_transcript(self, agent_id: str) -> list[TranscriptItem]:
+        markers = self._version >= COMPACTION_MARKERS  # an older store read as it stands
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT seq, run_id, message FROM transcript_items WHERE agent_id = ? ORDER BY seq",
+                "SELECT seq, run_id, message"
+                + (", compaction" if markers else "")
+                + " FROM transcript_items WHERE agent_id = ? ORDER BY seq",
                 (agent_id,),
             ).fetchall()
         # One parse of a JSON array is much faster than one parse per item.
         try:
             messages = parse_messages_json("[" + ",".join(r[2] for r in rows) + "]")
+            items = [
+                TranscriptItem(
+                    seq=r[0],
+                    run_id=r[1],
+                    message=m,
+                    compaction=CompactionMarker.from_json(r[3]) if markers and r[3] else None,
+                )
+                for r, m in zip(rows, messages, strict=True)
+            ]
         except ValidationError as exc:
             raise StoreError(
                 f"the transcript of agent {agent_id} in {self.path} is unreadable: "
                 f"{exc.error_count()} invalid field(s)"
             ) from None
-        return [
-            TranscriptItem(seq=r[0], run_id=r[1], message=m)
-            for r, m in zip(rows, messages, strict=True)
-        ]
+        except ValueError as exc:
+            raise StoreError(
+                f"a compaction marker of agent {agent_id} in {self.path} is unreadable: {exc}"
+            ) from None
+        return items
 
     def begin_run(self, run: RunRecord, *, fence: int | None = None) -> None:
         with self._write() as conn:
@@ -561,6 +585,45 @@ class SQLiteStore:
                 conn.executemany(
                     "DELETE FROM tool_results WHERE agent_id = ? AND call_id = ?", answered
                 )
+
+    def commit_compaction(
+        self,
+        agent_id: str,
+        run_id: str,
+        marker: CompactionMarker,
+        run: RunRecord,
+        *,
+        fence: int | None = None,
+    ) -> None:
+        message = Message.user_text(marker.summary).model_dump_json()
+        payload = marker.to_json()  # serialise outside the lock
+        now = _ts(None)
+        with self._write() as conn:
+            count = self._require_agent(conn, agent_id)["items"]
+            self._check_fence(conn, agent_id, fence)
+            cur = conn.execute(
+                "UPDATE runs SET usage = ?, cost_usd = ?, rounds = ?, tool_calls = ? "
+                "WHERE id = ? AND agent_id = ?",
+                (
+                    run.usage.model_dump_json(),
+                    run.cost_usd,
+                    run.rounds,
+                    run.tool_calls,
+                    run_id,
+                    agent_id,
+                ),
+            )
+            if cur.rowcount == 0:
+                raise StoreError(f"no run {run_id} of agent {agent_id}")
+            conn.execute(
+                "INSERT INTO transcript_items (agent_id, seq, run_id, message, created_at, "
+                "compaction) VALUES (?, ?, ?, ?, ?, ?)",
+                (agent_id, count + 1, run_id, message, now, payload),
+            )
+            conn.execute(
+                "UPDATE agents SET items = ?, updated_at = ? WHERE id = ?",
+                (count + 1, now, agent_id),
+            )
 
     def commit_tool_result(
         self,

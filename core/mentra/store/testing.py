@@ -39,6 +39,7 @@ from mentra.messages import (
 from mentra.store.base import (
     AgentRecord,
     AuditRecord,
+    CompactionMarker,
     JobRecord,
     LeaseHolder,
     PermissionRuleRecord,
@@ -67,6 +68,24 @@ def make_run(run_id: str = "r1", agent_id: str = "a1b2c3", prompt: str | None = 
 
 def assistant(text: str) -> Message:
     return Message(role="assistant", content=[TextBlock(text=text)])
+
+
+def make_marker() -> CompactionMarker:
+    return CompactionMarker(
+        summary="[Compaction summary]\nGoal: ship it",
+        context=[
+            Message.user_text("[Compaction summary]\nGoal: ship it"),
+            Message(
+                role="assistant",
+                content=[ToolUseBlock(id="c9", name="shell", input={"command": "ls é"})],
+            ),
+        ],
+        fields={"goal": "ship it", "next_steps": ["test", "release"]},
+        trigger="manual",
+        tokens_before=9000,
+        tokens_after=1200,
+        folded_turns=3,
+    )
 
 
 def dead_pid() -> int:
@@ -315,6 +334,38 @@ class StoreContract:
         assert [i.message.text for i in s.load_transcript("other")] == ["z"]
         assert s.load_transcript("ghost") == []
 
+    def test_compaction_marker_is_an_item_after_the_messages_it_summarizes(
+        self, seeded: Store
+    ) -> None:
+        s = seeded
+        s.commit_round("a1b2c3", "r1", [Message.user_text("a"), assistant("b")], make_run())
+        run = make_run()
+        run.rounds = 2
+        s.commit_compaction("a1b2c3", "r1", make_marker(), run)
+        stored = s.get_run("r1")
+        assert stored is not None and stored.rounds == 2  # the run's counters go with it
+        s.commit_round("a1b2c3", "r1", [assistant("c")], make_run())
+        items = s.load_transcript("a1b2c3")
+        assert [(i.seq, i.message.text, i.compaction is not None) for i in items] == [
+            (1, "a", False),
+            (2, "b", False),
+            (3, "[Compaction summary]\nGoal: ship it", True),
+            (4, "c", False),
+        ]
+        marker = items[2].compaction
+        assert marker is not None
+        assert marker == make_marker()  # every field round-trips, the context's blocks too
+        agent = s.get_agent("a1b2c3")
+        assert agent is not None and agent.items == 4
+        marker.context.clear()  # a copy: the stored marker is unchanged
+        again = s.load_transcript("a1b2c3")[2].compaction
+        assert again is not None and len(again.context) == 2
+
+    def test_compaction_to_unknown_run_writes_nothing(self, seeded: Store) -> None:
+        with pytest.raises(StoreError):
+            seeded.commit_compaction("a1b2c3", "nope", make_marker(), make_run("nope"))
+        assert seeded.load_transcript("a1b2c3") == []
+
     def test_commit_round_with_no_messages_updates_counters(self, seeded: Store) -> None:
         run = make_run()
         run.rounds = 4
@@ -489,6 +540,7 @@ class StoreContract:
         writes: list[Callable[[], None]] = [
             lambda: s.commit_round("a1b2c3", "r1", [assistant("A")], make_run(), fence=stale),
             lambda: s.commit_tool_result("a1b2c3", "r1", "c1", result, fence=stale),
+            lambda: s.commit_compaction("a1b2c3", "r1", make_marker(), make_run(), fence=stale),
             lambda: s.finish_run(late, fence=stale),
             lambda: s.begin_run(make_run("r3"), fence=stale),
             lambda: s.append_audit(audit, fence=stale),

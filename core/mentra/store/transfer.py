@@ -10,6 +10,7 @@ works for every backend.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,7 @@ from mentra.store.base import (
     AgentRecord,
     AgentStatus,
     AuditRecord,
+    CompactionMarker,
     RunRecord,
     Store,
     StoredRunStatus,
@@ -69,6 +71,8 @@ class ExportedItem(_Model):
     seq: int
     run_id: str
     message: Message
+    # a compaction marker's fields (`CompactionMarker.to_json`); absent on a message
+    compaction: dict[str, Any] | None = None
 
 
 class ExportedAudit(_Model):
@@ -137,7 +141,12 @@ def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
             for r in store.list_runs(agent.id)
         ],
         transcript=[
-            ExportedItem(seq=i.seq, run_id=i.run_id, message=i.message)
+            ExportedItem(
+                seq=i.seq,
+                run_id=i.run_id,
+                message=i.message,
+                compaction=json.loads(i.compaction.to_json()) if i.compaction else None,
+            )
             for i in store.load_transcript(agent.id)
         ],
         audit=[
@@ -155,9 +164,13 @@ def export_agent(store: Store, agent_id: str) -> dict[str, Any]:
         ],
         pending_tool_results=_pending(store, agent.id),
     )
-    return doc.model_dump(
+    out = doc.model_dump(
         mode="json", exclude=None if doc.pending_tool_results else {"pending_tool_results"}
     )
+    for item in out["transcript"]:  # a message item is exactly what earlier versions wrote
+        if item.get("compaction") is None:
+            item.pop("compaction", None)
+    return out
 
 
 def _pending(store: Store, agent_id: str) -> list[ExportedToolResult]:
@@ -262,11 +275,26 @@ def _replay(store: Store, doc: AgentExport) -> None:
         runs[r.id] = record
     items = sorted(doc.transcript, key=lambda i: i.seq)
     start = 0
-    while start < len(items):  # one commit per stretch of items from the same run
-        end = start
-        while end < len(items) and items[end].run_id == items[start].run_id:
-            end += 1
+    while start < len(items):  # one commit per stretch of messages from the same run
         run = runs[items[start].run_id]
+        if items[start].compaction is not None:
+            try:
+                marker = CompactionMarker.from_json(json.dumps(items[start].compaction))
+            except ValueError as exc:
+                raise UsageError(
+                    f"invalid agent export: item {items[start].seq} is an unreadable "
+                    f"compaction marker ({exc})"
+                ) from None
+            store.commit_compaction(agent_id, run.id, marker, run)
+            start += 1
+            continue
+        end = start
+        while (
+            end < len(items)
+            and items[end].run_id == items[start].run_id
+            and items[end].compaction is None
+        ):
+            end += 1
         store.commit_round(agent_id, run.id, [i.message for i in items[start:end]], run)
         start = end
     for pending in doc.pending_tool_results:

@@ -32,6 +32,8 @@ class ToolServices:
     user_hooks: Any = None  # `mentra.user_hooks.UserHooks`, for pre_tool/post_tool
     memory: Any = None  # `mentra.memory.MemorySession`, for the memory tools
     task_board: Any = None  # `mentra.tasks.tools.TaskBoard`, for the task_* tools
+    subagents: Any = None  # `mentra.agent.subagents.Subagents`, for the `task` tool
+    compactor: Any = None  # `mentra.context.compactor.Compactor`, for the `compact` tool
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ToolServices:

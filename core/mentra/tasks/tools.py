@@ -125,7 +125,7 @@ class TaskBoard:
         return None
 
 
-def board_for(store: Store | None, namespace: str) -> TaskBoard:
+def board_for(store: Store, namespace: str) -> TaskBoard:
     """The board of the top-level agent ``namespace``, kept beside ``store``."""
     return TaskBoard(task_store_for(store), namespace)
 

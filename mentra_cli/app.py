@@ -18,7 +18,16 @@ import typer
 
 from mentra_cli._gc import settle_gc
 from mentra_cli._stdout import ensure_stdout, is_reader_gone, reader_gone
-from mentra_cli.commands import agents, hooks, inspect, mcp, memory, permissions, run, tasks
+from mentra_cli.commands import (
+    agents,
+    hooks,
+    inspection,
+    mcp,
+    memory,
+    permissions,
+    run,
+    tasks,
+)
 
 COMPLETE_VAR = "_MENTRA_COMPLETE"  # click's name for it: _{PROG}_COMPLETE
 
@@ -54,10 +63,10 @@ def _root(
 COMMANDS: dict[str, Callable[..., None]] = {
     "run": run.run,
     "resume": run.resume,
-    "tools": inspect.tools,
-    "models": inspect.models,
-    "schema": inspect.schema,
-    "validate": inspect.validate,
+    "tools": inspection.tools,
+    "models": inspection.models,
+    "schema": inspection.schema,
+    "validate": inspection.validate,
     "list-agents": agents.list_agents,
     "delete-agent": agents.delete_agent,
     "show": agents.show,

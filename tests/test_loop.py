@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from mentra.agent.hooks import HookPipeline
 from mentra.agent.loop import Agent, AgentSetup, Limits
+from mentra.agent.session import Session
 from mentra.events import Event, RunFinished
 from mentra.messages import TextBlock, ToolResultBlock
 from mentra.permissions.policy import RuntimePolicy
@@ -91,7 +92,7 @@ def make_agent(
 
 
 def run(agent: Agent, events: list[Event], prompt: str | None = "hi") -> RunFinished:
-    asyncio.run(agent.run(prompt, run_id="run1", sink=events.append))
+    asyncio.run(Session(agent, run_id="run1").drive(prompt, sink=events.append))
     last = events[-1]
     assert isinstance(last, RunFinished)
     return last
@@ -325,9 +326,8 @@ def test_cancellation_answers_pending_calls(write_script: Any, tmp_path: Path) -
     agent, events = make_agent(script, tmp_path)
 
     async def main() -> Any:
-        task = asyncio.ensure_future(
-            agent.run("hi", run_id="r", sink=events.append, signal_holder=[2])
-        )
+        # cancelled from outside (not through session.cancel): SIGINT's number, 2
+        task = asyncio.ensure_future(Session(agent, run_id="r").drive("hi", sink=events.append))
         await asyncio.sleep(0.3)
         task.cancel()
         return await task
@@ -500,7 +500,7 @@ def test_a_run_on_a_child_budget_counts_against_the_parent(
         write_script('turns:\n  - tool_calls: [{name: echo, input: {text: a}}]\n  - text: "x"\n'),
         tmp_path,
     )
-    asyncio.run(agent.run("hi", run_id="r", sink=events.append, budget=parent.child()))
+    asyncio.run(Session(agent, run_id="r", budget=parent.child()).drive("hi", sink=events.append))
     finished = events[-1]
     assert isinstance(finished, RunFinished)
     assert finished.status == "limit_reached" and "max_rounds reached (1)" in finished.errors[0]
@@ -519,7 +519,8 @@ def test_cancel_token_interrupts_a_run_with_its_signal_number(
     budget = Budget()
 
     async def main() -> None:
-        task = asyncio.ensure_future(agent.run("hi", run_id="r", sink=events.append, budget=budget))
+        session = Session(agent, run_id="r", budget=budget)
+        task = asyncio.ensure_future(session.drive("hi", sink=events.append))
         budget.cancel_token.on_cancel(lambda _signum: task.cancel())
         while "tool_started" not in types(events):
             await asyncio.sleep(0.01)

@@ -22,8 +22,8 @@ from typing import Any
 from _driver import SLEEP_S, bench_sleep, main
 from pydantic import BaseModel
 
+from mentra.agent.session import Session
 from mentra.config import AgentConfig, LoadedConfig
-from mentra.ids import new_id
 from mentra.runtime import RunOverrides, Runtime
 from mentra.tools.base import ArgsTool, ToolContext, ToolResult
 
@@ -123,7 +123,7 @@ def make(base_url: str) -> Any:
         ]
         overrides = RunOverrides(model=f"{provider}:{model}", include_deltas=deltas)
         agent = runtime.spawn(cfg, overrides)
-        outcome = await agent.run("hello", run_id=new_id(), sink=sink)
+        outcome = await Session(agent).drive("hello", sink=sink)
         if outcome.exit_code != 0:
             raise SystemExit(f"mentra run failed: {outcome.status}: {outcome.error}")
         return "".join(parts) or (outcome.final_text or "")

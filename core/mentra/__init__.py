@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from mentra.providers.scripted import ScriptedProvider
     from mentra.runtime import Runtime, RuntimeBuilder, ToolDescriptor
     from mentra.store.location import open_store
-    from mentra.tools.base import ArgsTool, Tool, ToolContext, ToolResult
+    from mentra.tools.base import ArgsTool, Tool, ToolContext, ToolInputError, ToolResult
     from mentra.tools.services import ToolServices
     from mentra.tools.toolset import StaticToolSet, ToolSet
 
@@ -80,6 +80,7 @@ _EXPORTS = {
     "Tool": "mentra.tools.base",
     "ToolContext": "mentra.tools.base",
     "ToolResult": "mentra.tools.base",
+    "ToolInputError": "mentra.tools.base",  # a tool's input that its schema refuses
 }
 
 __all__ = [
@@ -113,6 +114,7 @@ __all__ = [
     "ToolCall",
     "ToolContext",
     "ToolDescriptor",
+    "ToolInputError",
     "ToolResult",
     "ToolServices",
     "ToolSet",

@@ -28,7 +28,7 @@ class MentraError(Exception):
     """Root of every error the runtime raises on purpose."""
 
     exit_code: ClassVar[int] = 1
-    status: ClassVar[str] = "error"
+    status: ClassVar[RunEndStatus] = "error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

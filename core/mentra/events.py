@@ -18,8 +18,6 @@ from mentra.messages import Usage
 
 SCHEMA_VERSION = 1
 
-RunStatus = RunEndStatus
-
 
 class _Event(BaseModel):
     # built on first use: a run touches a handful of the event types, start-up pays for those
@@ -232,7 +230,7 @@ class SubagentStarted(_Event):
 class SubagentFinished(_Event):
     type: Literal["subagent_finished"] = "subagent_finished"
     child_agent_id: str
-    status: RunStatus
+    status: RunEndStatus
     final_text: str | None
     usage: Usage
     cost_usd: float | None
@@ -247,7 +245,7 @@ class SubagentSummary(BaseModel):
 
     agent_id: str
     profile: str | None
-    status: RunStatus
+    status: RunEndStatus
     usage: Usage
     cost_usd: float | None
 
@@ -264,7 +262,7 @@ class PermissionDenial(BaseModel):
 
 class RunFinished(_Event):
     type: Literal["run_finished"] = "run_finished"
-    status: RunStatus
+    status: RunEndStatus  # how the run ended
     exit_code: int
     final_text: str | None
     structured_output: Any = None

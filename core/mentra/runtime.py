@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Literal
 
+    from mentra.agent.assemble import RuntimeParts
     from mentra.agent.hooks import HookPipeline
     from mentra.agent.session import Session
+    from mentra.permissions.decide import Authorizer, PermissionRequest
     from mentra.store.location import UserRuleStore
     from mentra.tools.toolset import ToolSet
 
@@ -131,6 +133,28 @@ class Runtime:
 
         memory.close_store(self.store)
         self.store.close()
+
+    def parts(self) -> RuntimeParts:
+        """What assembling an agent reads off this runtime (`mentra.agent.assemble`)."""
+        from mentra.agent.assemble import RuntimeParts
+
+        return RuntimeParts(
+            workspace=self.workspace,
+            store=self.store,
+            ephemeral=self.ephemeral,
+            builtin_tools=self.builtin_tools,
+            registered_tools=self.registered_tools,
+            toolsets=self.toolsets,
+            skill_dirs=self.skill_dirs,
+            contexts=self.contexts,
+            hooks=self.hooks,
+            permission_rules=self.permission_rules,
+            user_config_dir=self.user_config_dir,
+            no_user_config=self.no_user_config,
+            trusted_folders=self.trusted_folders,
+            interactive_approver=self.interactive_approver,
+            global_store=self.global_store,
+        )
 
     def data_dir(self, agent_id: str) -> Path:
         """Per-agent files (background jobs, full tool results), located by the store (beside
@@ -254,7 +278,8 @@ class Runtime:
         """The effective tools of a config: builtins, skills, custom, then only/hide."""
         from mentra.agent import assemble
 
-        return assemble.effective_tools(self, loaded, assemble.skill_set(self, loaded))
+        parts = self.parts()
+        return assemble.effective_tools(parts, loaded, assemble.skill_set(parts, loaded))
 
     def tools(self, loaded: LoadedConfig | None = None) -> list[ToolDescriptor]:
         return [
@@ -273,7 +298,8 @@ class Runtime:
         started, listed and stopped again."""
         from mentra.agent import assemble
 
-        combined, toolset = assemble.agent_toolset(self, loaded, assemble.skill_set(self, loaded))
+        parts = self.parts()
+        combined, toolset = assemble.agent_toolset(parts, loaded, assemble.skill_set(parts, loaded))
         if toolset.static_tools() is not None:
             return self.tools(loaded)
         async with toolset:
@@ -504,9 +530,10 @@ class Runtime:
         policy = self.build_policy(config)
         from mentra.agent import assemble
 
-        skills = assemble.skill_set(self, loaded)
+        parts = self.parts()
+        skills = assemble.skill_set(parts, loaded)
         _sources, toolset = assemble.agent_toolset(
-            self,
+            parts,
             loaded,
             skills,
             mcp_files=overrides.mcp_config_files,
@@ -524,11 +551,11 @@ class Runtime:
         base_system = system  # what a `task` child starts from (without --json-schema's rule)
         if overrides.json_schema is not None:
             system = assemble.with_output_schema(system, overrides.json_schema)
-        authorizer, notices = assemble.permission_engine(self, loaded, overrides)
+        authorizer, notices = assemble.permission_engine(parts, loaded, overrides)
         load_notices = getattr(provider, "load_notices", None)  # the scripted provider's
         if callable(load_notices):  # text the script had to clean, said in a notice
             notices = [*notices, *load_notices(model)]
-        services = assemble.tool_services(self, agent_id)
+        services = assemble.tool_services(parts, agent_id)
         notices = list(notices)
         from mentra.user_hooks.sources import attach_user_hooks
 
@@ -545,7 +572,7 @@ class Runtime:
             agent_id=agent_id,
             workspace=str(self.workspace),
         )
-        hooks = assemble.builtin_hooks(self, agent_id, authorizer, services, policy)
+        hooks = assemble.builtin_hooks(parts, agent_id, authorizer, services, policy)
         # context compaction: the last before_request entry, so it measures the request as sent
         services.compactor = assemble.compactor(
             config, overrides, provider, provider_name, model, settings, services
@@ -666,7 +693,7 @@ class Runtime:
         child_auth, notices = narrowed_authorizer(
             authorizer, profile_name or "task", profile.permissions if profile else None
         )
-        services = assemble.tool_services(self, child_id)
+        services = assemble.tool_services(self.parts(), child_id)
         board = p.services.task_board  # one board: the top-level agent's
         services.task_board = (
             TaskBoard(board.store, board.namespace, snapshots=False) if board else None
@@ -683,7 +710,7 @@ class Runtime:
             tools=tools,
             tool_specs=[ToolSpec(t.name, t.description, t.input_schema) for t in tools.values()],
             permission_mode=str(child_auth.mode),
-            hooks=assemble.builtin_hooks(self, child_id, child_auth, services, p.policy),
+            hooks=assemble.builtin_hooks(self.parts(), child_id, child_auth, services, p.policy),
             services=services,
             retries=retries,
             limits=Limits(max_rounds=profile.max_rounds if profile else DEFAULT_MAX_ROUNDS),
@@ -721,29 +748,58 @@ class Runtime:
         return Agent(setup)
 
     def build_policy(self, config: AgentConfig) -> RuntimePolicy:
-        p = config.policy
-        base = self.workspace / p.working_dir
-        if not base.is_dir():
-            raise ConfigError(f"policy.working_dir {p.working_dir!r} is not a directory")
+        """The hard fence a config's tools run inside (working dir, roots, timeouts, env)."""
+        from mentra.agent.assemble import build_policy
 
-        def roots(values: list[str] | None) -> list[Path]:
-            return [self.workspace / v for v in values] if values else []
+        return build_policy(self.workspace, config)
 
-        policy = RuntimePolicy(
-            working_dir=base,
-            read_roots=roots(p.read_roots),
-            write_roots=roots(p.write_roots),
-            command_timeout=p.command_timeout,
-            max_output_bytes=p.max_output_bytes,
-            background_jobs=p.background_jobs,
-            background_timeout=p.background_timeout,
+    # -- inspection (what the CLI's `tools`, `models`, `validate`, `permissions` show) --------
+
+    def permission_engine(
+        self, loaded: LoadedConfig | None = None, overrides: RunOverrides | None = None
+    ) -> tuple[Authorizer, list[str]]:
+        """The permission engine an agent of ``loaded`` would get with ``overrides`` (rule
+        layers, mode, remembered answers), and its setup notices (ignored project rules…)."""
+        from mentra.agent import assemble
+
+        return assemble.permission_engine(
+            self.parts(), loaded, overrides if overrides is not None else RunOverrides()
         )
-        if p.env_allow is not None:
-            policy.env_allow = list(p.env_allow)
-        declared_keys = {s.api_key_env for s in config.providers.values() if s.api_key_env}
-        if declared_keys:  # a declared provider's key never reaches a command either
-            policy.secret_env = policy.secret_env | declared_keys
-        return policy
+
+    def permission_request(
+        self,
+        tool: Tool,
+        input: dict[str, Any],
+        loaded: LoadedConfig | None = None,
+        *,
+        call_id: str = "",
+    ) -> PermissionRequest:
+        """The request a run would put to the permission engine for a call of ``tool`` with
+        ``input`` (its subjects, whether it mutates); `ToolInputError` for invalid input."""
+        from mentra.permissions.decide import request_for
+
+        policy = self.build_policy(loaded.config if loaded is not None else AgentConfig())
+        args = tool.parse_input(input)
+        return request_for(
+            tool,
+            args,
+            call_id=call_id,
+            input=input,
+            mutates=tool.is_mutating(args),
+            policy=policy,
+        )
+
+    def script_model(self, provider: str, model: str) -> ModelInfo:
+        """The model a `scripted` provider's script names, the script checked on the way
+        (a relative path is the workspace's); `ConfigError` when it cannot be read or is not
+        a script. ``id`` is the script's ``model:``, or the path as given."""
+        from mentra.providers.registry import check_script
+
+        path = Path(model).expanduser()
+        if not path.is_absolute():
+            path = self.workspace / path
+        script_model = check_script(path)
+        return ModelInfo(id=script_model or model, provider=provider, display_name=str(path))
 
 
 class RuntimeBuilder:

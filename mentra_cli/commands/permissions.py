@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
@@ -54,7 +53,6 @@ def check(
 ) -> None:
     """Print the decision for one tool call (allow, ask or deny) and what made it."""
     with cli_errors():
-        from mentra.agent import assemble
         from mentra.permissions.decide import PermissionRequest
         from mentra.tools.base import ToolInputError, canonical_json
 
@@ -73,9 +71,8 @@ def check(
             permission_mode=permission_mode,
             trust_project=trust_project,
         )
-        authorizer, make_request, _mode, notices = assemble.build_permissions(
-            runtime, loaded, overrides, runtime.build_policy(loaded.config)
-        )
+        runtime.build_policy(loaded.config)  # a bad working_dir is refused as a run would
+        authorizer, notices = runtime.permission_engine(loaded, overrides)
         tools = _tools(runtime, loaded)
         from mentra.rule_tools import require_known_rule_tools
 
@@ -83,13 +80,10 @@ def check(
         known = tool in tools
         request: PermissionRequest
         if known:
-            try:
-                args = tools[tool].parse_input(raw)
+            try:  # built as a run builds its requests (subjects, kind, write roots)
+                request = runtime.permission_request(tools[tool], raw, loaded)
             except ToolInputError as exc:
                 raise UsageError(exc.message) from None
-            # the very function a run builds its requests with (subjects, kind, write roots)
-            use = SimpleNamespace(id="", input=raw)
-            request = make_request(tools[tool], args, use, tools[tool].is_mutating(args))
         else:  # not in this config's tool set (an MCP tool, say): judge it as mutating
             request = PermissionRequest(
                 tool=tool, subjects=[canonical_json(raw)], mutates=True, input=raw

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import mentra
-from mentra.ids import new_id
 from tests.providers.harness import KEY_ENV, Reply, TcpHarness
 
 
@@ -36,7 +35,7 @@ async def test_two_configs_with_a_same_named_provider_reach_their_own_endpoints(
         second = runtime.spawn(_config(tmp_path / "b.yaml", other.base_url), mentra.RunOverrides())
         for agent in (first, second):
             events: list[Any] = []
-            outcome = await agent.run("hi", run_id=new_id(), sink=events.append)
+            outcome = await mentra.Session(agent).drive("hi", sink=events.append)
             assert outcome.status == "success", outcome.error
         await runtime.aclose()
         assert len(tcp.requests) == 1 and len(other.requests) == 1

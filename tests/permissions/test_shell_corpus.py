@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from mentra.agent import assemble
 from mentra.config import AgentConfig, LoadedConfig
 from mentra.runtime import RunOverrides, Runtime
 from mentra.tools.builtin.shell import ShellTool
@@ -37,19 +36,15 @@ def test_corpus_is_large_and_distinct() -> None:
 
 
 def _decider(tmp_path: Path, which: str) -> Any:
-    """The authorizer and request builder a run uses (`assemble.build_permissions`)."""
+    """The authorizer and the requests a run would use (through the public `Runtime`)."""
     runtime = Runtime(workspace=tmp_path, store=None, no_user_config=True)
     loaded = LoadedConfig(AgentConfig(), file=None, marks={})
     overrides = RunOverrides(**OVERRIDES[which])
-    authorizer, make_request, _mode, _notices = assemble.build_permissions(
-        runtime, loaded, overrides, runtime.build_policy(loaded.config)
-    )
+    authorizer, _notices = runtime.permission_engine(loaded, overrides)
     tool = ShellTool()
 
     def decide(command: str) -> tuple[str, str]:
-        args = tool.parse_input({"command": command})
-        use = type("Use", (), {"id": "c1", "input": {"command": command}})()
-        request = make_request(tool, args, use, tool.is_mutating(args))
+        request = runtime.permission_request(tool, {"command": command}, loaded, call_id="c1")
         evaluated = authorizer.evaluate(request)
         final = asyncio.run(authorizer.resolve(request, evaluated))
         return evaluated.outcome, final.outcome

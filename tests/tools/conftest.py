@@ -9,6 +9,7 @@ import pytest
 
 from mentra.permissions.policy import RuntimePolicy
 from mentra.tools.base import Tool, ToolContext, ToolResult
+from mentra.tools.services import ToolServices
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def ctx(policy: RuntimePolicy, progress: Recorder, tmp_path: Path) -> ToolContex
     return ToolContext(
         policy=policy,
         progress=progress,
-        services={"jobs_dir": tmp_path / "jobs", "results_dir": tmp_path / "results"},
+        services=ToolServices(jobs_dir=tmp_path / "jobs", results_dir=tmp_path / "results"),
     )
 
 

@@ -110,11 +110,12 @@ def test_jobs_are_recorded_in_the_agents_store(run: Run, ctx: ToolContext) -> No
     store.create_agent(
         AgentRecord(id="ag1", name="a", model="scripted:x", workspace="/w", config={})
     )
-    ctx.services["store"], ctx.agent_id = store, "ag1"
+    ctx.services.store, ctx.agent_id = store, "ag1"
     job_id = _job_id(run(start, {"command": "exit 5"}))
     (record,) = store.list_jobs("ag1")
     assert (record.id, record.command, record.status) == (job_id, "exit 5", "running")
-    assert record.output_path == str(ctx.services["jobs_dir"] / job_id)
+    assert ctx.services.jobs_dir is not None
+    assert record.output_path == str(ctx.services.jobs_dir / job_id)
     _wait_finished(run, job_id)  # check_background saw it end: the record follows
     ended = store.get_job(job_id)
     assert ended is not None and (ended.status, ended.exit_code) == ("exited", 5)

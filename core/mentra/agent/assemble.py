@@ -1,12 +1,15 @@
 """Glue between a config and the pieces an agent runs with: tools, skills, permissions.
 
 Kept apart from the `Runtime` so the runtime reads as the reference's API and this file holds
-the wiring decisions (which tools a config gets, which services tools may use).
+the wiring decisions (which tools a config gets, which services tools may use). It reads what
+it needs of the runtime from a `RuntimeParts` and never imports the runtime: each function is
+a config (and those parts) in, typed pieces of an `AgentSetup` out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,14 +26,63 @@ if TYPE_CHECKING:
     from mentra.permissions.decide import Authorizer, PermissionDecision
     from mentra.providers.base import Provider
     from mentra.providers.registry import ProviderSettings
-    from mentra.runtime import Runtime
     from mentra.skills import SkillSet
     from mentra.store.base import Store
+    from mentra.store.location import UserRuleStore
     from mentra.tools.toolset import CombinedTools, ToolSet
 
 
+@dataclass(frozen=True, slots=True)
+class RuntimeParts:
+    """What assembling an agent reads off its `Runtime` (`Runtime.parts()`): the workspace,
+    what was registered, the store and the permission settings every agent shares."""
+
+    workspace: Path
+    store: Store
+    ephemeral: bool  # no store was given: ``--ephemeral``, remember no permission answer
+    builtin_tools: bool  # False for `Runtime.empty_builder()`
+    registered_tools: Mapping[str, Tool]
+    toolsets: Sequence[ToolSet]
+    skill_dirs: Sequence[Path]
+    contexts: Mapping[type, object]  # register_context
+    hooks: Sequence[Callable[[HookPipeline], None]]  # register_hooks
+    permission_rules: RunOverrides  # the builder's ``policy``
+    user_config_dir: Path | None
+    no_user_config: bool
+    trusted_folders: Sequence[str]
+    interactive_approver: Any
+    global_store: Callable[[], UserRuleStore | None]  # opened only when asked for
+
+
+def build_policy(workspace: Path, config: AgentConfig) -> RuntimePolicy:
+    """The hard fence of a config's tools: working dir, roots, timeouts, environment."""
+    p = config.policy
+    base = workspace / p.working_dir
+    if not base.is_dir():
+        raise ConfigError(f"policy.working_dir {p.working_dir!r} is not a directory")
+
+    def roots(values: list[str] | None) -> list[Path]:
+        return [workspace / v for v in values] if values else []
+
+    policy = RuntimePolicy(
+        working_dir=base,
+        read_roots=roots(p.read_roots),
+        write_roots=roots(p.write_roots),
+        command_timeout=p.command_timeout,
+        max_output_bytes=p.max_output_bytes,
+        background_jobs=p.background_jobs,
+        background_timeout=p.background_timeout,
+    )
+    if p.env_allow is not None:
+        policy.env_allow = list(p.env_allow)
+    declared_keys = {s.api_key_env for s in config.providers.values() if s.api_key_env}
+    if declared_keys:  # a declared provider's key never reaches a command either
+        policy.secret_env = policy.secret_env | declared_keys
+    return policy
+
+
 def effective_tools(
-    runtime: Runtime, loaded: LoadedConfig | None, skills: SkillSet | None
+    runtime: RuntimeParts, loaded: LoadedConfig | None, skills: SkillSet | None
 ) -> dict[str, tuple[Tool, str]]:
     """The tools of a config: builtins, ``load_skill``, registered, custom; then only/hide.
     Tool sets that list their tools only once entered (a server) are listed by the session."""
@@ -46,7 +98,7 @@ def effective_tools(
 
 
 def agent_toolset(
-    runtime: Runtime,
+    runtime: RuntimeParts,
     loaded: LoadedConfig | None,
     skills: SkillSet | None,
     *,
@@ -102,7 +154,7 @@ def agent_toolset(
         from mentra.config import AgentConfig
         from mentra.mcp.toolset import McpServersToolSet
 
-        policy = runtime.build_policy(config if config is not None else AgentConfig())
+        policy = build_policy(runtime.workspace, config if config is not None else AgentConfig())
         sets.append(McpServersToolSet(servers, policy))
     if config is not None and config.tools.custom:
         custom: list[Tool] = []
@@ -130,7 +182,7 @@ def agent_toolset(
     return combined, toolset
 
 
-def skill_set(runtime: Runtime, loaded: LoadedConfig | None) -> SkillSet | None:
+def skill_set(runtime: RuntimeParts, loaded: LoadedConfig | None) -> SkillSet | None:
     """The skills of an agent: the runtime's registered folders, then its config's."""
     dirs = list(runtime.skill_dirs)
     if loaded is not None:
@@ -179,28 +231,8 @@ def with_output_schema(system: str | None, schema: dict[str, Any]) -> str:
     return f"{system}\n\n{rule}" if system else rule
 
 
-def build_permissions(
-    runtime: Runtime,
-    loaded: LoadedConfig | None,
-    overrides: RunOverrides,
-    policy: RuntimePolicy,
-) -> tuple[Authorizer, Callable[..., Any], str, list[str]]:
-    """The old 4-tuple (engine, request maker, mode, notices), kept for the inspection
-    commands; new code calls `permission_engine`."""
-    authorizer, notices = permission_engine(runtime, loaded, overrides)
-
-    def make_request(tool: Tool, args: Any, use: Any, mutating: bool) -> Any:
-        from mentra.permissions.decide import request_for
-
-        return request_for(
-            tool, args, call_id=use.id, input=use.input, mutates=mutating, policy=policy
-        )
-
-    return authorizer, make_request, str(authorizer.mode), notices
-
-
 def permission_engine(
-    runtime: Runtime, loaded: LoadedConfig | None, overrides: RunOverrides
+    runtime: RuntimeParts, loaded: LoadedConfig | None, overrides: RunOverrides
 ) -> tuple[Authorizer, list[str]]:
     """The permission engine of one agent, and its setup notices (ignored project rules…)."""
     from mentra.permissions.layers import RememberedRules, build_authorizer
@@ -238,10 +270,10 @@ def permission_engine(
     )
 
 
-def tool_services(runtime: Runtime, agent_id: str) -> ToolServices:
+def tool_services(runtime: RuntimeParts, agent_id: str) -> ToolServices:
     from mentra.tasks.tools import board_for
 
-    base = runtime.data_dir(agent_id)
+    base = runtime.store.files_dir(agent_id)  # located by the store, not by a file path
     return ToolServices(
         jobs_dir=base / "jobs",
         results_dir=base / "results",
@@ -252,7 +284,7 @@ def tool_services(runtime: Runtime, agent_id: str) -> ToolServices:
 
 
 def builtin_hooks(
-    runtime: Runtime,
+    runtime: RuntimeParts,
     agent_id: str,
     authorizer: Authorizer,
     services: ToolServices,
@@ -313,7 +345,7 @@ def compactor(
     )
 
 
-def audit_writer(runtime: Runtime, agent_id: str) -> AuditWriter | None:
+def audit_writer(runtime: RuntimeParts, agent_id: str) -> AuditWriter | None:
     store = runtime.store
     from mentra.store.base import AuditRecord
 

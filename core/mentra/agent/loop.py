@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +31,7 @@ from mentra.errors import (
     MentraError,
     PermissionDeniedRunError,
     ProviderError,
+    RunEndStatus,
 )
 from mentra.events import (
     AssistantMessageCompleted,
@@ -54,7 +54,6 @@ from mentra.providers.base import BlockDelta, ModelRequest, ReplyBuilder, prompt
 
 if TYPE_CHECKING:
     from mentra.context.view import ContextView
-    from mentra.messages import ImageBlock
 
 __all__ = ["Agent", "AgentSetup", "Limits", "RetryPolicy", "RunLog", "RunOutcome", "RunState"]
 
@@ -85,7 +84,8 @@ class RetryPolicy(Protocol):
 
 
 class Agent:
-    """One conversation. `run` sends one user turn (or continues a resumable one)."""
+    """One conversation: its setup and history. A `Session` runs one turn of it (`rounds`
+    inside the session's frame)."""
 
     def __init__(
         self,
@@ -101,26 +101,6 @@ class Agent:
     @property
     def id(self) -> str:
         return self.setup.agent_id
-
-    async def run(
-        self,
-        prompt: str | None,
-        *,
-        run_id: str,
-        sink: Callable[[Any], None],
-        resumed: bool = False,
-        signal_holder: list[int] | None = None,
-        images: list[ImageBlock] | None = None,
-        budget: Budget | None = None,
-    ) -> RunOutcome:
-        """Run one turn in a `Session`, events to ``sink``; the outcome. Never raises for
-        run failures. ``signal_holder`` (legacy) names the signal of an outer cancellation."""
-        from mentra.agent.session import Session
-
-        session = Session(self, run_id=run_id, resumed=resumed, budget=budget)
-        if signal_holder:
-            session.default_signum = signal_holder[0]
-        return await session.drive(prompt, images=images, sink=sink)
 
     async def rounds(self, emitter: Emitter, state: RunState, log: RunLog) -> None:
         """Rounds until a reply has no tool calls (or a limit, a fault, a cancel ends them)."""
@@ -371,7 +351,7 @@ class RunState:
     def cost(self) -> float | None:
         return self.budget.cost
 
-    def outcome(self, status: str, exit_code: int, error: str | None = None) -> RunOutcome:
+    def outcome(self, status: RunEndStatus, exit_code: int, error: str | None = None) -> RunOutcome:
         return RunOutcome(
             status=status,
             exit_code=exit_code,

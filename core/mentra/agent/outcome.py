@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mentra.errors import RunEndStatus
 from mentra.messages import Usage
 
 
 @dataclass(slots=True)
 class RunOutcome:
-    status: str
+    status: RunEndStatus
     exit_code: int
     final_text: str | None
     structured_output: Any

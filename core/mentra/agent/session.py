@@ -25,7 +25,13 @@ from mentra._version import __version__
 from mentra.agent.budget import Budget
 from mentra.agent.emitter import Emitter
 from mentra.agent.loop import Agent, RunOutcome, RunState
-from mentra.errors import InterruptedRunError, MentraError, RunTimeoutError, UsageError
+from mentra.errors import (
+    InterruptedRunError,
+    MentraError,
+    RunEndStatus,
+    RunTimeoutError,
+    UsageError,
+)
 from mentra.events import ErrorEvent, Event, Notice, RunFinished, SessionStarted, UserMessage
 from mentra.messages import ContentBlock, ImageBlock, Message, TextBlock, ToolResultBlock
 
@@ -285,7 +291,7 @@ class Session:
             state.errors.append(err)  # a failed run leaves the board as it found it
         if heartbeat is not None:
             heartbeat.cancel()
-        record.status = outcome.status  # type: ignore[assignment]
+        record.status = outcome.status
         record.error = outcome.error
         record.usage = state.usage
         record.cost_usd = state.cost
@@ -417,7 +423,7 @@ def _silent(cls: object, **fields: Any) -> None:
     return None
 
 
-def _ended(status: str, exit_code: int, error: str) -> RunOutcome:
+def _ended(status: RunEndStatus, exit_code: int, error: str) -> RunOutcome:
     """How a stream ended between runs (a bad line, a signal): no run, nothing spent."""
     from mentra.messages import Usage
 

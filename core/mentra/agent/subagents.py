@@ -162,7 +162,7 @@ class TaskTool(SchemaTool):
         )
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        subagents = ctx.services.get(SERVICE_KEY)
+        subagents = ctx.services.subagents
         if not isinstance(subagents, Subagents):
             return ToolResult("Subagent failed: subagents are not available here", True)
         profile = args.get("agent")

@@ -202,7 +202,7 @@ class ToolRunner:
             run_id=self.emitter.run_id,
             call_id=use.id,
             progress=progress,
-            services=self.services.as_dict(),
+            services=self.services,  # shared by the round's calls, read-only to them
         )
         try:
             result = await item.tool.run(item.args, ctx)

@@ -26,7 +26,7 @@ class CompactTool(ArgsTool[CompactArgs]):
     Args = CompactArgs
 
     async def run(self, args: CompactArgs, ctx: ToolContext) -> ToolResult:
-        compactor = ctx.services.get(SERVICE_KEY)
+        compactor = ctx.services.compactor
         if compactor is None:
             return ToolResult("Compaction is not available to this agent.", is_error=True)
         compactor.request_manual()

@@ -43,9 +43,10 @@ def tools_for(config: MemoryConfig | None) -> dict[str, Tool]:
     return {t.name: t for t in tools}
 
 
-def store_for(store: Store | None, *, owner: object = None) -> MemoryStore:
-    """The memory of a store: in the same SQLite file for an `SQLiteStore`; in process for
-    the in-memory store, or for ``owner`` (a runtime) when there is no store (``--ephemeral``)."""
+def store_for(store: Store, *, owner: object = None) -> MemoryStore:
+    """The memory of a store: in the same SQLite file for an `SQLiteStore`; in process (one per
+    store object) for any other, such as the in-memory store of an ``--ephemeral`` runtime.
+    ``owner`` is no longer needed: every runtime has a store."""
     sqlite_store = sys.modules.get("mentra.store.sqlite")  # not imported: not an SQLiteStore
     if sqlite_store is not None and isinstance(store, sqlite_store.SQLiteStore):
         path = store.path.resolve()
@@ -61,14 +62,11 @@ def store_for(store: Store | None, *, owner: object = None) -> MemoryStore:
             else:
                 _SQLITE[path] = found
         return found
-    key = store if store is not None else owner
-    found = _OTHERS.get(key) if key is not None else None
+    found = _OTHERS.get(store)
     if found is None:
         from mentra.memory.inmemory import InMemoryMemoryStore
 
-        found = InMemoryMemoryStore()
-        if key is not None:
-            _OTHERS[key] = found
+        found = _OTHERS[store] = InMemoryMemoryStore()
     return found
 
 
@@ -82,7 +80,7 @@ def close_store(store: Store | None) -> None:
 
 
 def session_for(
-    config: MemoryConfig, *, store: Store | None, owner: object, agent_id: str, workspace: str
+    config: MemoryConfig, *, store: Store, owner: object, agent_id: str, workspace: str
 ) -> MemorySession | None:
     """One agent's memory for a run; None when ``memory.enabled`` is false."""
     if not config.enabled:

@@ -1,6 +1,6 @@
 """The memory tools: `memory_search` (read-only), `memory_pin` and `memory_forget` (mutating).
 
-They act through the run's `MemorySession` (``ctx.services["memory"]``), which knows the
+They act through the run's `MemorySession` (``ctx.services.memory``), which knows the
 agent, the scope and where to emit ``memory_updated``.
 """
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _session(ctx: ToolContext) -> MemorySession | None:
-    session: MemorySession | None = ctx.services.get("memory")
+    session: MemorySession | None = ctx.services.memory
     return session
 
 

@@ -20,6 +20,8 @@ from mentra.providers.settings import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import httpx
 
 
@@ -71,6 +73,14 @@ def create_provider(
 
         return GeminiProvider(name, settings, client=client)
     raise ConfigError(f"provider {name!r}: wire {wire!r} is not available in this build")
+
+
+def check_script(path: Path) -> str | None:
+    """Load and check the script at ``path`` (`ConfigError` if it cannot be read or is not a
+    script); the model it names, if any. The scripted wire is imported here, as the others."""
+    from mentra.providers.scripted import load_script
+
+    return load_script(path).model
 
 
 def newest_model(models: list[ModelInfo]) -> ModelInfo | None:

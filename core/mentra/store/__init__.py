@@ -19,9 +19,9 @@ from mentra.store.base import (
     LeaseStore,
     PermissionRuleRecord,
     RunRecord,
-    RunStatus,
     RunStore,
     Store,
+    StoredRunStatus,
     TranscriptItem,
 )
 from mentra.store.location import default_store_path, open_store, resolve_store_path
@@ -41,9 +41,9 @@ __all__ = [
     "LeaseStore",
     "PermissionRuleRecord",
     "RunRecord",
-    "RunStatus",
     "RunStore",
     "Store",
+    "StoredRunStatus",
     "TranscriptItem",
     "default_store_path",
     "find_agent",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from mentra._pids import pid_alive
 from mentra.errors import AgentBusyError, StoreError, UsageError
-from mentra.store.base import AgentStatus, LeaseRecord, RunStatus
+from mentra.store.base import AgentStatus, LeaseRecord, StoredRunStatus
 
 
 def utcnow() -> datetime:
@@ -34,7 +34,7 @@ def busy_error(lease: LeaseRecord, now: datetime) -> AgentBusyError:
     )
 
 
-def status_after_run(status: RunStatus) -> AgentStatus:
+def status_after_run(status: StoredRunStatus) -> AgentStatus:
     if status == "running":
         return "running"
     if status == "success":

@@ -26,7 +26,8 @@ from mentra.errors import RunEndStatus
 from mentra.messages import Message, ToolResultBlock, Usage
 
 AgentStatus = Literal["idle", "running", "failed", "interrupted"]
-RunStatus = Literal["running"] | RunEndStatus
+# a stored run: still ``running``, or how it ended (`RunEndStatus`, the events' and errors')
+StoredRunStatus = Literal["running"] | RunEndStatus
 JobStatus = Literal["running", "exited", "killed", "timeout", "failed", "lost"]
 """``timeout``: killed by the background timeout; ``failed``: could not start; ``lost``: its
 supervisor vanished (the machine or process was stopped)."""
@@ -53,7 +54,7 @@ class RunRecord:
     id: str
     agent_id: str
     prompt: str | None
-    status: RunStatus = "running"
+    status: StoredRunStatus = "running"
     error: str | None = None
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = None

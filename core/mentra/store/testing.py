@@ -44,8 +44,8 @@ from mentra.store.base import (
     LeaseHolder,
     PermissionRuleRecord,
     RunRecord,
-    RunStatus,
     Store,
+    StoredRunStatus,
 )
 from mentra.store.fencing import LeaseLostError
 
@@ -386,7 +386,7 @@ class StoreContract:
         ],
     )
     def test_finish_run_stores_final_state(
-        self, seeded: Store, status: RunStatus, agent_status: str
+        self, seeded: Store, status: StoredRunStatus, agent_status: str
     ) -> None:
         run = make_run()
         run.status = status

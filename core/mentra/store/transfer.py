@@ -27,8 +27,8 @@ from mentra.store.base import (
     AuditRecord,
     CompactionMarker,
     RunRecord,
-    RunStatus,
     Store,
+    StoredRunStatus,
 )
 
 EXPORT_FORMAT: Literal["mentra-agent"] = "mentra-agent"
@@ -57,7 +57,7 @@ class ExportedAgent(_Model):
 class ExportedRun(_Model):
     id: str = Field(pattern=SAFE_ID)
     prompt: str | None
-    status: RunStatus
+    status: StoredRunStatus
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None

@@ -129,11 +129,9 @@ class SQLiteTaskStore:
 _MEMORY_BOARDS: weakref.WeakKeyDictionary[Any, InMemoryTaskStore] = weakref.WeakKeyDictionary()
 
 
-def task_store_for(store: Store | None) -> TaskStore:
+def task_store_for(store: Store) -> TaskStore:
     """The board store beside an agent store: its SQLite file, else process memory (one
     in-memory board store per agent store, so every run of that process shares it)."""
-    if store is None:
-        return InMemoryTaskStore()
     sqlite_store = sys.modules.get("mentra.store.sqlite")  # not imported: not an SQLiteStore
     if sqlite_store is not None and isinstance(store, sqlite_store.SQLiteStore):
         return SQLiteTaskStore(store)

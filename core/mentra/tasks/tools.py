@@ -1,7 +1,7 @@
 """The ``task_*`` tools and `TaskBoard`, the per-agent service they work through.
 
 The tools are stateless: a run puts its `TaskBoard` in the tool services
-(``services["task_board"]``), bound to the run's emitter so every change is a
+(``ctx.services.task_board``), bound to the run's emitter so every change is a
 ``task_updated`` event. `TaskBoard.begin_run` / `end_run` keep the reference's promise that a
 failed run leaves the board as it was when the run began.
 """
@@ -125,7 +125,7 @@ class TaskBoard:
         return None
 
 
-def board_for(store: Store | None, namespace: str) -> TaskBoard:
+def board_for(store: Store, namespace: str) -> TaskBoard:
     """The board of the top-level agent ``namespace``, kept beside ``store``."""
     return TaskBoard(task_store_for(store), namespace)
 
@@ -145,7 +145,7 @@ def bind_services(services: dict[str, Any], emitter: _Emitter) -> None:
 
 
 def _board(ctx: ToolContext) -> TaskBoard:
-    board = ctx.services.get(SERVICE_KEY)
+    board = ctx.services.task_board
     if not isinstance(board, TaskBoard):
         raise TaskBoardError("the task board is not available in this run")
     return board

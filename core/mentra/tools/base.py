@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, run
 from pydantic import BaseModel, ValidationError
 
 from mentra.errors import MentraError
+from mentra.tools.services import ToolServices
 
 if TYPE_CHECKING:
     from mentra.permissions.policy import RuntimePolicy
@@ -43,14 +44,19 @@ def _no_progress(message: str, stream: str) -> None:
 
 @dataclass(slots=True)
 class ToolContext:
-    """What a running tool may see: the policy fence, ids, and a progress channel."""
+    """What a running tool may see: the policy fence, ids, a progress channel, and the
+    services the runtime lends it (`ToolServices`: ``ctx.services.jobs_dir``, ...)."""
 
     policy: RuntimePolicy
     agent_id: str = ""
     run_id: str = ""
     call_id: str = ""
     progress: ProgressFn = _no_progress
-    services: dict[str, Any] = field(default_factory=dict)
+    services: ToolServices = field(default_factory=ToolServices)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.services, dict):  # the old mapping form, from code written for it
+            self.services = ToolServices.from_mapping(self.services)
 
     @property
     def working_dir(self) -> Path:
@@ -58,7 +64,7 @@ class ToolContext:
 
     def app_context(self, cls: type[_C]) -> _C:
         """The application object registered with ``Runtime.register_context`` for ``cls``."""
-        obj = self.services.get("contexts", {}).get(cls)
+        obj = self.services.contexts.get(cls)
         if not isinstance(obj, cls):
             raise LookupError(f"no context of type {cls.__name__} is registered")
         return obj

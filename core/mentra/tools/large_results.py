@@ -13,11 +13,11 @@ import re
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mentra.tools.base import ArgsTool, ToolContext, ToolResult
+from mentra.tools.services import ToolServices
 
 MAX_RESULT_BYTES = 50 * 1024
 MAX_RESULT_LINES = 2000
@@ -27,9 +27,9 @@ PAGE_BYTES = 40 * 1024  # a page stays under the shrink threshold
 _ID = re.compile(r"^res_[0-9a-f]{16}$")
 
 
-def results_dir_for(services: dict[str, Any]) -> Path:
-    """Where full results live: ``services["results_dir"]``, else a per-user temp directory."""
-    given = services.get("results_dir")
+def results_dir_for(services: ToolServices) -> Path:
+    """Where full results live: ``services.results_dir``, else a per-user temp directory."""
+    given = services.results_dir
     path = Path(given) if given else Path(tempfile.gettempdir()) / f"mentra-results-{os.getuid()}"
     return path
 

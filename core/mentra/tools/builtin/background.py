@@ -1,6 +1,6 @@
 """`background_run` and `check_background`: long-running commands that outlive one tool call.
 
-Each job is a directory under the jobs directory (``ctx.services["jobs_dir"]``, persisted with
+Each job is a directory under the jobs directory (``ctx.services.jobs_dir``, persisted with
 the agent) holding ``job.json``, the output logs and, once done, ``result.json``. A detached
 supervisor process (`mentra.tools.builtin._job_runner`) runs the command, so the job survives
 the process that started it and any later process can check it after a resume. Job ids are
@@ -10,7 +10,7 @@ running at once) and timeout (``policy.background_timeout``), apart from the for
 A finished job is reported to the model once: by `check_background`, or else by
 `pending_job_notices`, which the loop calls before its next request.
 
-The agent's store (``ctx.services["store"]``) keeps a record of each job (`JobRecord`: command,
+The agent's store (``ctx.services.store``) keeps a record of each job (`JobRecord`: command,
 directory, status, exit code, times), so ``mentra show AGENT --jobs`` lists an agent's jobs;
 the files stay the truth while a job runs, and the record is brought up to date whenever the
 job is seen finished.
@@ -37,15 +37,16 @@ from mentra.tools.base import ArgsTool, ToolContext, ToolResult
 from mentra.tools.builtin import _job_runner
 from mentra.tools.builtin._job_runner import write_json_atomic
 from mentra.tools.builtin.shell import command_cwd
+from mentra.tools.services import ToolServices
 
 _ENDED = frozenset({"exited", "killed", "timeout", "failed", "lost"})  # JobStatus but running
 STARTING_GRACE_SECONDS = 10.0  # a job without a supervisor pid yet is "starting" this long
 _RUNNER = _job_runner.__file__  # run as a script: it imports only the standard library
 
 
-def jobs_dir_for(services: dict[str, Any]) -> Path:
+def jobs_dir_for(services: ToolServices) -> Path:
     """The jobs directory of a context; a per-user temp directory when none was given."""
-    given = services.get("jobs_dir")
+    given = services.jobs_dir
     path = Path(given) if given else Path(tempfile.gettempdir()) / f"mentra-jobs-{os.getuid()}"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
@@ -99,7 +100,7 @@ class BackgroundRunTool(ArgsTool[BackgroundRunArgs]):
             )
         job_id = f"job_{uuid.uuid4().hex[:12]}"
         job_dir = root / job_id
-        store = ctx.services.get("store")
+        store = ctx.services.store
         if store is not None and ctx.agent_id:  # recorded first: no job runs unrecorded
             store.create_job(
                 JobRecord(
@@ -142,7 +143,7 @@ class CheckBackgroundTool(ArgsTool[CheckBackgroundArgs]):
 
     async def run(self, args: CheckBackgroundArgs, ctx: ToolContext) -> ToolResult:
         root = jobs_dir_for(ctx.services)
-        store = ctx.services.get("store")
+        store = ctx.services.store
         if args.job_id is None:
             jobs = _all_jobs(root)
             if not jobs:

@@ -1,4 +1,7 @@
-"""Commands that look without running: `tools`, `models`, `schema`, `validate`."""
+"""Commands that look without running: `tools`, `models`, `schema`, `validate`.
+
+Each is a thin call of the public `Runtime` (tool listing, the permission engine, provider
+models, a scripted model's script), so they show exactly what a run would use."""
 
 from __future__ import annotations
 
@@ -93,12 +96,8 @@ def _default_decisions(
     runtime: Any, loaded: Any, overrides: Any, descriptors: list[Any]
 ) -> dict[str, str]:
     """What the permissions decide for a call of each tool with no particular input."""
-    from mentra.agent import assemble
-
-    policy = runtime.build_policy(loaded.config)
-    authorizer, _make, _mode, _notices = assemble.build_permissions(
-        runtime, loaded, overrides, policy
-    )
+    runtime.build_policy(loaded.config)  # a bad working_dir is refused as a run would
+    authorizer, _notices = runtime.permission_engine(loaded, overrides)
     from mentra.permissions.decide import PermissionRequest
 
     out: dict[str, str] = {}
@@ -163,16 +162,13 @@ async def _list_models(
     try:
         provider = runtime.provider(name)
         if runtime.provider_settings(name).wire == "scripted" and model is not None:
-            from mentra.providers.scripted import load_script
-
-            path = Path(model) if Path(model).is_absolute() else runtime.workspace / model
-            script = load_script(path)
+            info = runtime.script_model(name, model)
             return [
                 {
-                    "id": script.model or model,
+                    "id": info.id,
                     "provider": name,
                     "created": None,
-                    "display_name": str(path),
+                    "display_name": info.display_name,
                 }
             ]
         if newest:
@@ -300,10 +296,7 @@ def _validate(
         try:
             provider, name = split_model(model)
             if runtime.provider_settings(provider).wire == "scripted":
-                from mentra.providers.scripted import load_script
-
-                path = Path(name).expanduser()
-                load_script(path if path.is_absolute() else workspace / path)
+                runtime.script_model(provider, name)  # the script is read and checked
         except ConfigError as exc:
             lines += _problem_lines(exc, model_at)
         except ValueError as exc:

@@ -265,6 +265,7 @@ turns:
   - text: second run done
 compaction:
   - text: '{"goal": "scripted goal", "progress": "two logs read"}'
+    usage: {input_tokens: 1000, output_tokens: 50}
 """
 
 
@@ -283,7 +284,30 @@ def test_a_scripted_run_continues_its_script_across_a_compaction_and_a_resume(
     assert "Goal: scripted goal" in completed["summary"]
     # the turns the summary stands for still count: the script's 4th reply came, not the 2nd
     assert res.events[-1]["final_text"] == "first run done"
-    again = mentra("resume", res.events[0]["agent_id"], "more", *args[2:], cwd=ws)
+    # the summary request's usage is the run's (the script's turns report none)
+    assert res.events[-1]["usage"]["input_tokens"] == 1000
+    assert res.events[-1]["usage"]["output_tokens"] == 50
+    agent_id = res.events[0]["agent_id"]
+
+    # an export carries the marker; the imported agent resumes from it in another store
+    exported = mentra("export", agent_id, cwd=ws)
+    assert exported.code == 0, exported.stderr
+    doc = json.loads(exported.stdout)
+    (marked,) = [i for i in doc["transcript"] if "compaction" in i]
+    assert marked["compaction"]["fields"]["goal"] == "scripted goal"
+    (ws / "a.json").write_text(exported.stdout, encoding="utf-8")
+    other = str(ws / "other.db")
+    imported = mentra("import", "a.json", "--store", other, cwd=ws)
+    assert imported.code == 0, imported.stderr
+    assert (
+        json.loads(mentra("export", agent_id, "--store", other, cwd=ws).stdout)["transcript"]
+        == doc["transcript"]
+    )
+
+    again = mentra("resume", agent_id, "more", *args[2:], "--store", other, cwd=ws)
+    assert again.code == 0, again.stderr
+    assert again.events[-1]["final_text"] == "second run done"
+    again = mentra("resume", agent_id, "more", *args[2:], cwd=ws)
     assert again.code == 0, again.stderr
     assert again.events[-1]["final_text"] == "second run done"
 

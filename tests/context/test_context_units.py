@@ -227,3 +227,20 @@ def test_openai_models_get_the_lazy_tokenizer_others_do_not() -> None:
     assert estimator_for("openai-chat", "gpt-4o", precise_above=10)._loader is not None
     assert estimator_for("anthropic", "claude-x", precise_above=10)._loader is None
     assert estimator_for("openai-chat", "llama3", precise_above=10)._loader is None
+
+
+def test_the_summary_input_fits_a_small_window() -> None:
+    body = summarize.transcript_text([Message.user_text("A" * 50_000)], 6_000)
+    assert len(body) < 6_100
+
+
+def test_a_threshold_past_the_window_is_the_window() -> None:
+    from mentra.context.compactor import Compactor
+    from mentra.providers.scripted import ScriptedProvider
+    from mentra.providers.settings import Retries
+
+    config = ContextConfig(window_tokens=10_000, compact_threshold_tokens=50_000)
+    compactor = Compactor(
+        config, provider=ScriptedProvider(), provider_name="s", model="m", retries=Retries()
+    )
+    assert (compactor.window, compactor.threshold) == (10_000, 10_000)

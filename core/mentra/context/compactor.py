@@ -76,7 +76,8 @@ class Compactor:
         self.retries = retries
         self.estimator = estimator if estimator is not None else TokenEstimator()
         self.window = config.window(model)
-        self.threshold = config.threshold(model, compact_at)
+        # a threshold past the window would let a request reach it uncompacted
+        self.threshold = min(config.threshold(model, compact_at), self.window)
         self.cost_fn = cost_fn
         self.memory = memory
         self.user_hooks = user_hooks
@@ -154,7 +155,8 @@ class Compactor:
         from mentra.events import CompactionCompleted, CompactionFailed, CompactionStarted
 
         view = owner.context
-        current = request.messages
+        # the stored conversation (not the request: memory's recall rides on it, unstored)
+        current = view.messages(owner.history) if view is not None else list(owner.history)
         cut = summarize.split_tail(current)
         older, tail = current[:cut], current[cut:]
         since_marker = len(owner.history) - (view.start if view is not None else 0)
@@ -225,11 +227,18 @@ class Compactor:
         faults up to `SUMMARY_ATTEMPTS` times; its usage is charged to the run."""
         from mentra.providers.base import ModelOptions, ModelRequest, ReplyBuilder
 
+        # the summary request must fit a small window too: its input is cut to fit
+        room = (self.window - summarize.MAX_SUMMARY_TOKENS) * 3
+        prompt = summarize.summary_prompt(older, facts, max(4_000, room))
         ask = ModelRequest(
             model=self.model,
-            messages=[Message.user_text(summarize.summary_prompt(older, facts))],
+            messages=[Message.user_text(prompt)],
             system=summarize.SUMMARY_SYSTEM,
-            options=ModelOptions(max_output_tokens=summarize.MAX_SUMMARY_TOKENS),
+            options=ModelOptions(
+                max_output_tokens=summarize.MAX_SUMMARY_TOKENS,
+                # a reasoning model must not spend the 2,000 tokens thinking
+                reasoning_effort="low" if request.options.reasoning_effort else None,
+            ),
             purpose="compaction",
             folded_turns=request.folded_turns,
         )

@@ -76,6 +76,7 @@ GROUPS: dict[str, typer.Typer] = {
 # What help shows for a value, by parameter name: typer's own labels are Python types
 # (`<list[str]>`, `<int range>`); people read these, as in the README.
 METAVARS: dict[str, str] = {
+    "agent": "AGENT_ID",
     "agent_id": "AGENT_ID",
     "agent_ids": "AGENT_ID",
     "allow": "RULE",

@@ -18,6 +18,9 @@ from mentra.permissions.policy import RuntimePolicy
 from mentra.providers.base import ToolSpec
 from mentra.providers.registry import Retries
 from mentra.providers.scripted import ScriptedProvider
+from mentra.store.async_store import AsyncStore
+from mentra.store.in_memory import InMemoryStore
+from mentra.store.testing import make_agent as agent_record
 from mentra.tools.base import ArgsTool, Tool, ToolContext, ToolResult
 
 
@@ -63,6 +66,8 @@ def make_agent(
     tool_list = tools if tools is not None else [EchoTool(), WriteTool(), CrashTool()]
     tool_map = {t.name: t for t in tool_list}
     policy = RuntimePolicy(working_dir=tmp_path)
+    store = InMemoryStore()  # the agent's record: a run is recorded as it goes
+    store.create_agent(agent_record("agent1"))
 
     agent = Agent(
         AgentSetup(
@@ -77,6 +82,7 @@ def make_agent(
             tool_specs=[ToolSpec(t.name, t.description, t.input_schema) for t in tool_list],
             permission_mode="bypass",
             cwd=str(tmp_path),
+            store=AsyncStore(store),
             retries=Retries(max_attempts=3, base_delay=0.01, max_delay=0.02),
             **setup,
         )
@@ -443,8 +449,17 @@ def test_child_budget_charges_its_parent_and_each_level_checks_its_own_limits() 
     with pytest.raises(LimitReachedError, match="max_tokens reached \\(110 of 100\\)"):
         child.check_spend()  # the parent's limit holds over the child
     child.charge_round(Usage(), 0.0)
+    # a limit once used up stays the reason: every later check of the chain raises it
+    with pytest.raises(LimitReachedError, match="max_tokens reached \\(110 of 100\\)"):
+        child.check_rounds()
+    assert parent.limit_hit is not None and child.limit_hit is None
+    parent = Budget(Limits(max_rounds=3))
+    child = parent.child(Limits(max_rounds=10))
+    for _ in range(3):
+        child.charge_round(Usage(), 0.0)
     with pytest.raises(LimitReachedError, match="max_rounds reached \\(3\\)"):
         child.check_rounds()
+    assert (parent.own_rounds, child.own_rounds) == (0, 3)
     assert parent.tool_calls_exceeded(1) is None
     assert Budget(Limits(max_tool_calls=2)).child().tool_calls_exceeded(3) == 2
 

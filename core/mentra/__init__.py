@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mentra.agent.loop import Agent, RunOutcome
     from mentra.agent.request import RunOverrides, RunRequest
     from mentra.agent.session import Session
+    from mentra.agent.turns import Turn, TurnInputError, parse_turn
     from mentra.config import AgentConfig, load_agent_config
     from mentra.errors import (
         AgentBusyError,
@@ -46,6 +47,9 @@ _EXPORTS = {
     "ToolCall": "mentra.agent.hooks",
     "RunRequest": "mentra.agent.request",
     "Session": "mentra.agent.session",
+    "Turn": "mentra.agent.turns",
+    "TurnInputError": "mentra.agent.turns",
+    "parse_turn": "mentra.agent.turns",
     "RuntimeBuilder": "mentra.runtime",
     "ToolDescriptor": "mentra.runtime",
     "ModelInfo": "mentra.providers.base",
@@ -112,11 +116,14 @@ __all__ = [
     "ToolResult",
     "ToolServices",
     "ToolSet",
+    "Turn",
+    "TurnInputError",
     "Usage",
     "__version__",
     "load_agent_config",
     "open_store",
     "parse_event",
+    "parse_turn",
 ]
 
 

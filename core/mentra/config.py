@@ -71,6 +71,7 @@ class ModelOptionsConfig(_Strict):
     max_output_tokens: int | None = Field(None, ge=1)
     tool_choice: Literal["auto", "required", "none"] | dict[Literal["tool"], str] | None = None
     reasoning_effort: Literal["low", "medium", "high"] | None = None
+    prompt_cache: bool = True  # Anthropic cache breakpoints, OpenAI prompt_cache_key
 
 
 class LimitsConfig(_Strict):
@@ -79,6 +80,7 @@ class LimitsConfig(_Strict):
     max_tokens: int | None = Field(None, ge=1)
     max_cost_usd: float | None = Field(None, gt=0)
     timeout: Duration | None = None
+    max_parallel_subagents: int = Field(4, ge=1, description="`task` children run at once")
 
 
 class AgentConfig(_Strict):

@@ -29,6 +29,9 @@ class _Event(BaseModel):
     ts: str = Field(description="RFC 3339 UTC timestamp")
     agent_id: str
     run_id: str
+    parent_run_id: str | None = Field(
+        None, description="set on a subagent's events: the run of the agent that started it"
+    )
 
 
 class ToolCallSummary(BaseModel):
@@ -216,6 +219,39 @@ class HookCompleted(_Event):
     duration_ms: int
 
 
+class SubagentStarted(_Event):
+    """The ``task`` tool started a child agent; its events follow, with ``parent_run_id``."""
+
+    type: Literal["subagent_started"] = "subagent_started"
+    child_agent_id: str
+    profile: str | None = Field(description="the `agents:` profile, or null for the default")
+    prompt: str
+    call_id: str | None = Field(None, description="the parent's `task` call")
+
+
+class SubagentFinished(_Event):
+    type: Literal["subagent_finished"] = "subagent_finished"
+    child_agent_id: str
+    status: RunStatus
+    final_text: str | None
+    usage: Usage
+    cost_usd: float | None
+    call_id: str | None = None
+    error: str | None = None
+
+
+class SubagentSummary(BaseModel):
+    """One child of a run, in ``run_finished.subagents``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str
+    profile: str | None
+    status: RunStatus
+    usage: Usage
+    cost_usd: float | None
+
+
 class PermissionDenial(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -239,6 +275,9 @@ class RunFinished(_Event):
     tool_calls: int
     permission_denials: list[PermissionDenial]
     errors: list[str]
+    subagents: list[SubagentSummary] = Field(
+        default_factory=list, description="the children this run started (`task`), in order"
+    )
 
 
 Event = Annotated[
@@ -261,6 +300,8 @@ Event = Annotated[
     | HookCompleted
     | RetryAttempt
     | ErrorEvent
+    | SubagentStarted
+    | SubagentFinished
     | RunFinished,
     Field(discriminator="type"),
 ]

@@ -75,6 +75,11 @@ class Runtime:
 
             store = InMemoryStore()
         self.store: Store = store
+        from mentra.store.async_store import AsyncStore
+
+        # what sessions call on the event loop: SQLite's calls on one worker thread, shared by
+        # every agent of this runtime; the in-memory store's inline
+        self.async_store = AsyncStore(store)
         self.store_label = store_label
         self.user_config_dir = user_config_dir
         self.no_user_config = no_user_config
@@ -118,6 +123,7 @@ class Runtime:
 
     def close(self) -> None:
         """Close the stores this runtime opened."""
+        self.async_store.stop_worker()  # the writes queued for it are done first
         if self._global_store is not None:
             self._global_store.close()
             self._global_store = None
@@ -515,6 +521,7 @@ class Runtime:
         if overrides.append_system:  # --append-system adds to the prompt instead of replacing it
             system = "\n\n".join([*([system] if system else []), *overrides.append_system])
         system = assemble.system_prompt(system, skills)
+        base_system = system  # what a `task` child starts from (without --json-schema's rule)
         if overrides.json_schema is not None:
             system = assemble.with_output_schema(system, overrides.json_schema)
         authorizer, notices = assemble.permission_engine(self, loaded, overrides)
@@ -578,6 +585,7 @@ class Runtime:
                     "Literal['low', 'medium', 'high'] | None",
                     _pick(overrides.effort, opts.reasoning_effort),
                 ),
+                prompt_cache=opts.prompt_cache,
             ),
             retries=settings.retries,
             limits=Limits(
@@ -587,7 +595,7 @@ class Runtime:
                 max_cost_usd=cap,
                 timeout=_pick(overrides.timeout, limits.timeout),
             ),
-            store=self.store,
+            store=self.async_store,
             store_label=self.store_label,
             include_deltas=overrides.include_deltas,
             json_schema=overrides.json_schema,
@@ -599,7 +607,118 @@ class Runtime:
             task_board=services.task_board,
             compactor=services.compactor,
         )
-        return Agent(setup, history)
+        agent = Agent(setup, history)
+        from mentra.agent.subagents import TASK_TOOL_NAME, Subagents, child_tools
+
+        if TASK_TOOL_NAME in tool_map or static is None:  # the `task` tool's children
+
+            def spawn(profile: str | None) -> Agent:
+                return self._child_agent(agent, loaded, authorizer, base_system, profile)
+
+            for profile in config.agents.values():  # a profile naming no tool: refused now
+                if static is not None:
+                    child_tools(tool_map, profile)
+            setup.subagents = services.subagents = Subagents(
+                spawn, profiles=config.agents, max_parallel=limits.max_parallel_subagents
+            )
+        return agent
+
+    def _child_agent(
+        self,
+        parent: Agent,
+        loaded: LoadedConfig,
+        authorizer: Any,
+        base_system: str | None,
+        profile_name: str | None,
+    ) -> Agent:
+        """A new stored child of ``parent`` for its `task` tool (`mentra.agent.subagents`):
+        the parent's setup, with the profile's model, system, tools and max_rounds, a
+        permission engine that only narrows the parent's, and no `task` of its own."""
+        import dataclasses
+
+        from mentra import pricing
+        from mentra.agent import assemble, subagents
+        from mentra.permissions.ceiling import narrowed_authorizer
+        from mentra.tasks.profiles import DEFAULT_MAX_ROUNDS
+        from mentra.tasks.tools import TaskBoard
+
+        p = parent.setup
+        profile = loaded.config.agents.get(profile_name) if profile_name is not None else None
+        if profile_name is not None and profile is None:
+            raise UsageError(f"no subagent profile {profile_name!r}")
+        provider, provider_name, model = p.provider, p.provider_name, p.model
+        retries, cost_fn = p.retries, p.cost_fn
+        if profile is not None and profile.model is not None:
+            provider_name, model = split_model(profile.model)
+            if provider_name in self._instances:
+                settings = ProviderSettings()
+            else:
+                settings = self.provider_settings(
+                    provider_name, {**self._declared, **loaded.config.providers}
+                )
+            provider = self.provider(provider_name, settings)
+            if settings.wire == "scripted" and not Path(model).is_absolute():
+                model = str(self.workspace / model)
+            pricing.require_price(provider_name, model, settings.prices, p.limits.max_cost_usd)
+            retries, cost_fn = settings.retries, pricing.cost_function(settings.prices)
+        child_id = new_id()
+        tools = subagents.child_tools(p.tools, profile)
+        child_auth, notices = narrowed_authorizer(
+            authorizer, profile_name or "task", profile.permissions if profile else None
+        )
+        services = assemble.tool_services(self, child_id)
+        board = p.services.task_board  # one board: the top-level agent's
+        services.task_board = (
+            TaskBoard(board.store, board.namespace, snapshots=False) if board else None
+        )
+        services.user_hooks, services.memory = p.services.user_hooks, p.services.memory
+        setup = dataclasses.replace(
+            p,
+            agent_id=child_id,
+            name=f"{p.name}::{profile_name or 'task'}",
+            provider=provider,
+            provider_name=provider_name,
+            model=model,
+            system=subagents.child_system(base_system, profile),
+            tools=tools,
+            tool_specs=[ToolSpec(t.name, t.description, t.input_schema) for t in tools.values()],
+            permission_mode=str(child_auth.mode),
+            hooks=assemble.builtin_hooks(self, child_id, child_auth, services, p.policy),
+            services=services,
+            retries=retries,
+            limits=Limits(max_rounds=profile.max_rounds if profile else DEFAULT_MAX_ROUNDS),
+            json_schema=None,
+            fail_on_denial=child_auth.fail_on_denial,
+            cost_fn=cost_fn,
+            toolset=None,  # the parent's sets are entered by the parent's session
+            list_tools_at_start=False,
+            user_hooks=None,  # session_start/stop hooks are the parent's; pre/post_tool apply
+            memory=None,  # no recall, no episode of its own
+            task_board=services.task_board,
+            subagents=None,  # no nesting
+            setup_notices=notices,
+        )
+        record = self.store.get_agent(p.agent_id)
+        raw = loaded.raw if loaded.raw is not None else loaded.config.model_dump(mode="json")
+        self.store.create_agent(
+            AgentRecord(
+                id=child_id,
+                name=setup.name,
+                model=f"{provider_name}:{model}",
+                workspace=record.workspace if record is not None else str(self.workspace),
+                config=subagents.child_config(
+                    raw,
+                    name=setup.name,
+                    model=f"{provider_name}:{model}",
+                    system=setup.system or "",
+                    tools=list(tools),
+                    max_rounds=setup.limits.max_rounds or DEFAULT_MAX_ROUNDS,
+                    profile=profile,
+                ),
+                parent_id=p.agent_id,
+            )
+        )
+        return Agent(setup)
 
     def build_policy(self, config: AgentConfig) -> RuntimePolicy:
         p = config.policy

@@ -101,6 +101,7 @@ def _row(agent: AgentRecord) -> dict[str, Any]:
         "created_at": agent.created_at.isoformat() if agent.created_at else None,
         "updated_at": agent.updated_at.isoformat() if agent.updated_at else None,
         "workspace": agent.workspace,
+        "parent": agent.parent_id,
     }
 
 
@@ -138,14 +139,19 @@ def list_agents(
     ] = None,
     store: StoreOpt = None,
     cwd: CwdOpt = None,
+    children: Annotated[
+        bool, typer.Option("--children", help="Subagents too (started by the task tool).")
+    ] = False,
 ) -> None:
-    """List persisted agents, most recently active first."""
+    """List persisted agents, most recently active first (subagents with --children)."""
     with cli_errors():
         fmt = listing_format(output)
         workspace = workspace_dir(cwd)
         agents: list[AgentRecord] = []
         for s in _stores(store, workspace, every=all_workspaces, write=False):
             agents += s.list_agents(None if all_workspaces else str(workspace))
+        if not children:
+            agents = [a for a in agents if a.parent_id is None]
         agents.sort(key=lambda a: a.updated_at or a.created_at or _EPOCH, reverse=True)
         rows = [_row(a) for a in agents]
         if fmt == "table":
@@ -153,6 +159,7 @@ def list_agents(
                 for key in ("created_at", "updated_at"):
                     row[key] = (row[key] or "")[:19].replace("T", " ")
         columns = ["id", "name", "model", "status", "turns", "items", "created_at", "updated_at"]
+        columns.append("parent")
         print_listing(rows, fmt, [*columns, "workspace"] if all_workspaces else columns)
 
 

@@ -4,14 +4,17 @@ timeout, the JSON Schema file."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import select
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast, get_type_hints
 
 import typer
 
@@ -19,7 +22,7 @@ from mentra._text import clean_text, decode_text
 from mentra.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from mentra import RunOverrides
+    from mentra import RunOverrides, Turn
     from mentra_cli.render.sinks import OutputFormat
 
 ConfigOpt = Annotated[
@@ -248,22 +251,6 @@ def absolute(path: Path) -> Path:
     return path if path.is_absolute() else Path.cwd() / path
 
 
-@dataclass
-class Edge:
-    """The flags that are the CLI's own: where the store is, how the events are written."""
-
-    config: Path | None
-    var: list[str] | None
-    image: list[str] | None
-    cwd: Path | None
-    store: str | None
-    ephemeral: bool
-    no_user_config: bool
-    output: str
-    output_last_message: Path | None
-    verbose: bool
-
-
 McpConfigOpt = Annotated[
     list[Path] | None,
     typer.Option(
@@ -276,33 +263,135 @@ McpConfigOpt = Annotated[
 StrictMcpOpt = Annotated[
     bool, typer.Option("--strict-mcp-config", help="Only the servers of --mcp-config files.")
 ]
+InputFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--input-format",
+        metavar="FORMAT",
+        help="text | jsonl (one turn per line of stdin, answered in order by one agent)",
+    ),
+]
+BudgetScopeOpt = Annotated[
+    str,
+    typer.Option(
+        "--budget-scope",
+        metavar="SCOPE",
+        help="turn | session: what --timeout and the budgets cover with --input-format jsonl",
+    ),
+]
+FallbackModelOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fallback-model",
+        metavar="PROVIDER:MODEL",
+        help="Model tried next when a request fails overloaded or unreachable (repeatable).",
+    ),
+]
 
 
-def overrides_from(
-    *, model: str | None, system: str | None, allow: list[str] | None, ask: list[str] | None,
-    deny: list[str] | None, policy: list[Path] | None, permission_mode: str | None,
-    approval_command: str | None, trust_project: bool, max_rounds: int | None,
-    max_tool_calls: int | None, max_tokens: int | None, max_cost: float | None,
-    timeout: str | None, include_deltas: bool, json_schema: Path | None,
-    mcp_config: list[Path] | None = None, strict_mcp_config: bool = False,
-    fail_on_denial: bool = False, agent_id: str | None = None,
-    append_system: list[str] | None = None, append_system_file: list[Path] | None = None,
-    effort: str | None = None, compact_at: float | None = None,
-) -> RunOverrides:  # fmt: skip
+CompactAtOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--compact-at",
+        help="Compact the context past this fraction of the window (0.8), or this many "
+        "estimated tokens (50000).",
+    ),
+]
+
+
+@dataclass
+class RunFlags:
+    """The flags `run` and `resume` share, declared once: one field per flag, in help order.
+    `with_run_flags` gives both commands these parameters; a new flag is one field here
+    (and, if it overrides the config, its line in `overrides_from`)."""
+
+    config: ConfigOpt = None
+    model: ModelOpt = None
+    system: SystemOpt = None
+    allow: AllowOpt = None
+    deny: DenyOpt = None
+    ask: AskOpt = None
+    policy: PolicyOpt = None
+    permission_mode: ModeOpt = None
+    approval_command: ApprovalOpt = None
+    fail_on_denial: FailDenialOpt = False
+    trust_project: TrustOpt = False
+    max_rounds: RoundsOpt = None
+    max_tool_calls: ToolCallsOpt = None
+    max_tokens: TokensOpt = None
+    max_cost: CostOpt = None
+    timeout: TimeoutOpt = None
+    output: OutputOpt = "jsonl"
+    include_deltas: DeltasOpt = False
+    output_last_message: LastMsgOpt = None
+    json_schema: SchemaOpt = None
+    store: StoreOpt = None
+    ephemeral: EphemeralOpt = False
+    var: VarOpt = None
+    cwd: CwdOpt = None
+    no_user_config: NoUserOpt = False
+    verbose: VerboseOpt = False
+    image: ImageOpt = None
+    mcp_config: McpConfigOpt = None
+    strict_mcp_config: StrictMcpOpt = False
+    agent_id: AgentIdOpt = None
+    append_system: AppendSystemOpt = None
+    append_system_file: AppendSystemFileOpt = None
+    effort: EffortOpt = None
+    input_format: InputFormatOpt = "text"
+    budget_scope: BudgetScopeOpt = "turn"
+    compact_at: CompactAtOpt = None
+
+
+_Command = TypeVar("_Command", bound=Callable[..., None])
+
+
+def with_run_flags(command: _Command) -> _Command:
+    """``command(own..., *, flags: RunFlags)`` as typer sees it: its own parameters, then one
+    per `RunFlags` field (typer reads ``__signature__``, so help, parsing and shell completion
+    are typer's own); the wrapper gathers the flags into one `RunFlags`."""
+    resolved = get_type_hints(command, include_extras=True)  # its own, unquoted
+    own = [
+        p.replace(annotation=resolved[p.name])
+        for p in inspect.signature(command).parameters.values()
+        if p.name != "flags"
+    ]
+    hints = get_type_hints(RunFlags, include_extras=True)
+    shared = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                          annotation=hints[f.name])
+        for f in fields(RunFlags)
+    ]  # fmt: skip
+    names = [p.name for p in shared]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        flags = RunFlags(**{name: kwargs.pop(name) for name in names if name in kwargs})
+        command(*args, flags=flags, **kwargs)
+
+    params = [*own, *shared]
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return cast("_Command", wrapper)
+
+
+def overrides_from(flags: RunFlags) -> RunOverrides:
+    """The flags that override the agent config, parsed (paths absolute, files read)."""
     from mentra import RunOverrides
 
+    f = flags
+    files = [read_system_file(p) for p in f.append_system_file or []]
     return RunOverrides(
-        model=model, system=system, allow=allow or [], ask=ask or [], deny=deny or [],
-        policy_files=[absolute(p) for p in policy or []], permission_mode=permission_mode,
-        approval_command=approval_command, trust_project=trust_project, max_rounds=max_rounds,
-        max_tool_calls=max_tool_calls, max_tokens=max_tokens, max_cost_usd=max_cost,
-        timeout=parse_timeout(timeout), include_deltas=include_deltas,
-        json_schema=load_schema(json_schema),
-        mcp_config_files=[absolute(p) for p in mcp_config or []],
-        strict_mcp_config=strict_mcp_config,
-        fail_on_denial=fail_on_denial, agent_id=agent_id,
-        append_system=[*(append_system or []), *map(read_system_file, append_system_file or [])],
-        effort=effort, compact_at=compact_at,
+        model=f.model, system=f.system, allow=f.allow or [], ask=f.ask or [], deny=f.deny or [],
+        policy_files=[absolute(p) for p in f.policy or []], permission_mode=f.permission_mode,
+        approval_command=f.approval_command, trust_project=f.trust_project,
+        max_rounds=f.max_rounds, max_tool_calls=f.max_tool_calls, max_tokens=f.max_tokens,
+        max_cost_usd=f.max_cost, timeout=parse_timeout(f.timeout),
+        include_deltas=f.include_deltas, json_schema=load_schema(f.json_schema),
+        mcp_config_files=[absolute(p) for p in f.mcp_config or []],
+        strict_mcp_config=f.strict_mcp_config, fail_on_denial=f.fail_on_denial,
+        agent_id=f.agent_id, effort=f.effort, compact_at=f.compact_at,
+        append_system=[*(f.append_system or []), *files],
     )  # fmt: skip
 
 
@@ -319,11 +408,116 @@ def read_system_file(path: Path) -> str:
     return text
 
 
-CompactAtOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--compact-at",
-        help="Compact the context past this fraction of the window (0.8), or this many "
-        "estimated tokens (50000).",
-    ),
-]
+def parse_input_format(value: str) -> bool:
+    """True for ``jsonl`` (a stream of turns on stdin), False for ``text``."""
+    if value not in ("text", "jsonl"):
+        raise ConfigError(f"--input-format must be text or jsonl, got {value!r}")
+    return value == "jsonl"
+
+
+def parse_budget_scope(value: str) -> Literal["turn", "session"]:
+    if value not in ("turn", "session"):
+        raise ConfigError(f"--budget-scope must be turn or session, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+class StdinLines:
+    """The lines of stdin as bytes, numbered from 1. The first turn is read before the agent
+    exists (`first_turn`, blocking); later lines wait in the event loop (`read`), so a signal
+    that comes while mentra waits for the next turn is handled at once."""
+
+    @classmethod
+    def open(cls, flags: RunFlags, prompt: str | None) -> StdinLines | None:
+        """The turn stream of ``--input-format jsonl`` (None for ``text``)."""
+        if not parse_input_format(flags.input_format):
+            return None
+        if prompt is not None:
+            raise UsageError("--input-format jsonl reads the turns from stdin: give no PROMPT")
+        if flags.image:
+            raise UsageError('--image goes with a text prompt; a JSONL turn has "images"')
+        return cls()
+
+    def __init__(self) -> None:
+        stdin = sys.stdin
+        if stdin is None:
+            raise UsageError("--input-format jsonl reads turns from stdin, which is closed")
+        try:
+            self.fd = stdin.fileno()
+        except (OSError, ValueError, AttributeError):
+            self.fd = -1  # not a real file (a test runner's buffer): read it as text
+        self.number = 0
+        self._buffer = b""
+        self._eof = False
+
+    def _take(self) -> bytes | None:
+        if b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+        elif self._eof and self._buffer:
+            line, self._buffer = self._buffer, b""
+        else:
+            return None
+        self.number += 1
+        return line
+
+    def _fill(self) -> None:
+        data = sys.stdin.read().encode() if self.fd < 0 else os.read(self.fd, 1 << 16)
+        if data:
+            self._buffer += data
+        else:
+            self._eof = True
+
+    def read_blocking(self) -> bytes | None:
+        """The next line, or None at EOF."""
+        while (line := self._take()) is None and not self._eof:
+            self._fill()
+        return line
+
+    async def read(self) -> bytes | None:
+        """The next line, waiting in the event loop; None at EOF."""
+        while (line := self._take()) is None and not self._eof:
+            if self.fd >= 0:
+                await _readable(self.fd)
+            self._fill()
+        return line
+
+    def first_turn(self, base: Path) -> Turn:
+        """The first turn (blank lines skipped); `TurnInputError` for a line that is none,
+        `UsageError` when stdin ends before any."""
+        from mentra import parse_turn
+
+        while (raw := self.read_blocking()) is not None:
+            turn = parse_turn(raw, self.number, base=base)
+            if turn is not None:
+                return turn
+        raise UsageError("no turns on stdin: --input-format jsonl reads one JSON line per turn")
+
+    async def turns(self, first: Turn, base: Path) -> AsyncIterator[Turn]:
+        """``first``, then one turn per line as the lines come."""
+        from mentra import parse_turn
+
+        yield first
+        while (raw := await self.read()) is not None:
+            turn = parse_turn(raw, self.number, base=base)
+            if turn is not None:
+                yield turn
+
+
+async def _readable(fd: int) -> None:
+    """Until ``fd`` has data (or EOF); at once for a regular file, which never blocks."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    try:
+        loop.add_reader(fd, wake)
+    except (OSError, ValueError):
+        return
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)

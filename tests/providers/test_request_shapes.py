@@ -191,12 +191,20 @@ def test_anthropic_body() -> None:
         "tool_use_id": "call_2",
         "content": "no such file",
         "is_error": True,
+        "cache_control": {"type": "ephemeral"},  # prompt caching: the newest message's last block
     }
     assert "is_error" not in results["content"][0]
-    assert body["system"] == "You are terse."
+    assert user["content"][-1]["cache_control"] == {"type": "ephemeral"}  # the turn before
+    assert body["system"] == [
+        {"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}
+    ]
     assert body["max_tokens"] == 1000
     assert body["tool_choice"] == {"type": "auto"}
     assert body["tools"][0]["input_schema"] == SCHEMA
+    assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    plain = anthropic.to_request_body(conversation("anthropic", prompt_cache=False))
+    assert plain["system"] == "You are terse."
+    assert "cache_control" not in json.dumps(plain)
     assert body["temperature"] == 0.2
 
 

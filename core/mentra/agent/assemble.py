@@ -62,6 +62,11 @@ def agent_toolset(
     builtins = builtin_tools(working_dir) if runtime.builtin_tools else []
     sets: list[ToolSet] = [StaticToolSet(builtins, "builtin")]
     taken = {t.name for t in builtins}
+    if runtime.builtin_tools:  # `task`: a subagent (its children get none, see subagents.py)
+        from mentra.agent.subagents import TaskTool
+
+        sets.append(StaticToolSet([TaskTool(config.agents if config else {})], "builtin"))
+        taken.add("task")
     if skills is not None:
         from mentra.skills import LoadSkillTool
 
@@ -224,7 +229,10 @@ def permission_engine(
         flag_mode=overrides.permission_mode or runtime.permission_rules.permission_mode,
         flag_fail_on_denial=overrides.fail_on_denial,
         approver=approver,
-        store=None if runtime.ephemeral else runtime.store,  # ephemeral: remember nothing
+        # the one ephemeral branch left, a rule of permissions rather than of storage: an
+        # ``--ephemeral`` run still obeys the answers remembered in the workspace's real store
+        # (read, never written), which its own in-memory store cannot know
+        store=None if runtime.ephemeral else runtime.store,
         global_store=runtime.global_store(),
         remembered_from=RememberedRules() if runtime.ephemeral else None,
     )

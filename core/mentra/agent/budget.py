@@ -70,7 +70,9 @@ class Budget:
         "cancel_token",
         "cost",
         "deadline",
+        "limit_hit",
         "limits",
+        "own_rounds",
         "parent",
         "rounds",
         "tool_calls",
@@ -91,6 +93,10 @@ class Budget:
         self.tool_calls = 0
         self.usage = Usage()
         self.cost: float | None = 0.0  # one unknown price makes the total unknown
+        self.own_rounds = 0  # this agent's rounds alone (`rounds` has its children's too)
+        # the limit of THIS budget that a check found used up (by this run or by a child):
+        # a child that hits its parent's limit fails, and the parent's next check raises it
+        self.limit_hit: LimitReachedError | None = None
         own = time.monotonic() + self.limits.timeout if self.limits.timeout is not None else None
         inherited = parent.deadline if parent is not None else None
         self.deadline: float | None = (
@@ -110,6 +116,7 @@ class Budget:
     # -- spending ---------------------------------------------------------------------------
 
     def charge_round(self, usage: Usage, cost: float | None) -> None:
+        self.own_rounds += 1
         budget: Budget | None = self
         while budget is not None:
             budget.rounds += 1
@@ -142,38 +149,51 @@ class Budget:
     def check_rounds(self) -> None:
         """Before a request: raise if no round is left."""
         for budget in self._chain():
+            if budget.limit_hit is not None:
+                raise budget.limit_hit
             limit = budget.limits.max_rounds
             if limit is not None and budget.rounds >= limit:
-                raise LimitReachedError(
-                    f"max_rounds reached ({limit}) before a final answer", limit="max_rounds"
+                raise budget._hit(
+                    f"max_rounds reached ({limit}) before a final answer", "max_rounds"
                 )
 
     def tool_calls_exceeded(self, calls: int) -> int | None:
-        """The limit ``calls`` more tool calls would pass, or None if they fit."""
+        """The limit ``calls`` more tool calls would pass, or None if they fit (the caller
+        raises; the budget whose limit it is remembers it, see `limit_hit`)."""
         for budget in self._chain():
             limit = budget.limits.max_tool_calls
             if limit is not None and budget.tool_calls + calls > limit:
+                budget._hit(f"max_tool_calls reached ({limit})", "max_tool_calls")
                 return limit
         return None
 
     def check_spend(self) -> None:
-        """After a tool round: raise if tokens or cost are used up."""
+        """After a tool round: raise if tokens or cost are used up, or if a child used up a
+        limit of this budget (or of an ancestor's) during the round."""
         for budget in self._chain():
+            if budget.limit_hit is not None:
+                raise budget.limit_hit
             limits = budget.limits
             if limits.max_tokens is not None and budget.usage.total_tokens >= limits.max_tokens:
-                raise LimitReachedError(
+                raise budget._hit(
                     f"max_tokens reached ({budget.usage.total_tokens} of {limits.max_tokens})",
-                    limit="max_tokens",
+                    "max_tokens",
                 )
             if (
                 limits.max_cost_usd is not None
                 and budget.cost is not None
                 and budget.cost >= limits.max_cost_usd
             ):
-                raise LimitReachedError(
+                raise budget._hit(
                     f"max_cost_usd reached (${budget.cost:.4f} of ${limits.max_cost_usd:.4f})",
-                    limit="max_cost_usd",
+                    "max_cost_usd",
                 )
+
+    def _hit(self, message: str, limit: str) -> LimitReachedError:
+        error = LimitReachedError(message, limit=limit)
+        if self.limit_hit is None:
+            self.limit_hit = error
+        return error
 
     def _chain(self) -> list[Budget]:
         chain: list[Budget] = []

@@ -51,3 +51,29 @@ class Emitter:
         event: E = cls.__pydantic_validator__.validate_python(fields)
         self.sink(event)  # type: ignore[arg-type]
         return event
+
+
+class ChildEmitter(Emitter):
+    """A subagent's emitter: its own ids, the parent's sink and the parent's one ``seq``
+    counter (so the whole stream of a process counts 1, 2, … however many children run),
+    and ``parent_run_id`` on every event."""
+
+    __slots__ = ("parent_run_id", "root")
+
+    def __init__(self, parent: Emitter, *, agent_id: str, run_id: str) -> None:
+        super().__init__(parent.sink, agent_id=agent_id, run_id=run_id)
+        self.root: Emitter = parent.root if isinstance(parent, ChildEmitter) else parent
+        self.parent_run_id = parent.run_id
+
+    def emit(self, cls: type[E], **fields: Any) -> E:
+        root = self.root
+        root.seq += 1
+        self.seq = root.seq
+        fields["seq"] = root.seq
+        fields["ts"] = utc_now()
+        fields["agent_id"] = self.agent_id
+        fields["run_id"] = self.run_id
+        fields["parent_run_id"] = self.parent_run_id
+        event: E = cls.__pydantic_validator__.validate_python(fields)
+        self.sink(event)  # type: ignore[arg-type]
+        return event

@@ -20,7 +20,12 @@ from mentra.agent.budget import Budget, Limits
 from mentra.agent.emitter import Emitter
 from mentra.agent.outcome import RunOutcome
 from mentra.agent.spec import AgentSetup
-from mentra.agent.tool_runner import INTERRUPTED_RESULT, ToolRoundStats, ToolRunner
+from mentra.agent.tool_runner import (
+    INTERRUPTED_RESULT,
+    CallResultLog,
+    ToolRoundStats,
+    ToolRunner,
+)
 from mentra.errors import (
     InvalidOutputError,
     LimitReachedError,
@@ -45,7 +50,7 @@ from mentra.messages import (
     ToolUseBlock,
     Usage,
 )
-from mentra.providers.base import BlockDelta, ModelRequest, ReplyBuilder
+from mentra.providers.base import BlockDelta, ModelRequest, ReplyBuilder, prompt_cache_key
 
 if TYPE_CHECKING:
     from mentra.context.view import ContextView
@@ -54,12 +59,13 @@ if TYPE_CHECKING:
 __all__ = ["Agent", "AgentSetup", "Limits", "RetryPolicy", "RunLog", "RunOutcome", "RunState"]
 
 
-class RunLog(Protocol):
-    """Where the loop commits what a round adds to the conversation (the Session's store)."""
+class RunLog(CallResultLog, Protocol):
+    """Where the loop commits what a round adds to the conversation (the Session's store).
+    Awaitable: a store may do its writes off the event loop (SQLite on a worker thread)."""
 
-    def commit(self, messages: list[Message]) -> None: ...
+    async def commit(self, messages: list[Message]) -> None: ...
 
-    def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
+    async def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
         """``blocks`` (interrupted-call answers) with the results already committed call by
         call (`Store.commit_tool_result`) put back in their place."""
         ...
@@ -127,12 +133,12 @@ class Agent:
             usage = reply.usage
             cost = s.cost_fn(s.provider_name, s.model, usage) if s.cost_fn else None
             state.budget.charge_round(usage, cost)
-            uses = _unique_ids(message.tool_uses, state.rounds)
+            uses = _unique_ids(message.tool_uses, state.budget.own_rounds)
             if uses != message.tool_uses:
                 message = _with_ids(message, uses)
             emitter.emit(
                 AssistantMessageCompleted,
-                round=state.rounds,
+                round=state.budget.own_rounds,  # children's rounds are in state.rounds
                 text=message.text,
                 reasoning="".join(b.text for b in message.content if isinstance(b, ReasoningBlock))
                 or None,
@@ -149,7 +155,7 @@ class Agent:
                 usage=usage.model_copy(),
                 cost_usd=cost,
             )
-            self._commit([message], log, state)
+            await self._commit([message], log, state)
             if not uses:
                 state.final_text = message.text
                 # user stop hooks may send the model on for one more round
@@ -157,7 +163,7 @@ class Agent:
                     from mentra.user_hooks import gates
 
                     if more := await gates.on_stop(s.user_hooks, emitter, message.text):
-                        self._commit([Message.user_text(more)], log, state)
+                        await self._commit([Message.user_text(more)], log, state)
                         continue
                 if s.json_schema is None:
                     return
@@ -169,7 +175,7 @@ class Agent:
                         f"final answer does not match --json-schema: {problem}"
                     )
                 schema_retries += 1
-                self._commit(
+                await self._commit(
                     [
                         Message.user_text(
                             f"Your answer is not valid for the required JSON schema: {problem}. "
@@ -206,10 +212,15 @@ class Agent:
                 )
                 for u in uses
             ]
-            self._commit([Message(role="user", content=blocks)], log, state)
+            await self._commit([Message(role="user", content=blocks)], log, state)
             raise LimitReachedError(f"max_tool_calls reached ({limit})", limit="max_tool_calls")
         runner = ToolRunner(
-            tools=s.tools, policy=s.policy, emitter=emitter, hooks=s.hooks, services=s.services
+            tools=s.tools,
+            policy=s.policy,
+            emitter=emitter,
+            hooks=s.hooks,
+            services=s.services,
+            log=log,
         )
         stats = ToolRoundStats()
         state.pending_uses = uses
@@ -220,7 +231,7 @@ class Agent:
         state.denials.extend(stats.denials)
         content: list[ContentBlock] = list(results)
         content.extend(TextBlock(text=n) for n in s.hooks.notes())
-        self._commit([Message(role="user", content=content)], log, state)
+        await self._commit([Message(role="user", content=content)], log, state)
 
     async def _request(self, emitter: Emitter, state: RunState) -> ReplyBuilder:
         s = self.setup
@@ -233,6 +244,7 @@ class Agent:
             system=s.system,
             tools=s.tool_specs,
             options=s.options,
+            cache_key=prompt_cache_key(s.agent_id),  # one cache per agent, not per run
             folded_turns=view.folded_turns if view is not None else 0,
         )
         # before_request entries: the board's reminder, then the compactor (mentra.context)
@@ -281,11 +293,11 @@ class Agent:
                 )
                 await asyncio.sleep(delay)
 
-    def _commit(self, messages: list[Message], log: RunLog, state: RunState) -> None:
-        log.commit(messages)
+    async def _commit(self, messages: list[Message], log: RunLog, state: RunState) -> None:
+        await log.commit(messages)
         self.history.extend(messages)
 
-    def repair_dangling_calls(self, log: RunLog) -> None:
+    async def repair_dangling_calls(self, log: RunLog) -> None:
         """A reply whose calls never got results (a crash mid-tool) gets error results now."""
         if not self.history or self.history[-1].role != "assistant":
             return
@@ -296,19 +308,22 @@ class Agent:
             ToolResultBlock(tool_use_id=u.id, content=INTERRUPTED_RESULT, is_error=True)
             for u in uses
         ]
-        blocks = log.keep_committed(blocks)  # calls whose results were committed keep them
+        blocks = await log.keep_committed(blocks)  # calls whose results were committed keep them
         message = Message(role="user", content=blocks)
-        log.commit([message])
+        await log.commit([message])
         self.history.append(message)
 
-    def commit_prompt(self, content: list[ContentBlock], log: RunLog, state: RunState) -> None:
-        self._commit([Message(role="user", content=content)], log, state)
+    async def commit_prompt(
+        self, content: list[ContentBlock], log: RunLog, state: RunState
+    ) -> None:
+        await self._commit([Message(role="user", content=content)], log, state)
 
-    def answer_interrupted(self, state: RunState, log: RunLog) -> None:
+    async def answer_interrupted(self, state: RunState, log: RunLog) -> None:
         """On a signal mid-tools, commit results for every call so history stays valid."""
         uses = state.pending_uses
         if not uses:
             return
+        state.pending_uses = None  # answered once, even if a timeout and a cancel both ask
         partial = state.runner.partial if state.runner is not None else None
         blocks: list[ContentBlock] = (
             list(partial)
@@ -319,7 +334,7 @@ class Agent:
             ]
         )
         try:
-            self._commit([Message(role="user", content=blocks)], log, state)
+            await self._commit([Message(role="user", content=blocks)], log, state)
         except MentraError:
             pass  # resume repairs dangling calls
 

@@ -12,13 +12,14 @@ A caller that only writes events out (the CLI) passes a sink to `drive` and skip
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mentra._version import __version__
 from mentra.agent.budget import Budget
@@ -26,9 +27,11 @@ from mentra.agent.emitter import Emitter
 from mentra.agent.loop import Agent, RunOutcome, RunState
 from mentra.errors import InterruptedRunError, MentraError, RunTimeoutError, UsageError
 from mentra.events import ErrorEvent, Event, Notice, RunFinished, SessionStarted, UserMessage
-from mentra.messages import ContentBlock, ImageBlock, Message, TextBlock
+from mentra.messages import ContentBlock, ImageBlock, Message, TextBlock, ToolResultBlock
 
 if TYPE_CHECKING:
+    from mentra.agent.turns import Turn
+    from mentra.store.async_store import AsyncStore
     from mentra.store.base import CompactionMarker, LeaseHolder, RunRecord, Store
 
 EventSink = Callable[[Event], None]
@@ -39,43 +42,35 @@ class _StoreLog:
 
     __slots__ = ("agent_id", "budget", "record", "store")
 
-    def __init__(self, store: Store, agent_id: str, record: RunRecord, budget: Budget) -> None:
+    def __init__(self, store: AsyncStore, agent_id: str, record: RunRecord, budget: Budget) -> None:
         self.store = store
         self.agent_id = agent_id
         self.record = record
         self.budget = budget
 
-    def commit(self, messages: list[Message]) -> None:
+    async def commit(self, messages: list[Message]) -> None:
         record, budget = self.record, self.budget
         record.usage = budget.usage
         record.cost_usd = budget.cost
         record.rounds = budget.rounds
         record.tool_calls = budget.tool_calls
-        self.store.commit_round(self.agent_id, record.id, messages, record)
+        await self.store.commit_round(self.agent_id, record.id, messages, record)
 
-    def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
+    async def commit_call_result(self, result: ToolResultBlock) -> None:
+        await self.store.commit_tool_result(
+            self.agent_id, self.record.id, result.tool_use_id, result
+        )
+
+    async def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
         from mentra.store.fencing import committed_results
 
-        return committed_results(self.store.pending_tool_results(self.agent_id), blocks)
+        return committed_results(await self.store.pending_tool_results(self.agent_id), blocks)
 
-    def commit_compaction(self, marker: CompactionMarker) -> None:
+    async def commit_compaction(self, marker: CompactionMarker) -> None:
         record, budget = self.record, self.budget
         record.usage = budget.usage
         record.cost_usd = budget.cost
-        self.store.commit_compaction(self.agent_id, record.id, marker, record)
-
-
-class _NoLog:
-    __slots__ = ()
-
-    def commit(self, messages: list[Message]) -> None:
-        return None
-
-    def keep_committed(self, blocks: list[ContentBlock]) -> list[ContentBlock]:
-        return blocks
-
-    def commit_compaction(self, marker: CompactionMarker) -> None:
-        return None
+        await self.store.commit_compaction(self.agent_id, record.id, marker, record)
 
 
 class Session:
@@ -88,6 +83,7 @@ class Session:
         run_id: str | None = None,
         resumed: bool = False,
         budget: Budget | None = None,
+        parent_emitter: Emitter | None = None,
     ) -> None:
         if run_id is None:
             from mentra.ids import new_id
@@ -97,8 +93,12 @@ class Session:
         self.run_id = run_id
         self.resumed = resumed
         self.budget = budget if budget is not None else Budget(agent.setup.limits)
+        # a subagent's session (`mentra.agent.subagents`): its events go into the parent's
+        # stream, with no session_started and no run_finished of its own
+        self.parent_emitter = parent_emitter
         self.outcome: RunOutcome | None = None
         self._task: asyncio.Task[Any] | None = None
+        self._held_toolsets: AsyncExitStack | None = None  # entered for a stream's next turn
         self.default_signum = int(signal.SIGINT)  # for a cancel from outside (task.cancel())
         self.budget.cancel_token.on_cancel(self._on_cancel)
 
@@ -140,17 +140,33 @@ class Session:
                 await asyncio.gather(task, return_exceptions=True)
 
     async def drive(
-        self, prompt: str | None, *, images: list[ImageBlock] | None = None, sink: EventSink
+        self,
+        prompt: str | None,
+        *,
+        images: list[ImageBlock] | None = None,
+        sink: EventSink,
+        announce: bool = True,
+        keep_open: bool = False,
     ) -> RunOutcome:
         """Run to completion, events to ``sink``; the outcome. Never raises for run failures.
-        ``images`` go with the prompt, after its text."""
+        ``images`` go with the prompt, after its text. A later turn of a stream
+        (`drive_turns`) passes ``announce=False`` (no second ``session_started``) and
+        ``keep_open`` (the tool sets stay entered for the next turn)."""
         self._task = asyncio.current_task()
         agent, s, budget = self.agent, self.agent.setup, self.budget
-        emitter = Emitter(sink, agent_id=s.agent_id, run_id=self.run_id)
+        emitter: Emitter
+        if self.parent_emitter is not None:
+            from mentra.agent.emitter import ChildEmitter
+
+            emitter = ChildEmitter(self.parent_emitter, agent_id=s.agent_id, run_id=self.run_id)
+        else:
+            emitter = Emitter(sink, agent_id=s.agent_id, run_id=self.run_id)
         state = RunState(started=time.monotonic(), budget=budget)
-        toolsets = AsyncExitStack()
+        held = self._held_toolsets
+        toolsets = held if held is not None else AsyncExitStack()
+        self._held_toolsets = toolsets if keep_open else None
         setup_error: BaseException | None = None
-        if s.toolset is not None:
+        if s.toolset is not None and held is None:
             try:  # a tool set backed by a server starts here, and lists its tools
                 await toolsets.enter_async_context(s.toolset)
                 if s.list_tools_at_start:
@@ -162,28 +178,36 @@ class Session:
                     ]
             except Exception as exc:  # reported after session_started, as the run's end
                 setup_error = exc
-        emitter.emit(
-            SessionStarted,
-            mentra_version=__version__,
-            agent_name=s.name,
-            model=f"{s.provider_name}:{s.model}",
-            provider=s.provider_name,
-            cwd=s.cwd,
-            tools=[t.name for t in s.tool_specs],
-            permission_mode=s.permission_mode,
-            resumed=self.resumed,
-            store=s.store_label,
-        )
-        for notice in s.setup_notices:  # right after session_started, whatever the run does
-            emitter.emit(Notice, level="warning", message=notice)
+        # a subagent's session has no session_started (nor run_finished) of its own
+        emit_frame: Callable[..., object] = emitter.emit if self.parent_emitter is None else _silent
+        if announce:  # a later turn of a stream (`drive_turns`) has no second session_started
+            emit_frame(
+                SessionStarted,
+                mentra_version=__version__,
+                agent_name=s.name,
+                model=f"{s.provider_name}:{s.model}",
+                provider=s.provider_name,
+                cwd=s.cwd,
+                tools=[t.name for t in s.tool_specs],
+                permission_mode=s.permission_mode,
+                resumed=self.resumed,
+                store=s.store_label,
+            )
+            for notice in s.setup_notices:  # right after session_started, whatever happens
+                emitter.emit(Notice, level="warning", message=notice)
         if s.memory is not None:  # memory's events go out through this run's emitter
             s.memory.bind(emitter)
         if s.task_board is not None:  # and the board's task_updated events
             s.task_board.bind(emitter)
+        if s.subagents is not None:  # the `task` tool's children draw on this run
+            s.subagents.bind(emitter, budget)
         store = s.store
-        record: RunRecord | None = None
-        log: _StoreLog | _NoLog = _NoLog()
-        holder: LeaseHolder | None = None
+        from mentra.store.base import LeaseHolder, RunRecord
+
+        record = RunRecord(id=self.run_id, agent_id=s.agent_id, prompt=prompt)
+        log = _StoreLog(store, s.agent_id, record, budget)
+        holder = LeaseHolder(pid=os.getpid(), host=socket.gethostname(), run_id=self.run_id)
+        opened: list[str] = []  # what the store has done of opening the run: lease, run
         heartbeat: asyncio.Task[None] | None = None
         outcome: RunOutcome
         detail: str | None = None  # a provider's whole error body, for the `error` event
@@ -192,26 +216,23 @@ class Session:
                 raise setup_error
             if budget.cancel_token.cancelled:
                 raise asyncio.CancelledError
-            if store is not None:
-                from mentra.store.base import LeaseHolder, RunRecord
 
-                record = RunRecord(id=self.run_id, agent_id=s.agent_id, prompt=prompt)
-                candidate = LeaseHolder(
-                    pid=os.getpid(), host=socket.gethostname(), run_id=self.run_id
-                )
-                store.acquire_lease(s.agent_id, candidate, s.lease_ttl_s)
-                holder = candidate
-                store.interrupt_stale_runs(
+            def open_run(sync: Store) -> None:  # one hop; a cancel lands after it, not inside
+                sync.acquire_lease(s.agent_id, holder, s.lease_ttl_s)
+                opened.append("lease")
+                sync.interrupt_stale_runs(
                     s.agent_id, reason="the process running it stopped before it finished"
                 )
-                heartbeat = asyncio.create_task(self._heartbeat(store, holder))
-                store.begin_run(record)  # the agent becomes running with it
-                log = _StoreLog(store, s.agent_id, record, budget)
+                sync.begin_run(record)  # the agent becomes running with it
+                opened.append("run")
+
+            await store.call(open_run)
+            heartbeat = asyncio.create_task(self._heartbeat(store, holder))
             if s.task_board is not None:  # the board as this run began
                 s.task_board.begin_run()
             if s.compactor is not None:  # compaction: its events, markers and usage go here
                 s.compactor.begin_run(owner=agent, log=log, emitter=emitter, charges=budget)
-            agent.repair_dangling_calls(log)
+            await agent.repair_dangling_calls(log)
             state.run_start = len(agent.history)
             if s.user_hooks is not None:  # session_start, then user_prompt (may refuse it)
                 from mentra.user_hooks import gates
@@ -222,7 +243,7 @@ class Session:
                 content: list[ContentBlock] = [TextBlock(text=prompt), *(images or ())]
                 # e.g. background jobs that finished since
                 content.extend(TextBlock(text=n) for n in s.hooks.notes())
-                agent.commit_prompt(content, log, state)
+                await agent.commit_prompt(content, log, state)
                 if s.memory is not None:  # auto-recall: added to this run's requests, not stored
                     state.recall_at = len(agent.history) - 1
                     state.recall = await s.memory.recall(prompt)
@@ -235,18 +256,19 @@ class Session:
                     async with asyncio.timeout(max(remaining, 0.0)):
                         await coro
                 except TimeoutError:
-                    agent.answer_interrupted(state, log)  # calls cut off get their results
+                    await agent.answer_interrupted(state, log)  # cut-off calls get results
                     timeout = s.limits.timeout if s.limits.timeout is not None else remaining
                     raise RunTimeoutError(f"the run timed out after {timeout:g}s") from None
             else:
                 await coro
             outcome = state.outcome("success", 0)
         except asyncio.CancelledError:
+            self._task = None  # ending now: a second signal must not cut the writes below short
             signum = budget.cancel_token.signum or self.default_signum
             err = InterruptedRunError(
                 f"interrupted by signal {signum} ({_signal_name(signum)})", signal_number=signum
             )
-            agent.answer_interrupted(state, log)
+            await agent.answer_interrupted(state, log)
             outcome = state.outcome(err.status, err.signal_exit_code, err.message)
         except MentraError as exc:
             outcome = state.outcome(exc.status, exc.exit_code, exc.message)
@@ -263,24 +285,27 @@ class Session:
             state.errors.append(err)  # a failed run leaves the board as it found it
         if heartbeat is not None:
             heartbeat.cancel()
-        if store is not None and holder is not None and record is not None:
-            record.status = outcome.status  # type: ignore[assignment]
-            record.error = outcome.error
-            record.usage = state.usage
-            record.cost_usd = state.cost
-            record.rounds = state.rounds
-            record.tool_calls = state.tool_calls
-            try:
-                store.finish_run(record)  # the agent's status follows the run's
-                store.release_lease(s.agent_id, holder)
-            except MentraError as exc:
-                state.errors.append(exc.message)
-                if outcome.exit_code == 0:
-                    outcome = state.outcome(exc.status, exc.exit_code, exc.message)
+        record.status = outcome.status  # type: ignore[assignment]
+        record.error = outcome.error
+        record.usage = state.usage
+        record.cost_usd = state.cost
+        record.rounds = state.rounds
+        record.tool_calls = state.tool_calls
         try:
-            await toolsets.aclose()
-        except Exception as exc:
-            state.errors.append(f"closing tool sets: {type(exc).__name__}: {exc}")
+            if "run" in opened:
+                await store.finish_run(record)  # the agent's status follows the run's
+            if "lease" in opened:  # a lease taken over since is not ours: the call leaves it
+                await store.release_lease(s.agent_id, holder)
+        except MentraError as exc:
+            state.errors.append(exc.message)
+            if outcome.exit_code == 0:
+                outcome = state.outcome(exc.status, exc.exit_code, exc.message)
+        if not keep_open or outcome.exit_code != 0:  # a failed turn ends its stream
+            self._held_toolsets = None
+            try:
+                await toolsets.aclose()
+            except Exception as exc:
+                state.errors.append(f"closing tool sets: {type(exc).__name__}: {exc}")
         if s.memory is not None and outcome.exit_code == 0:  # one episode per successful run
             try:
                 s.memory.ingest_episode(
@@ -291,7 +316,7 @@ class Session:
             except MentraError as exc:
                 emitter.emit(Notice, level="warning", message=f"memory: {exc.message}")
         s.hooks.run_end(outcome)
-        emitter.emit(
+        emit_frame(
             RunFinished,
             status=outcome.status,
             exit_code=outcome.exit_code,
@@ -304,18 +329,99 @@ class Session:
             tool_calls=state.tool_calls,
             permission_denials=state.denials,
             errors=state.errors,
+            subagents=list(s.subagents.summaries) if s.subagents is not None else [],
         )
         self.outcome = outcome
         return outcome
 
-    async def _heartbeat(self, store: Store, holder: LeaseHolder) -> None:
+    async def drive_turns(
+        self,
+        turns: AsyncIterable[Turn],
+        *,
+        sink: EventSink,
+        budget_scope: Literal["turn", "session"] = "turn",
+    ) -> RunOutcome | None:
+        """Each turn of ``turns`` in order, as a run of its own (its own ``run_id`` and
+        ``run_finished``) after one ``session_started``; the tool sets stay entered between
+        turns. The first turn that fails ends the stream, and so does a line that is no turn
+        (`TurnInputError` from ``turns``: an ``error`` event, no run). ``budget_scope``:
+        the timeout and budgets cover each turn, or the whole stream. The outcome of the
+        stream's end (None if ``turns`` was empty)."""
+        from mentra.agent.budget import Limits
+        from mentra.agent.turns import TurnInputError
+
+        limits, token = self.agent.setup.limits, self.budget.cancel_token
+        stream = Budget(limits, cancel_token=token) if budget_scope == "session" else None
+        outcome: RunOutcome | None = None
+        iterator = aiter(turns)
+        try:
+            while not token.cancelled:
+                self._task = asyncio.current_task()  # a signal while waiting ends the stream
+                try:
+                    turn = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+                except TurnInputError as exc:  # the stream ends; no run began for this line
+                    from mentra.ids import new_id
+
+                    emitter = Emitter(sink, agent_id=self.agent.id, run_id=new_id())
+                    emitter.emit(ErrorEvent, status=exc.status, message=exc.message)
+                    return _ended(exc.status, exc.exit_code, exc.message)
+                if outcome is not None:  # a later turn: a run of its own
+                    from mentra.ids import new_id
+
+                    self.run_id = new_id()
+                self.budget = (
+                    Budget(limits, cancel_token=token)
+                    if stream is None
+                    else Budget(Limits(), parent=stream, cancel_token=token)
+                )
+                first = outcome is None
+                outcome = await self.drive(
+                    turn.text, images=turn.images, sink=sink, announce=first, keep_open=True
+                )
+                if outcome.exit_code != 0:
+                    return outcome
+        except asyncio.CancelledError:
+            if not token.cancelled:
+                raise
+        finally:
+            self._task = None
+            with contextlib.suppress(Exception):  # every run has finished: none to report to
+                await self.close()
+        if token.cancelled:  # a signal between turns: the stream stops with its number
+            signum = token.signum or self.default_signum
+            err = InterruptedRunError(
+                f"interrupted by signal {signum} ({_signal_name(signum)})", signal_number=signum
+            )
+            return _ended(err.status, err.signal_exit_code, err.message)
+        return outcome
+
+    async def close(self) -> None:
+        """Close the tool sets a stream kept entered between its turns."""
+        held, self._held_toolsets = self._held_toolsets, None
+        if held is not None:
+            await held.aclose()
+
+    async def _heartbeat(self, store: AsyncStore, holder: LeaseHolder) -> None:
         ttl, agent_id = self.agent.setup.lease_ttl_s, self.agent.id
         while True:
             await asyncio.sleep(ttl / 3)
             try:
-                store.renew_lease(agent_id, holder, ttl)
+                await store.renew_lease(agent_id, holder, ttl)
             except MentraError:
                 return
+
+
+def _silent(cls: object, **fields: Any) -> None:
+    return None
+
+
+def _ended(status: str, exit_code: int, error: str) -> RunOutcome:
+    """How a stream ended between runs (a bad line, a signal): no run, nothing spent."""
+    from mentra.messages import Usage
+
+    return RunOutcome(status, exit_code, None, None, Usage(), None, 0, 0, error)
 
 
 def _signal_name(signum: int) -> str:

@@ -2,6 +2,8 @@
 
 A plain record: the round loop (`mentra.agent.loop`) and the `Session` read it; neither
 builds it. It names the store only as a type, so the loop never imports the store package.
+The store is the `AsyncStore` view the runtime shares among its agents (an ``--ephemeral``
+runtime's is an `InMemoryStore`, so the session never asks whether there is one).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from mentra.tools.services import ToolServices
 
 if TYPE_CHECKING:
     from mentra.permissions.policy import RuntimePolicy
-    from mentra.store.base import Store
+    from mentra.store.async_store import AsyncStore
     from mentra.tools.toolset import ToolSet
 
 
@@ -40,13 +42,13 @@ class AgentSetup:
     tool_specs: list[ToolSpec]
     permission_mode: str
     cwd: str
+    store: AsyncStore  # where the run is recorded; holds the agent's record
     hooks: HookPipeline = field(default_factory=HookPipeline)
     services: ToolServices = field(default_factory=ToolServices)
     options: ModelOptions = field(default_factory=ModelOptions)
     retries: Retries = field(default_factory=Retries)
     limits: Limits = field(default_factory=Limits)
-    store: Store | None = None
-    store_label: str | None = None
+    store_label: str | None = None  # the store's path for session_started; None in memory
     include_deltas: bool = False
     json_schema: dict[str, Any] | None = None
     json_schema_retries: int = 2
@@ -57,6 +59,7 @@ class AgentSetup:
     user_hooks: Any = None  # `mentra.user_hooks.UserHooks`: the config's hook commands
     memory: Any = None  # `mentra.memory.MemorySession`: recall, episode ingest
     task_board: Any = None  # `mentra.tasks.tools.TaskBoard`: restored after a failed run
+    subagents: Any = None  # `mentra.agent.subagents.Subagents`: the `task` tool's children
     compactor: Any = None  # `mentra.context.compactor.Compactor`: bound to each run
     setup_notices: list[str] = field(default_factory=list)  # e.g. ignored project rules
     lease_ttl_s: float = field(default_factory=default_lease_ttl)  # MENTRA_LEASE_TTL (tests)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from mentra.agent.emitter import Emitter
 from mentra.agent.hooks import HookPipeline, ToolCall
@@ -24,7 +24,6 @@ from mentra.events import (
 )
 from mentra.messages import ToolResultBlock, ToolUseBlock
 from mentra.permissions.policy import PolicyViolationError, RuntimePolicy
-from mentra.store.fencing import commit_call_result
 from mentra.tools.base import Tool, ToolContext, ToolInputError, ToolResult
 from mentra.tools.services import ToolServices
 
@@ -33,6 +32,20 @@ INTERRUPTED_RESULT = (
     "The tool call was interrupted before it finished; it was not re-run. "
     "Check the current state before trying again."
 )
+
+
+class CallResultLog(Protocol):
+    """Where each call's result is committed as soon as it is known (before ``tool_completed``),
+    so a crash later in the round cannot make a finished call look unfinished."""
+
+    async def commit_call_result(self, result: ToolResultBlock) -> None: ...
+
+
+class _NoResultLog:
+    """A runner built without a log (a test's): results are kept in the round's message only."""
+
+    async def commit_call_result(self, result: ToolResultBlock) -> None:
+        return None
 
 
 @dataclass(slots=True)
@@ -61,12 +74,14 @@ class ToolRunner:
         emitter: Emitter,
         hooks: HookPipeline | None = None,
         services: ToolServices | None = None,
+        log: CallResultLog | None = None,
     ) -> None:
         self.tools = tools
         self.policy = policy
         self.emitter = emitter
         self.hooks = hooks if hooks is not None else HookPipeline()
         self.services = services if services is not None else ToolServices()
+        self.log: CallResultLog = log if log is not None else _NoResultLog()
         # on interruption: a result for every call of the round, finished or not
         self.partial: list[ToolResultBlock] | None = None
 
@@ -89,7 +104,7 @@ class ToolRunner:
             for item in planned:
                 stats.calls += 1
                 if item.result is not None:
-                    results[item.use.id] = self._complete_early(item)
+                    results[item.use.id] = await self._complete_early(item)
                 elif item.mutating:
                     await flush()
                     results[item.use.id] = await self._execute(item)
@@ -165,9 +180,9 @@ class ToolRunner:
         if call.result is not None:
             item.result = call.result
 
-    def _complete_early(self, item: _Planned) -> ToolResult:
+    async def _complete_early(self, item: _Planned) -> ToolResult:
         assert item.result is not None
-        self._emit_completed(item.use, item.result, 0)
+        await self._emit_completed(item.use, item.result, 0)
         return item.result
 
     async def _execute(self, item: _Planned) -> ToolResult:
@@ -206,17 +221,14 @@ class ToolRunner:
         if self.hooks.after_tool:
             call = ToolCall(use, item.tool, item.args, item.mutating, self.emitter)
             result = self.hooks.tool_result(call, result)
-        self._emit_completed(use, result, int((time.perf_counter() - started) * 1000))
+        await self._emit_completed(use, result, int((time.perf_counter() - started) * 1000))
         return result
 
-    def _emit_completed(self, use: ToolUseBlock, result: ToolResult, duration_ms: int) -> None:
-        commit_call_result(  # wiring: each call's result is committed before tool_completed
-            self.services.store,
-            agent_id=self.emitter.agent_id,
-            run_id=self.emitter.run_id,
-            call_id=use.id,
-            content=result.content,
-            is_error=result.is_error,
+    async def _emit_completed(
+        self, use: ToolUseBlock, result: ToolResult, duration_ms: int
+    ) -> None:
+        await self.log.commit_call_result(  # each call's result is committed first
+            ToolResultBlock(tool_use_id=use.id, content=result.content, is_error=result.is_error)
         )
         output = result.content
         if len(output) > EVENT_OUTPUT_LIMIT:

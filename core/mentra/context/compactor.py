@@ -41,7 +41,7 @@ class Owner(Protocol):
 
 
 class MarkerLog(Protocol):
-    def commit_compaction(self, marker: CompactionMarker) -> None: ...
+    async def commit_compaction(self, marker: CompactionMarker) -> None: ...
 
 
 class Emitter(Protocol):
@@ -196,7 +196,7 @@ class Compactor:
         after = self.estimate(self.micro(context), request.system)
         from mentra.store.base import CompactionMarker
 
-        log.commit_compaction(
+        await log.commit_compaction(
             CompactionMarker(
                 summary=rendered,
                 context=context,

@@ -6,6 +6,13 @@ request; both are kept in `ReasoningBlock` and only replayed to the provider tha
 Usage arrives in ``message_start`` and grows in ``message_delta``; the neutral ``input_tokens``
 is the whole prompt (uncached + cache reads + cache writes). ``overloaded_error`` (HTTP 529)
 is transient, before or during the stream.
+
+Prompt caching (on unless ``prompt_cache`` is off): ``cache_control`` breakpoints on the last
+tool, on the system prompt, on the newest message and on the previous request's newest message
+(at most 4). They are placed from the request alone, never from state, so each request's cached
+prefix is the start of the next one in a growing tool loop, and a rewritten (compacted) history
+simply gets its breakpoints where it now ends. The previous request's breakpoint gives a cache
+hit however many blocks the last round added (the API looks back only about 20 blocks).
 """
 
 from __future__ import annotations
@@ -54,6 +61,8 @@ from mentra.providers.settings import ProviderSettings
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 8192
+EPHEMERAL: dict[str, str] = {"type": "ephemeral"}
+_UNMARKABLE = frozenset({"thinking", "redacted_thinking"})  # the API refuses cache_control there
 THINKING_BUDGET = {"low": 2048, "medium": 8192, "high": 24576}
 _TRANSIENT_ERRORS = frozenset(
     {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
@@ -111,9 +120,43 @@ def message_items(message: Message, provider: str) -> list[dict[str, Any]]:
     return [{"role": message.role, "content": content}] if content else []
 
 
+def cache_breakpoints(messages: list[Message]) -> tuple[int, ...]:
+    """The indexes of the messages whose last block gets a breakpoint: the newest message and
+    the one that was newest in the request before (the user turn before the last reply)."""
+    last = len(messages) - 1
+    if last < 0:
+        return ()
+    for i in range(last - 1, 0, -1):
+        if messages[i].role == "assistant":
+            return (i - 1, last)
+    return (last,)
+
+
+def mark_last_block(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``items`` (one message's) with a breakpoint on the last block that may carry one;
+    copies, never touches the items it is given."""
+    for i in range(len(items) - 1, -1, -1):
+        content = items[i]["content"]
+        for j in range(len(content) - 1, -1, -1):
+            if content[j].get("type") not in _UNMARKABLE:
+                marked = list(content)
+                marked[j] = {**content[j], "cache_control": EPHEMERAL}
+                return [*items[:i], {**items[i], "content": marked}, *items[i + 1 :]]
+    return items
+
+
 def to_request_body(request: ModelRequest, provider: str = "anthropic") -> dict[str, Any]:
     o = request.options
-    messages = [item for m in request.messages for item in message_items(m, provider)]
+    marked = cache_breakpoints(request.messages) if o.prompt_cache else ()
+    messages = [
+        item
+        for i, m in enumerate(request.messages)
+        for item in (
+            mark_last_block(message_items(m, provider))
+            if i in marked
+            else message_items(m, provider)
+        )
+    ]
     budget = THINKING_BUDGET.get(o.reasoning_effort or "")
     max_tokens = o.max_output_tokens or DEFAULT_MAX_TOKENS
     if budget is not None and max_tokens <= budget:
@@ -128,12 +171,19 @@ def to_request_body(request: ModelRequest, provider: str = "anthropic") -> dict[
         "stream": True,
     }
     if request.system:
-        body["system"] = request.system
+        body["system"] = (
+            [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}]
+            if o.prompt_cache
+            else request.system
+        )
     if request.tools:
-        body["tools"] = [
+        tools: list[dict[str, Any]] = [
             {"name": t.name, "description": t.description, "input_schema": t.input_schema}
             for t in request.tools
         ]
+        if o.prompt_cache:
+            tools[-1] = {**tools[-1], "cache_control": EPHEMERAL}
+        body["tools"] = tools
         choice = o.tool_choice
         if isinstance(choice, dict):
             body["tool_choice"] = {"type": "tool", "name": choice["tool"]}
@@ -182,13 +232,14 @@ class AnthropicProvider:
     ) -> None:
         self.name = name
         self._http = Endpoint(provider=name, settings=settings, client=client, auth=_auth)
-        self._encoder = BodyEncoder(lambda m: message_items(m, name))
+        self._encoder = BodyEncoder(lambda m: message_items(m, name), mark_last_block)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         name = self.name
         # to_request_body(request, name), with each message's items encoded once per history
         shell = to_request_body(replace(request, messages=[]), name)
-        body = self._encoder.encode(shell, "messages", request.messages)
+        marked = cache_breakpoints(request.messages) if request.options.prompt_cache else ()
+        body = self._encoder.encode(shell, "messages", request.messages, marked=marked)
         usage = _Usage()
         stop: str | None = None
         async with aclosing(self._http.sse("/v1/messages", body, model=request.model)) as events:

@@ -7,6 +7,7 @@ slotted dataclasses, not pydantic models: they are made once per delta on the ho
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -42,6 +43,9 @@ class ModelOptions:
     max_output_tokens: int | None = None
     tool_choice: ToolChoice | None = None
     reasoning_effort: Literal["low", "medium", "high"] | None = None
+    # provider-side prompt caching (Anthropic breakpoints, OpenAI prompt_cache_key); off with
+    # ``model_options.prompt_cache: false``
+    prompt_cache: bool = True
 
 
 @dataclass(slots=True)
@@ -51,11 +55,23 @@ class ModelRequest:
     system: str | None = None
     tools: list[ToolSpec] = field(default_factory=list)
     options: ModelOptions = field(default_factory=ModelOptions)
+    # a stable, opaque per-agent value (`prompt_cache_key`) that lets a provider route the
+    # rounds of one conversation to the same prompt cache; None: the provider's default
+    cache_key: str | None = None
     # context compaction (mentra.context): a summary request is "compaction"; folded_turns
     # counts the assistant turns a compaction replaced by its summary (the scripted provider
     # counts them to find its place in a script). The wires send neither.
     purpose: Literal["turn", "compaction"] = "turn"
     folded_turns: int = 0
+
+
+@functools.lru_cache(maxsize=64)
+def prompt_cache_key(agent_id: str) -> str:
+    """The cache key of an agent's requests: a hash, so a chosen ``--agent-id`` (which may
+    name a customer or a ticket) never leaves the machine in clear."""
+    import hashlib  # only a run that makes a request needs it
+
+    return "mentra-" + hashlib.sha256(agent_id.encode()).hexdigest()[:32]
 
 
 BlockKind = Literal["text", "tool_use", "reasoning"]
@@ -188,12 +204,21 @@ class BodyEncoder:
     message objects, only the new ones are converted and encoded; otherwise (a new history, a
     rewritten one) everything is, in one call of the C encoder. The bytes are exactly
     ``dumps_compact(body)`` of the body with the items in place.
+
+    ``marked`` messages (Anthropic's cache breakpoints: the newest messages) have their items
+    passed through ``mark`` on the way out; what is kept for reuse is only the unmarked part
+    before the first of them, so a mark never outlives the request it was made for.
     """
 
-    __slots__ = ("_convert", "_encoded", "_messages")
+    __slots__ = ("_convert", "_encoded", "_mark", "_messages")
 
-    def __init__(self, convert: Callable[[Message], list[dict[str, Any]]]) -> None:
+    def __init__(
+        self,
+        convert: Callable[[Message], list[dict[str, Any]]],
+        mark: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+    ) -> None:
         self._convert = convert
+        self._mark = mark
         self._messages: list[Message] = []
         self._encoded = ""  # the items of ``_messages``, comma-separated, no brackets
 
@@ -203,22 +228,34 @@ class BodyEncoder:
         key: str,
         messages: Sequence[Message],
         head: Sequence[dict[str, Any]] = (),
+        marked: Sequence[int] = (),
     ) -> bytes:
-        """``body`` with ``body[key]`` = ``head`` + the items of every message, as JSON bytes."""
+        """``body`` with ``body[key]`` = ``head`` + the items of every message, as JSON bytes;
+        the items of the messages at the indexes ``marked`` go through ``mark``."""
+        kept = min(marked, default=len(messages)) if self._mark is not None else len(messages)
         known = self._messages
         reused = len(known)
-        if reused > len(messages) or not all(map(operator.is_, known, messages)):
+        if reused > kept or not all(map(operator.is_, known, messages)):
             reused = 0
         convert = self._convert
-        added = _encode_items([item for m in messages[reused:] for item in convert(m)])
+        added = _encode_items([item for m in messages[reused:kept] for item in convert(m)])
         encoded = self._encoded if reused else ""
         if added:
             encoded = f"{encoded},{added}" if encoded else added
-        self._messages = list(messages)
+        self._messages = list(messages[:kept])
         self._encoded = encoded
         parts = [dumps_compact(item) for item in head]
         if encoded:
             parts.append(encoded)
+        if kept < len(messages):
+            mark = self._mark
+            assert mark is not None
+            tail: list[dict[str, Any]] = []
+            for i in range(kept, len(messages)):
+                items = convert(messages[i])
+                tail.extend(mark(items) if i in marked else items)
+            if tail:
+                parts.append(_encode_items(tail))
         array = "[" + ",".join(parts) + "]"
         return (
             "{"

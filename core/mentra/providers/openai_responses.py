@@ -6,6 +6,11 @@ can be replayed across tool rounds. The stream is typed events: ``response.creat
 output item ``response.output_item.added`` / deltas / ``response.output_item.done``, then one
 terminal ``response.completed``, ``response.incomplete`` or ``response.failed``; ``error``
 events may arrive at any point.
+
+Caching is automatic on this wire for a prefix that is byte-for-byte the same as an earlier
+request's; ``prompt_cache_key`` (the request's `cache_key`, a hash of the agent id) routes an
+agent's rounds to the same cache. Nothing before the input items (instructions, tools in their
+given order) depends on the round, and the items of a growing history are encoded once.
 """
 
 from __future__ import annotations
@@ -160,6 +165,8 @@ def to_request_body(request: ModelRequest, provider: str = "openai") -> dict[str
         body["reasoning"] = {"effort": o.reasoning_effort, "summary": "auto"}
     if o.reasoning_effort is not None or request.model.startswith(_REASONING_MODELS):
         body["include"] = ["reasoning.encrypted_content"]
+    if o.prompt_cache and request.cache_key:
+        body["prompt_cache_key"] = request.cache_key
     return body
 
 

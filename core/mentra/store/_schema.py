@@ -6,9 +6,9 @@ A database records the version it is at in ``PRAGMA user_version`` and each appl
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # the step that added transcript_items.compaction (compaction markers, mentra.context)
-COMPACTION_MARKERS = 5
+COMPACTION_MARKERS = 6
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -136,7 +136,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (agent_id, id)
         )""",
     ),
-    # 5: compaction markers (mentra.context): a transcript item whose `compaction` column holds
+    # 5: subagents (mentra.agent.subagents): a child agent names the agent that started it
+    5: (
+        "ALTER TABLE agents ADD COLUMN parent_id TEXT",
+        "CREATE INDEX agents_by_parent ON agents (parent_id)",
+    ),
+    # 6: compaction markers (mentra.context): a transcript item whose `compaction` column holds
     # the marker (summary, the context requests start from) as JSON; NULL for a message
-    5: ("ALTER TABLE transcript_items ADD COLUMN compaction TEXT",),
+    6: ("ALTER TABLE transcript_items ADD COLUMN compaction TEXT",),
 }

@@ -3,12 +3,20 @@
 Every call runs on ONE worker thread per store, in the order it was made, so a backend whose
 connection must stay on one thread (SQLite) keeps it there, and the event loop never blocks
 on disk. `AsyncStore.open` builds the store on that thread too. A cancelled ``await`` does not
-stop a call the worker has started: the write still completes, and later calls queue behind it.
+stop the call: it waits for the call to finish and then raises `CancelledError` (the call's own
+error, if it failed, wins). So, as with a synchronous store, a call is never half made from its
+caller's point of view: a run cut short by a signal knows which of its writes happened.
+`call` runs several calls in one hop, with nothing of this process between them.
+
+A store whose calls touch no disk and never wait (`InMemoryStore`, ``runs_inline = True``) is
+called on the event loop directly: the hop to a thread and back (~60-200 µs) would cost more
+than the call itself. The worker thread is started on the first call that needs it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,9 +51,8 @@ class AsyncStore:
 
     def __init__(self, store: Store, *, _executor: ThreadPoolExecutor | None = None) -> None:
         self._store = store
-        self._executor = _executor or ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="mentra-store"
-        )
+        self._executor = _executor
+        self._inline = _executor is None and bool(getattr(store, "runs_inline", False))
         self._closed = False
 
     @classmethod
@@ -55,7 +62,7 @@ class AsyncStore:
         try:
             store = await asyncio.get_running_loop().run_in_executor(executor, factory)
         except BaseException:
-            executor.shutdown(wait=False)
+            executor.shutdown(wait=True)  # its one call is over: the join is immediate
             raise
         return cls(store, _executor=executor)
 
@@ -71,8 +78,24 @@ class AsyncStore:
         return await self._run(fn, *args, **kwargs)
 
     async def _run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        if self._inline:
+            return fn(*args, **kwargs)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mentra-store")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        future = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        try:  # shielded: a cancel must not drop a call still queued for the worker
+            return await asyncio.shield(future)
+        except asyncio.CancelledError as cancel:
+            while not future.done():  # the call goes on: its caller learns how it ended
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(future)
+            future.result()  # its error, if it failed
+            raise cancel
+
+    async def call(self, fn: Callable[[Store], _T]) -> _T:
+        """``fn(store)`` where the store's calls run: several calls in one hop, in order."""
+        return await self._call(fn, self._store)
 
     # -- AgentStore ----------------------------------------------------------------------------
     async def create_agent(self, agent: AgentRecord) -> None:
@@ -228,7 +251,14 @@ class AsyncStore:
         try:
             await self._run(self._store.close)
         finally:
-            self._executor.shutdown(wait=False)
+            self.stop_worker()
+
+    def stop_worker(self) -> None:
+        """Stop the worker thread once the calls queued for it are done, leaving the store
+        open (its owner closes it); a later call starts a new worker."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
 
     async def aclose(self) -> None:
         await self.close()

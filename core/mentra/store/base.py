@@ -45,6 +45,7 @@ class AgentRecord:
     updated_at: datetime | None = None
     items: int = 0  # transcript items; maintained by the store
     turns: int = 0  # runs begun; maintained by the store
+    parent_id: str | None = None  # a subagent's parent (the agent whose `task` made it)
 
 
 @dataclass(slots=True)
@@ -188,7 +189,8 @@ class AgentStore(Protocol):
         ...
 
     def latest_agent(self, workspace: str) -> AgentRecord | None:
-        """The most recently active agent of ``workspace`` (what ``resume --last`` picks)."""
+        """The most recently active top-level agent of ``workspace`` (what ``resume --last``
+        picks; a subagent is never it)."""
         ...
 
     def list_agents(self, workspace: str | None) -> list[AgentRecord]:

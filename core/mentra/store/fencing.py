@@ -18,13 +18,9 @@ the others get the "interrupted" result.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from mentra.errors import AgentBusyError
 from mentra.messages import ContentBlock, ToolResultBlock
-
-if TYPE_CHECKING:
-    from mentra.store.base import RunStore
 
 LEASE_TTL_ENV = "MENTRA_LEASE_TTL"
 DEFAULT_LEASE_TTL_S = 30.0
@@ -66,27 +62,10 @@ def committed_results(
     return [pending.get(b.tool_use_id, b) if isinstance(b, ToolResultBlock) else b for b in blocks]
 
 
-def commit_call_result(
-    store: RunStore | None,
-    *,
-    agent_id: str,
-    run_id: str,
-    call_id: str,
-    content: str,
-    is_error: bool,
-) -> None:
-    """Commit one finished call's result (the tool runner calls it before ``tool_completed``),
-    so a crash after it cannot make the call look unfinished. No store: nothing to do."""
-    if store is not None:
-        result = ToolResultBlock(tool_use_id=call_id, content=content, is_error=is_error)
-        store.commit_tool_result(agent_id, run_id, call_id, result)
-
-
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
     "LEASE_TTL_ENV",
     "LeaseLostError",
-    "commit_call_result",
     "committed_results",
     "default_lease_ttl",
     "lease_lost",

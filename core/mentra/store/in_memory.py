@@ -1,4 +1,4 @@
-"""`InInMemoryStore`: the `Store` protocol held in this process only (``--ephemeral``).
+"""`InMemoryStore`: the `Store` protocol held in this process only (``--ephemeral``).
 
 It follows the same contract as the SQLite store, so a run behaves the same with or without
 persistence; nothing survives the process. Agent files go to a private temporary folder,
@@ -14,7 +14,7 @@ import tempfile
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from mentra.errors import StoreError
 from mentra.messages import Message, ToolResultBlock
@@ -50,6 +50,10 @@ def _copy(record: _R) -> _R:
 
 class InMemoryStore:
     """An in-process store; thread-safe, and every record handed in or out is copied."""
+
+    # its calls never wait on disk or a lock held for long: `AsyncStore` calls it on the
+    # event loop instead of hopping to its worker thread
+    runs_inline: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -142,7 +146,7 @@ class InMemoryStore:
     def latest_agent(self, workspace: str) -> AgentRecord | None:
         with self._lock:
             self._check_open()
-            agents = self._ordered(workspace)
+            agents = [a for a in self._ordered(workspace) if a.parent_id is None]
             return _copy(agents[0]) if agents else None
 
     def list_agents(self, workspace: str | None) -> list[AgentRecord]:

@@ -82,6 +82,7 @@ def _agent(row: sqlite3.Row) -> AgentRecord:
         updated_at=_dt(row["updated_at"]),
         items=row["items"],
         turns=row["turns"],
+        parent_id=row["parent_id"] if "parent_id" in row.keys() else None,  # noqa: SIM118
     )
 
 
@@ -367,6 +368,11 @@ class SQLiteStore:
                 )
             raise lease_lost(agent_id, fence, current)
 
+    @property
+    def _agent_cols(self) -> str:
+        """The agent columns to read: an older store read as it stands has no parent_id."""
+        return f"{_AGENT_COLS}, parent_id" if self._version >= 5 else _AGENT_COLS
+
     def schema_version(self) -> int:
         with self._read() as conn:
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -387,7 +393,8 @@ class SQLiteStore:
             if conn.execute("SELECT 1 FROM agents WHERE id = ?", (agent.id,)).fetchone():
                 raise StoreError(f"an agent with id {agent.id} already exists")
             conn.execute(
-                f"INSERT INTO agents ({_AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0)",
+                f"INSERT INTO agents ({_AGENT_COLS}, parent_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?)",
                 (
                     agent.id,
                     agent.name,
@@ -397,6 +404,7 @@ class SQLiteStore:
                     agent.status,
                     created,
                     _ts(agent.updated_at) if agent.updated_at else created,
+                    agent.parent_id,
                 ),
             )
 
@@ -405,12 +413,12 @@ class SQLiteStore:
             return None
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_AGENT_COLS} FROM agents WHERE id = ?", (agent_id,)
+                f"SELECT {self._agent_cols} FROM agents WHERE id = ?", (agent_id,)
             ).fetchone()
             if row is not None:
                 return _agent(row)
             rows = conn.execute(
-                f"SELECT {_AGENT_COLS} FROM agents NOT INDEXED WHERE substr(id, 1, ?) = ?",
+                f"SELECT {self._agent_cols} FROM agents NOT INDEXED WHERE substr(id, 1, ?) = ?",
                 (len(agent_id), agent_id),
             ).fetchall()
         if any(r["id"] == agent_id for r in rows):
@@ -420,9 +428,10 @@ class SQLiteStore:
         return _agent(rows[0]) if rows else None
 
     def latest_agent(self, workspace: str) -> AgentRecord | None:
+        top_level = " AND parent_id IS NULL" if self._version >= 5 else ""  # not a subagent
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_AGENT_COLS} FROM agents WHERE workspace = ? "
+                f"SELECT {self._agent_cols} FROM agents WHERE workspace = ?{top_level} "
                 "ORDER BY updated_at DESC, rowid DESC LIMIT 1",
                 (workspace,),
             ).fetchone()
@@ -432,7 +441,8 @@ class SQLiteStore:
         where, params = ("WHERE workspace = ?", (workspace,)) if workspace is not None else ("", ())
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_AGENT_COLS} FROM agents {where} ORDER BY updated_at DESC, rowid DESC",
+                f"SELECT {self._agent_cols} FROM agents {where} "
+                "ORDER BY updated_at DESC, rowid DESC",
                 params,
             ).fetchall()
         return [_agent(r) for r in rows]

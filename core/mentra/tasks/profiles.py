@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from mentra.permissions.decide import PermissionsConfig
+
 DEFAULT_MAX_ROUNDS = 30
 SUBAGENT_SYSTEM_SUFFIX = (
     "You are a subagent working for another agent. Solve the delegated task, use tools when "
@@ -38,6 +40,11 @@ class SubagentProfile(_Strict):
     model: str | None = Field(None, description="PROVIDER:MODEL; default: the parent's")
     tools: ProfileTools | None = Field(None, description="default: the parent's, minus task")
     max_rounds: int = Field(DEFAULT_MAX_ROUNDS, ge=1)
+    permissions: PermissionsConfig | None = Field(
+        None,
+        description="narrows the parent's permissions (deny/ask rules, a narrower mode); "
+        "it never allows more than the parent may",
+    )
 
     @field_validator("model")
     @classmethod

@@ -43,9 +43,12 @@ class _Emitter(Protocol):
 class TaskBoard:
     """One namespace's board in a `TaskStore`, with change notification and run snapshots."""
 
-    def __init__(self, store: TaskStore, namespace: str) -> None:
+    def __init__(self, store: TaskStore, namespace: str, *, snapshots: bool = True) -> None:
         self.store = store
         self.namespace = namespace
+        # a subagent's board (its parent's namespace) takes no snapshot: the top-level run
+        # owns the restore, so a failed child never undoes what its parent did meanwhile
+        self.snapshots = snapshots
         self.on_change: Callable[[TaskItem], None] | None = None
         self.touched = False  # set by any task_* call; read (and reset) by the reminder hook
         self._snapshot: list[TaskItem] | None = None
@@ -105,6 +108,8 @@ class TaskBoard:
         return graph.unfinished(self.store.load(self.namespace))
 
     def begin_run(self) -> None:
+        if not self.snapshots:
+            return
         self._snapshot = list(self.store.load(self.namespace).values())
 
     def end_run(self, status: str) -> str | None:

@@ -24,6 +24,7 @@ class ToolServices:
     user_hooks: Any = None  # `mentra.user_hooks.UserHooks`, for pre_tool/post_tool
     memory: Any = None  # `mentra.memory.MemorySession`, for the memory tools
     task_board: Any = None  # `mentra.tasks.tools.TaskBoard`, for the task_* tools
+    subagents: Any = None  # `mentra.agent.subagents.Subagents`, for the `task` tool
     compactor: Any = None  # `mentra.context.compactor.Compactor`, for the `compact` tool
 
     def as_dict(self) -> dict[str, Any]:
@@ -38,6 +39,8 @@ class ToolServices:
             out["memory"] = self.memory
         if self.task_board is not None:
             out["task_board"] = self.task_board
+        if self.subagents is not None:
+            out["subagents"] = self.subagents
         if self.compactor is not None:
             out["compactor"] = self.compactor
         return out

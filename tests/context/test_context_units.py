@@ -244,3 +244,69 @@ def test_a_threshold_past_the_window_is_the_window() -> None:
         config, provider=ScriptedProvider(), provider_name="s", model="m", retries=Retries()
     )
     assert (compactor.window, compactor.threshold) == (10_000, 10_000)
+
+
+class _Owner:
+    def __init__(self, history: list[Message]) -> None:
+        self.history = history
+        self.context: Any = None
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.markers: list[Any] = []
+
+    async def commit_compaction(self, marker: Any) -> None:
+        self.markers.append(marker)
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.types: list[str] = []
+
+    def emit(self, cls: Any, **fields: Any) -> None:
+        self.types.append(cls.model_fields["type"].default)
+
+
+class _Charges:
+    def charge_usage(self, usage: Any, cost: float | None) -> None:
+        return None
+
+
+async def test_a_compaction_that_stays_over_the_threshold_is_not_repeated_every_round(
+    tmp_path: Any,
+) -> None:
+    from mentra.context.compactor import Compactor
+    from mentra.providers.scripted import ScriptedProvider
+    from mentra.providers.settings import Retries
+
+    script = tmp_path / "s.yaml"
+    script.write_text('turns: [{text: x}]\ncompaction: [{text: \'{"goal": "g"}\'}]\n')
+    compactor = Compactor(
+        ContextConfig(window_tokens=20_000, compact_threshold_tokens=3_000),
+        provider=ScriptedProvider(),
+        provider_name="scripted",
+        model=str(script),
+        retries=Retries(),
+    )
+    history = [Message.user_text("P" * 16_000), *_exchange(4, size=1_000)[1:]]  # a big prompt
+    owner, log, events = _Owner(history), _Log(), _Events()
+    compactor.begin_run(owner=owner, log=log, emitter=events, charges=_Charges())
+
+    async def send() -> ModelRequest:
+        view = owner.context
+        messages = view.messages(owner.history) if view is not None else owner.history
+        return await compactor(ModelRequest(model=str(script), messages=list(messages)))
+
+    first = await send()
+    assert events.types == ["compaction_started", "compaction_completed"]
+    after = log.markers[0].tokens_after
+    assert after > 3_000  # the kept prompt alone is over the threshold
+    assert "[Compaction summary]" in first.messages[1].text
+    for n in (5, 6):  # two more rounds: still over the threshold, not past the halfway mark
+        owner.history += [_call(n), _result(n, "y" * 1_000)]
+        await send()
+    assert events.types == ["compaction_started", "compaction_completed"]
+    owner.history += [_call(7), _result(7, "z" * 40_000)]  # far past: compacts again
+    await send()
+    assert events.types.count("compaction_completed") == 2

@@ -88,6 +88,9 @@ class Compactor:
         self._charges: Charges | None = None
         self._manual = False
         self._auto_failed = False
+        # a compaction that could not get under the threshold (the kept turns and the last
+        # exchange are that big) is not repeated every round: the next waits for this estimate
+        self._again_above = 0
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -114,7 +117,12 @@ class Compactor:
         trigger: str | None = None
         if self._manual:
             trigger = "manual"
-        elif self.config.auto_compact and not self._auto_failed and tokens > self.threshold:
+        elif (
+            self.config.auto_compact
+            and not self._auto_failed
+            and tokens > self.threshold
+            and (tokens > self._again_above or tokens > self.window)
+        ):
             trigger = "auto"
         why: str | None = None  # why a request over the window could not be made smaller
         if not self.config.auto_compact:
@@ -208,6 +216,8 @@ class Compactor:
             )
         )
         new_view = ContextView(context, len(owner.history), folded)
+        # still over the threshold: compact again only halfway from here to the window
+        self._again_above = after + (self.window - after) // 2 if after > self.threshold else 0
         owner.context = new_view
         self._keep_in_memory(rendered, len(owner.history), emitter)
         emitter.emit(

@@ -15,7 +15,7 @@ from mentra.agent.request import RunOverrides
 from mentra.context import summarize
 from mentra.context.config import DEFAULT_WINDOW, ContextConfig, known_window
 from mentra.context.estimate import TokenEstimator
-from mentra.context.micro import micro_compact
+from mentra.context.micro import MicroCompactor, micro_compact
 from mentra.errors import ConfigError
 from mentra.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
 from mentra.providers.base import ModelRequest
@@ -68,10 +68,35 @@ def test_micro_compaction_keeps_the_newest_results_and_short_ones() -> None:
 
 
 def test_micro_compaction_reuses_its_abbreviated_messages() -> None:
-    history, cache = _exchange(5), {}
-    first = micro_compact(history, 3, cache)
-    again = micro_compact(history, 3, cache)
-    assert first[2] is again[2] and first[2] is not history[2]
+    micro = MicroCompactor(3)
+    history = _exchange(5)
+    first = micro(history)
+    longer = [*history, _call(6), _result(6, "R6 " + "x" * 200)]
+    again = micro(longer)
+    assert first[2] is again[2] and first[2] is not history[2]  # the same object, reused
+    # each request's output equals what a fresh compactor makes of it
+    assert again == micro_compact(longer, 3) and first == micro_compact(history, 3)
+    assert again[6] != longer[6] and first[6] == history[6]  # result 3 became old
+    # an unrelated list (after a compaction) is worked out afresh
+    other = _exchange(4, size=300)
+    assert micro(other) == micro_compact(other, 3)
+
+
+def test_micro_compaction_of_a_message_with_several_results() -> None:
+    calls = Message(
+        role="assistant",
+        content=[ToolUseBlock(id=f"p{k}", name=f"t{k}", input={}) for k in range(4)],
+    )
+    results = Message(
+        role="user",
+        content=[
+            ToolResultBlock(tool_use_id=f"p{k}", content=f"P{k}" + "z" * 200) for k in range(4)
+        ],
+    )
+    out = micro_compact([Message.user_text("go"), calls, results], 3)
+    contents = [b.content[:2] for b in out[2].content]  # type: ignore[union-attr]
+    assert contents == ["[P", "P1", "P2", "P3"]
+    assert out[2].content[0].content == "[Previous: used t0]"  # type: ignore[union-attr]
 
 
 def test_micro_compaction_names_an_unknown_call_a_tool() -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mentra.context import summarize
 from mentra.context.config import ContextConfig
 from mentra.context.estimate import TokenEstimator
-from mentra.context.micro import micro_compact
+from mentra.context.micro import MicroCompactor
 from mentra.context.view import ContextView
 from mentra.errors import MentraError, ProviderError
 from mentra.messages import Message, Usage
@@ -81,7 +81,7 @@ class Compactor:
         self.cost_fn = cost_fn
         self.memory = memory
         self.user_hooks = user_hooks
-        self._micro_cache: dict[Any, Any] = {}
+        self._micro = MicroCompactor(config.keep_recent_tool_results)
         self._owner: Owner | None = None
         self._log: MarkerLog | None = None
         self._emitter: Emitter | None = None
@@ -109,7 +109,7 @@ class Compactor:
         return self.estimator.estimate(messages, system)
 
     def micro(self, messages: list[Message]) -> list[Message]:
-        return micro_compact(messages, self.config.keep_recent_tool_results, self._micro_cache)
+        return self._micro(messages)
 
     async def __call__(self, request: ModelRequest) -> ModelRequest:
         messages = self.micro(request.messages)

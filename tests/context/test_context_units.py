@@ -50,6 +50,22 @@ def test_the_estimate_is_ceil_of_the_json_chars_over_four() -> None:
     assert est.estimate([], None) == 1  # "[]"
 
 
+def test_the_estimate_follows_a_list_that_grows_in_place() -> None:
+    history = [Message.user_text("a" * 400)]
+    est = TokenEstimator()
+    first = est.estimate(history, None)
+    history.append(Message.user_text("b" * 4000))  # the agent's history, appended to
+    assert est.estimate(history, None) == TokenEstimator().estimate(history, None) > first
+
+
+def test_micro_compaction_follows_a_list_that_grows_in_place() -> None:
+    micro = MicroCompactor(3)
+    history = _exchange(3)
+    assert micro(history) is history
+    history += [_call(4), _result(4, "R4 " + "x" * 200)]
+    assert micro(history) == micro_compact(list(history), 3) != history
+
+
 def test_a_tokenizer_counter_replaces_chars_over_four() -> None:
     est = TokenEstimator(count=lambda text: text.count("Q"))
     assert est.estimate([Message.user_text("QQQ")], "QQ") == 5

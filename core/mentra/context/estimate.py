@@ -80,7 +80,8 @@ class TokenEstimator:
         for i in range(same, len(messages)):
             total += size(messages[i])
             sums.append(total)
-        self._prev, self._prev_sums = messages, sums
+        # a snapshot: the list given may be the agent's history, which grows after this
+        self._prev, self._prev_sums = list(messages), sums
         return total
 
     def _chars_over_four(self, messages: Sequence[Message], system: str | None) -> int:

@@ -56,7 +56,9 @@ class MicroCompactor:
                 first = i
             out.append(message)
         out.extend(messages[boundary + 1 :])
-        self._in, self._out, self._boundary, self._first_change = messages, out, boundary, first
+        # snapshots: the list given may be the agent's history, which grows after this
+        self._in, self._out = list(messages), list(out)
+        self._boundary, self._first_change = boundary, first
         return out if first < len(messages) else messages
 
 

@@ -130,6 +130,7 @@ def test_compaction_on_the_anthropic_wire_from_python(
     assert "compaction_completed" in types
     (ask,) = wire.summaries
     assert "tools" not in ask and ask["max_tokens"] == 2000
+    assert _breakpoints(ask) == 0  # a one-off prompt: no cache write
     after = json.dumps(wire.turns[3])
     assert "[Compaction summary]\\nGoal: read logs" in after and "LOG1-MARK" not in after
     assert 1 <= _breakpoints(wire.turns[3]) <= 4  # the caching breakpoints are still placed

@@ -248,6 +248,8 @@ class Compactor:
                 max_output_tokens=summarize.MAX_SUMMARY_TOKENS,
                 # a reasoning model must not spend the 2,000 tokens thinking
                 reasoning_effort="low" if request.options.reasoning_effort else None,
+                # a one-off prompt: a cache write (1.25x on Anthropic) would never be read
+                prompt_cache=False,
             ),
             purpose="compaction",
             folded_turns=request.folded_turns,

@@ -144,8 +144,11 @@ def test_a_failed_summary_is_reported_and_the_run_goes_on(
     )
     chat.summary_replies = [(400, b'{"error": {"message": "summary refused", "type": "x"}}')]
     chat.replies = [_cat(1), _cat(2), _cat(3), text_reply("done anyway")]
-    res = mentra("run", "-c", "agent.yaml", *RUN, "--ephemeral", "read the logs", cwd=ws)
+    res = mentra(
+        "run", "-c", "agent.yaml", *RUN, "--ephemeral", "--verbose", "read the logs", cwd=ws
+    )  # fmt: skip
     assert res.code == 0, res.stderr
+    assert "compaction failed: " in res.stderr and "summary refused" in res.stderr
     events = res.events
     (failed,) = _of(events, "compaction_failed")  # once: auto-compaction stops trying
     assert failed["trigger"] == "auto" and "summary refused" in failed["error"]
@@ -163,8 +166,9 @@ def test_a_transient_summary_failure_is_retried(mentra: Any, ws: Path, chat: Con
     busy = (503, b'{"error": {"message": "overloaded", "type": "x"}}')
     chat.summary_replies = [busy, (200, text_reply("not JSON: read log1 so far"))]
     chat.replies = [_cat(1), _cat(2), text_reply("done")]
-    res = mentra("run", "-c", "agent.yaml", *RUN, "--ephemeral", "read", cwd=ws)
+    res = mentra("run", "-c", "agent.yaml", *RUN, "--ephemeral", "--verbose", "read", cwd=ws)
     assert res.code == 0, res.stderr
+    assert "context compacted: ~" in res.stderr
     assert len(chat.summary_requests) == 2
     (completed,) = _of(res.events, "compaction_completed")
     # a reply that is not JSON becomes the progress

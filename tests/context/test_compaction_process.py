@@ -338,3 +338,14 @@ def test_a_script_without_a_compaction_reply_fails_the_compaction_not_the_run(
     (failed,) = _of(res.events, "compaction_failed")
     assert "no `compaction` reply" in failed["error"]
     assert res.events[-1]["final_text"] == "done"
+
+
+def test_a_bad_context_block_is_a_config_error_at_its_line(mentra: Any, ws: Path) -> None:
+    (ws / "agent.yaml").write_text(
+        "name: x\ncontext:\n  compact_at: 0.5\n  compact_threshold_tokens: 10\n",
+        encoding="utf-8",
+    )
+    res = mentra("run", "-c", "agent.yaml", "-m", "scripted:s.yaml", "--ephemeral", "hi", cwd=ws)
+    assert res.code == 2 and res.stdout == ""
+    assert res.stderr.count("\n") == 1
+    assert "agent.yaml:3:3: context: give compact_at or compact_threshold_tokens" in res.stderr

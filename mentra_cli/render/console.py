@@ -8,6 +8,8 @@ from rich.markup import escape
 
 from mentra.events import (
     AssistantMessageCompleted,
+    CompactionCompleted,
+    CompactionFailed,
     ErrorEvent,
     Event,
     Notice,
@@ -58,6 +60,13 @@ class ConsoleView:
                 f"[yellow]retry {event.attempt}/{event.max_attempts} in "
                 f"{event.delay_s:.1f}s:[/yellow] {escape(event.reason)}"
             )
+        elif isinstance(event, CompactionCompleted):
+            c.print(
+                f"[dim]context compacted: ~{event.tokens_before} → ~{event.tokens_after} "
+                "tokens[/dim]"
+            )
+        elif isinstance(event, CompactionFailed):
+            c.print(f"[yellow]compaction failed:[/yellow] {escape(event.error)}")
         elif isinstance(event, Notice):
             c.print(f"[yellow]notice:[/yellow] {escape(event.message)}")
         elif isinstance(event, ErrorEvent):

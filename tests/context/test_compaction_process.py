@@ -144,8 +144,11 @@ def test_a_failed_summary_is_reported_and_the_run_goes_on(
     )
     chat.summary_replies = [(400, b'{"error": {"message": "summary refused", "type": "x"}}')]
     chat.replies = [_cat(1), _cat(2), _cat(3), text_reply("done anyway")]
-    res = mentra("run", "-c", "agent.yaml", *RUN, "--ephemeral", "read the logs", cwd=ws)
+    res = mentra(
+        "run", "-c", "agent.yaml", *RUN, "--ephemeral", "--verbose", "read the logs", cwd=ws
+    )  # fmt: skip
     assert res.code == 0, res.stderr
+    assert "compaction failed: " in res.stderr and "summary refused" in res.stderr
     events = res.events
     (failed,) = _of(events, "compaction_failed")  # once: auto-compaction stops trying
     assert failed["trigger"] == "auto" and "summary refused" in failed["error"]
@@ -163,8 +166,9 @@ def test_a_transient_summary_failure_is_retried(mentra: Any, ws: Path, chat: Con
     busy = (503, b'{"error": {"message": "overloaded", "type": "x"}}')
     chat.summary_replies = [busy, (200, text_reply("not JSON: read log1 so far"))]
     chat.replies = [_cat(1), _cat(2), text_reply("done")]
-    res = mentra("run", "-c", "agent.yaml", *RUN, "--ephemeral", "read", cwd=ws)
+    res = mentra("run", "-c", "agent.yaml", *RUN, "--ephemeral", "--verbose", "read", cwd=ws)
     assert res.code == 0, res.stderr
+    assert "context compacted: ~" in res.stderr
     assert len(chat.summary_requests) == 2
     (completed,) = _of(res.events, "compaction_completed")
     # a reply that is not JSON becomes the progress
@@ -265,6 +269,7 @@ turns:
   - text: second run done
 compaction:
   - text: '{"goal": "scripted goal", "progress": "two logs read"}'
+    usage: {input_tokens: 1000, output_tokens: 50}
 """
 
 
@@ -283,7 +288,30 @@ def test_a_scripted_run_continues_its_script_across_a_compaction_and_a_resume(
     assert "Goal: scripted goal" in completed["summary"]
     # the turns the summary stands for still count: the script's 4th reply came, not the 2nd
     assert res.events[-1]["final_text"] == "first run done"
-    again = mentra("resume", res.events[0]["agent_id"], "more", *args[2:], cwd=ws)
+    # the summary request's usage is the run's (the script's turns report none)
+    assert res.events[-1]["usage"]["input_tokens"] == 1000
+    assert res.events[-1]["usage"]["output_tokens"] == 50
+    agent_id = res.events[0]["agent_id"]
+
+    # an export carries the marker; the imported agent resumes from it in another store
+    exported = mentra("export", agent_id, cwd=ws)
+    assert exported.code == 0, exported.stderr
+    doc = json.loads(exported.stdout)
+    (marked,) = [i for i in doc["transcript"] if "compaction" in i]
+    assert marked["compaction"]["fields"]["goal"] == "scripted goal"
+    (ws / "a.json").write_text(exported.stdout, encoding="utf-8")
+    other = str(ws / "other.db")
+    imported = mentra("import", "a.json", "--store", other, cwd=ws)
+    assert imported.code == 0, imported.stderr
+    assert (
+        json.loads(mentra("export", agent_id, "--store", other, cwd=ws).stdout)["transcript"]
+        == doc["transcript"]
+    )
+
+    again = mentra("resume", agent_id, "more", *args[2:], "--store", other, cwd=ws)
+    assert again.code == 0, again.stderr
+    assert again.events[-1]["final_text"] == "second run done"
+    again = mentra("resume", agent_id, "more", *args[2:], cwd=ws)
     assert again.code == 0, again.stderr
     assert again.events[-1]["final_text"] == "second run done"
 
@@ -310,3 +338,14 @@ def test_a_script_without_a_compaction_reply_fails_the_compaction_not_the_run(
     (failed,) = _of(res.events, "compaction_failed")
     assert "no `compaction` reply" in failed["error"]
     assert res.events[-1]["final_text"] == "done"
+
+
+def test_a_bad_context_block_is_a_config_error_at_its_line(mentra: Any, ws: Path) -> None:
+    (ws / "agent.yaml").write_text(
+        "name: x\ncontext:\n  compact_at: 0.5\n  compact_threshold_tokens: 10\n",
+        encoding="utf-8",
+    )
+    res = mentra("run", "-c", "agent.yaml", "-m", "scripted:s.yaml", "--ephemeral", "hi", cwd=ws)
+    assert res.code == 2 and res.stdout == ""
+    assert res.stderr.count("\n") == 1
+    assert "agent.yaml:3:3: context: give compact_at or compact_threshold_tokens" in res.stderr

@@ -15,7 +15,7 @@ from mentra.agent.request import RunOverrides
 from mentra.context import summarize
 from mentra.context.config import DEFAULT_WINDOW, ContextConfig, known_window
 from mentra.context.estimate import TokenEstimator
-from mentra.context.micro import micro_compact
+from mentra.context.micro import MicroCompactor, micro_compact
 from mentra.errors import ConfigError
 from mentra.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
 from mentra.providers.base import ModelRequest
@@ -50,6 +50,22 @@ def test_the_estimate_is_ceil_of_the_json_chars_over_four() -> None:
     assert est.estimate([], None) == 1  # "[]"
 
 
+def test_the_estimate_follows_a_list_that_grows_in_place() -> None:
+    history = [Message.user_text("a" * 400)]
+    est = TokenEstimator()
+    first = est.estimate(history, None)
+    history.append(Message.user_text("b" * 4000))  # the agent's history, appended to
+    assert est.estimate(history, None) == TokenEstimator().estimate(history, None) > first
+
+
+def test_micro_compaction_follows_a_list_that_grows_in_place() -> None:
+    micro = MicroCompactor(3)
+    history = _exchange(3)
+    assert micro(history) is history
+    history += [_call(4), _result(4, "R4 " + "x" * 200)]
+    assert micro(history) == micro_compact(list(history), 3) != history
+
+
 def test_a_tokenizer_counter_replaces_chars_over_four() -> None:
     est = TokenEstimator(count=lambda text: text.count("Q"))
     assert est.estimate([Message.user_text("QQQ")], "QQ") == 5
@@ -68,10 +84,35 @@ def test_micro_compaction_keeps_the_newest_results_and_short_ones() -> None:
 
 
 def test_micro_compaction_reuses_its_abbreviated_messages() -> None:
-    history, cache = _exchange(5), {}
-    first = micro_compact(history, 3, cache)
-    again = micro_compact(history, 3, cache)
-    assert first[2] is again[2] and first[2] is not history[2]
+    micro = MicroCompactor(3)
+    history = _exchange(5)
+    first = micro(history)
+    longer = [*history, _call(6), _result(6, "R6 " + "x" * 200)]
+    again = micro(longer)
+    assert first[2] is again[2] and first[2] is not history[2]  # the same object, reused
+    # each request's output equals what a fresh compactor makes of it
+    assert again == micro_compact(longer, 3) and first == micro_compact(history, 3)
+    assert again[6] != longer[6] and first[6] == history[6]  # result 3 became old
+    # an unrelated list (after a compaction) is worked out afresh
+    other = _exchange(4, size=300)
+    assert micro(other) == micro_compact(other, 3)
+
+
+def test_micro_compaction_of_a_message_with_several_results() -> None:
+    calls = Message(
+        role="assistant",
+        content=[ToolUseBlock(id=f"p{k}", name=f"t{k}", input={}) for k in range(4)],
+    )
+    results = Message(
+        role="user",
+        content=[
+            ToolResultBlock(tool_use_id=f"p{k}", content=f"P{k}" + "z" * 200) for k in range(4)
+        ],
+    )
+    out = micro_compact([Message.user_text("go"), calls, results], 3)
+    contents = [b.content[:2] for b in out[2].content]  # type: ignore[union-attr]
+    assert contents == ["[P", "P1", "P2", "P3"]
+    assert out[2].content[0].content == "[Previous: used t0]"  # type: ignore[union-attr]
 
 
 def test_micro_compaction_names_an_unknown_call_a_tool() -> None:
@@ -227,3 +268,86 @@ def test_openai_models_get_the_lazy_tokenizer_others_do_not() -> None:
     assert estimator_for("openai-chat", "gpt-4o", precise_above=10)._loader is not None
     assert estimator_for("anthropic", "claude-x", precise_above=10)._loader is None
     assert estimator_for("openai-chat", "llama3", precise_above=10)._loader is None
+
+
+def test_the_summary_input_fits_a_small_window() -> None:
+    body = summarize.transcript_text([Message.user_text("A" * 50_000)], 6_000)
+    assert len(body) < 6_100
+
+
+def test_a_threshold_past_the_window_is_the_window() -> None:
+    from mentra.context.compactor import Compactor
+    from mentra.providers.scripted import ScriptedProvider
+    from mentra.providers.settings import Retries
+
+    config = ContextConfig(window_tokens=10_000, compact_threshold_tokens=50_000)
+    compactor = Compactor(
+        config, provider=ScriptedProvider(), provider_name="s", model="m", retries=Retries()
+    )
+    assert (compactor.window, compactor.threshold) == (10_000, 10_000)
+
+
+class _Owner:
+    def __init__(self, history: list[Message]) -> None:
+        self.history = history
+        self.context: Any = None
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.markers: list[Any] = []
+
+    async def commit_compaction(self, marker: Any) -> None:
+        self.markers.append(marker)
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.types: list[str] = []
+
+    def emit(self, cls: Any, **fields: Any) -> None:
+        self.types.append(cls.model_fields["type"].default)
+
+
+class _Charges:
+    def charge_usage(self, usage: Any, cost: float | None) -> None:
+        return None
+
+
+async def test_a_compaction_that_stays_over_the_threshold_is_not_repeated_every_round(
+    tmp_path: Any,
+) -> None:
+    from mentra.context.compactor import Compactor
+    from mentra.providers.scripted import ScriptedProvider
+    from mentra.providers.settings import Retries
+
+    script = tmp_path / "s.yaml"
+    script.write_text('turns: [{text: x}]\ncompaction: [{text: \'{"goal": "g"}\'}]\n')
+    compactor = Compactor(
+        ContextConfig(window_tokens=20_000, compact_threshold_tokens=3_000),
+        provider=ScriptedProvider(),
+        provider_name="scripted",
+        model=str(script),
+        retries=Retries(),
+    )
+    history = [Message.user_text("P" * 16_000), *_exchange(4, size=1_000)[1:]]  # a big prompt
+    owner, log, events = _Owner(history), _Log(), _Events()
+    compactor.begin_run(owner=owner, log=log, emitter=events, charges=_Charges())
+
+    async def send() -> ModelRequest:
+        view = owner.context
+        messages = view.messages(owner.history) if view is not None else owner.history
+        return await compactor(ModelRequest(model=str(script), messages=list(messages)))
+
+    first = await send()
+    assert events.types == ["compaction_started", "compaction_completed"]
+    after = log.markers[0].tokens_after
+    assert after > 3_000  # the kept prompt alone is over the threshold
+    assert "[Compaction summary]" in first.messages[1].text
+    for n in (5, 6):  # two more rounds: still over the threshold, not past the halfway mark
+        owner.history += [_call(n), _result(n, "y" * 1_000)]
+        await send()
+    assert events.types == ["compaction_started", "compaction_completed"]
+    owner.history += [_call(7), _result(7, "z" * 40_000)]  # far past: compacts again
+    await send()
+    assert events.types.count("compaction_completed") == 2

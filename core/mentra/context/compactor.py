@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mentra.context import summarize
 from mentra.context.config import ContextConfig
 from mentra.context.estimate import TokenEstimator
-from mentra.context.micro import micro_compact
+from mentra.context.micro import MicroCompactor
 from mentra.context.view import ContextView
 from mentra.errors import MentraError, ProviderError
 from mentra.messages import Message, Usage
@@ -76,17 +76,21 @@ class Compactor:
         self.retries = retries
         self.estimator = estimator if estimator is not None else TokenEstimator()
         self.window = config.window(model)
-        self.threshold = config.threshold(model, compact_at)
+        # a threshold past the window would let a request reach it uncompacted
+        self.threshold = min(config.threshold(model, compact_at), self.window)
         self.cost_fn = cost_fn
         self.memory = memory
         self.user_hooks = user_hooks
-        self._micro_cache: dict[Any, Any] = {}
+        self._micro = MicroCompactor(config.keep_recent_tool_results)
         self._owner: Owner | None = None
         self._log: MarkerLog | None = None
         self._emitter: Emitter | None = None
         self._charges: Charges | None = None
         self._manual = False
         self._auto_failed = False
+        # a compaction that could not get under the threshold (the kept turns and the last
+        # exchange are that big) is not repeated every round: the next waits for this estimate
+        self._again_above = 0
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -105,7 +109,7 @@ class Compactor:
         return self.estimator.estimate(messages, system)
 
     def micro(self, messages: list[Message]) -> list[Message]:
-        return micro_compact(messages, self.config.keep_recent_tool_results, self._micro_cache)
+        return self._micro(messages)
 
     async def __call__(self, request: ModelRequest) -> ModelRequest:
         messages = self.micro(request.messages)
@@ -113,7 +117,12 @@ class Compactor:
         trigger: str | None = None
         if self._manual:
             trigger = "manual"
-        elif self.config.auto_compact and not self._auto_failed and tokens > self.threshold:
+        elif (
+            self.config.auto_compact
+            and not self._auto_failed
+            and tokens > self.threshold
+            and (tokens > self._again_above or tokens > self.window)
+        ):
             trigger = "auto"
         why: str | None = None  # why a request over the window could not be made smaller
         if not self.config.auto_compact:
@@ -154,7 +163,8 @@ class Compactor:
         from mentra.events import CompactionCompleted, CompactionFailed, CompactionStarted
 
         view = owner.context
-        current = request.messages
+        # the stored conversation (not the request: memory's recall rides on it, unstored)
+        current = view.messages(owner.history) if view is not None else list(owner.history)
         cut = summarize.split_tail(current)
         older, tail = current[:cut], current[cut:]
         since_marker = len(owner.history) - (view.start if view is not None else 0)
@@ -206,6 +216,8 @@ class Compactor:
             )
         )
         new_view = ContextView(context, len(owner.history), folded)
+        # still over the threshold: compact again only halfway from here to the window
+        self._again_above = after + (self.window - after) // 2 if after > self.threshold else 0
         owner.context = new_view
         self._keep_in_memory(rendered, len(owner.history), emitter)
         emitter.emit(
@@ -225,11 +237,20 @@ class Compactor:
         faults up to `SUMMARY_ATTEMPTS` times; its usage is charged to the run."""
         from mentra.providers.base import ModelOptions, ModelRequest, ReplyBuilder
 
+        # the summary request must fit a small window too: its input is cut to fit
+        room = (self.window - summarize.MAX_SUMMARY_TOKENS) * 3
+        prompt = summarize.summary_prompt(older, facts, max(4_000, room))
         ask = ModelRequest(
             model=self.model,
-            messages=[Message.user_text(summarize.summary_prompt(older, facts))],
+            messages=[Message.user_text(prompt)],
             system=summarize.SUMMARY_SYSTEM,
-            options=ModelOptions(max_output_tokens=summarize.MAX_SUMMARY_TOKENS),
+            options=ModelOptions(
+                max_output_tokens=summarize.MAX_SUMMARY_TOKENS,
+                # a reasoning model must not spend the 2,000 tokens thinking
+                reasoning_effort="low" if request.options.reasoning_effort else None,
+                # a one-off prompt: a cache write (1.25x on Anthropic) would never be read
+                prompt_cache=False,
+            ),
             purpose="compaction",
             folded_turns=request.folded_turns,
         )

@@ -26,7 +26,7 @@ class TokenEstimator:
     chars / 4 until one reaches ``precise_above``; from then on the tokenizer counts. A short
     run never loads it."""
 
-    __slots__ = ("_count", "_loader", "_precise_above", "_sizes")
+    __slots__ = ("_count", "_loader", "_precise_above", "_prev", "_prev_sums", "_sizes")
 
     def __init__(
         self,
@@ -39,6 +39,10 @@ class TokenEstimator:
         self._loader = loader
         self._precise_above = precise_above
         self._sizes: dict[int, tuple[Message, int]] = {}  # id -> (message kept alive, size)
+        # the previous request's messages and the running sums of their sizes: the next
+        # request shares all but its last few, so only those are looked up
+        self._prev: Sequence[Message] = ()
+        self._prev_sums: list[int] = [0]
 
     def _size(self, message: Message) -> int:
         key = id(message)
@@ -59,13 +63,29 @@ class TokenEstimator:
                 return rough
             self._count, self._loader = self._loader(), None
             self._sizes.clear()  # sizes were characters; from now on they are tokens
+            self._prev, self._prev_sums = (), [0]
         if self._count is not None:
-            sizes = sum(self._size(m) for m in messages)
-            return sizes + (self._count(system) if system else 0)
+            return self._sum(messages) + (self._count(system) if system else 0)
         return self._chars_over_four(messages, system)
 
+    def _sum(self, messages: Sequence[Message]) -> int:
+        prev = self._prev
+        limit = min(len(prev), len(messages))
+        same = 0
+        while same < limit and messages[same] is prev[same]:
+            same += 1
+        sums = self._prev_sums[: same + 1]
+        total = sums[-1]
+        size = self._size
+        for i in range(same, len(messages)):
+            total += size(messages[i])
+            sums.append(total)
+        # a snapshot: the list given may be the agent's history, which grows after this
+        self._prev, self._prev_sums = list(messages), sums
+        return total
+
     def _chars_over_four(self, messages: Sequence[Message], system: str | None) -> int:
-        sizes = sum(self._size(m) for m in messages)
+        sizes = self._sum(messages)
         # the JSON array: brackets and commas between the messages
         chars = sizes + 2 + max(len(messages) - 1, 0) + (len(system) if system else 0)
         return math.ceil(chars / 4)

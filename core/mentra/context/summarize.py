@@ -130,9 +130,9 @@ def extract_facts(messages: Sequence[Message], extra: Sequence[str] = ()) -> lis
     return list(facts)
 
 
-def transcript_text(messages: Sequence[Message]) -> str:
-    """The conversation as plain text for the summary request, cut to `MAX_INPUT_CHARS`
-    (the start and the end are kept; the middle goes)."""
+def transcript_text(messages: Sequence[Message], max_chars: int = MAX_INPUT_CHARS) -> str:
+    """The conversation as plain text for the summary request, cut to ``max_chars`` (at most
+    `MAX_INPUT_CHARS`; the start and the end are kept, the middle goes)."""
     names: dict[str, str] = {}
     parts: list[str] = []
     for message in messages:
@@ -152,19 +152,22 @@ def transcript_text(messages: Sequence[Message]) -> str:
             elif isinstance(block, ReasoningBlock):
                 continue
     text = "\n".join(parts)
-    if len(text) <= MAX_INPUT_CHARS:
+    limit = min(max_chars, MAX_INPUT_CHARS)
+    if len(text) <= limit:
         return text
-    half = MAX_INPUT_CHARS // 2
+    half = limit // 2
     cut = len(text) - 2 * half
     return f"{text[:half]}\n[... {cut} characters left out ...]\n{text[-half:]}"
 
 
-def summary_prompt(older: Sequence[Message], facts: Sequence[str]) -> str:
+def summary_prompt(
+    older: Sequence[Message], facts: Sequence[str], max_chars: int = MAX_INPUT_CHARS
+) -> str:
     lines = [FACTS_HEADER, *(f"- {f}" for f in facts)] if facts else [FACTS_HEADER, "(none)"]
     return (
         "\n".join(lines)
         + "\n\n=== CONVERSATION TO SUMMARIZE ===\n"
-        + transcript_text(older)
+        + transcript_text(older, max_chars)
         + "\n\nReply with the JSON object now."
     )
 

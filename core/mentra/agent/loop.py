@@ -31,6 +31,7 @@ from mentra.errors import (
 from mentra.events import (
     AssistantMessageCompleted,
     AssistantTokenDelta,
+    Notice,
     PermissionDenial,
     RetryAttempt,
     ToolCallSummary,
@@ -216,6 +217,8 @@ class Agent:
 
     async def _request(self, emitter: Emitter, state: RunState) -> ReplyBuilder:
         s = self.setup
+        for notice in await s.sync_tools():  # MCP: a server gone, a tool list changed
+            emitter.emit(Notice, level="warning", message=notice)
         request = ModelRequest(
             model=s.model,
             # memory: the recalled text rides on this run's user message, in requests only

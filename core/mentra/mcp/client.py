@@ -122,11 +122,13 @@ class McpServer:
         config: StdioServerConfig | HttpServerConfig,
         policy: RuntimePolicy,
         notice: NoticeFn,
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = name
         self.config = config
         self.policy = policy
         self.notice = notice
+        self.changed = changed  # its tools differ from the last listing: list them again
         self.status = ServerStatus(name, config.transport, "stopped", config.optional)
         self.session: ClientSession | None = None
         self._ready = asyncio.Event()
@@ -262,6 +264,7 @@ class McpServer:
     async def _on_message(self, message: IncomingMessage) -> None:
         if isinstance(message, types.ToolListChangedNotification):
             self._stale = True
+            self.changed()
 
     async def refresh(self) -> None:
         session = self.session
@@ -296,6 +299,7 @@ class McpServer:
             return
         self.status.status = "dead"
         self.status.error = why
+        self.changed()  # the next listing no longer offers its tools
         tail = self.stderr_tail()
         self.notice(
             f"MCP server {self.name!r} stopped answering ({why}); its tools now fail"
@@ -347,9 +351,14 @@ class McpToolSet:
     ) -> None:
         self.notices: list[str] = []
         self._on_notice = on_notice
+        self.changed = False  # a server's tools changed since the last `list_tools`
         self.servers = {
-            name: McpServer(name, cfg, policy, self._notice) for name, cfg in servers.items()
+            name: McpServer(name, cfg, policy, self._notice, self._changed)
+            for name, cfg in servers.items()
         }
+
+    def _changed(self) -> None:
+        self.changed = True
 
     def _notice(self, message: str) -> None:
         self.notices.append(message)
@@ -385,6 +394,7 @@ class McpToolSet:
         await asyncio.gather(*(s.stop() for s in self.servers.values()))
 
     async def list_tools(self) -> list[McpTool]:
+        self.changed = False
         out: list[McpTool] = []
         for server in self.servers.values():
             out.extend(await server.tools())

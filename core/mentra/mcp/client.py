@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 
 from mentra.errors import ConfigError
 from mentra.mcp.config import HttpServerConfig, StdioServerConfig
+from mentra.messages import ImageBlock
 from mentra.permissions.policy import RuntimePolicy
 from mentra.tools.base import SchemaTool, ToolContext, ToolResult
 
@@ -56,6 +57,16 @@ class ServerStatus:
             "optional": self.optional,
             "error": self.error,
         }
+
+
+def result_images(result: types.CallToolResult) -> tuple[ImageBlock, ...]:
+    """The result's images, for the wires that send tool-result images to the model (the text
+    keeps a placeholder for each, for events, episodes and the wires that cannot)."""
+    return tuple(
+        ImageBlock(media_type=block.mime_type, data=block.data)
+        for block in result.content
+        if isinstance(block, types.ImageContent)
+    )
 
 
 def result_text(result: types.CallToolResult) -> str:
@@ -335,7 +346,9 @@ class McpServer:
         except Exception as exc:
             self._died(_reason(exc))
             return ToolResult(f"MCP server {self.name!r} failed: {_reason(exc)}", is_error=True)
-        return ToolResult(result_text(result), is_error=bool(result.is_error))
+        return ToolResult(
+            result_text(result), is_error=bool(result.is_error), images=result_images(result)
+        )
 
 
 class McpToolSet:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, run
 from pydantic import BaseModel, ValidationError
 
 from mentra.errors import MentraError
+from mentra.messages import ImageBlock
 
 if TYPE_CHECKING:
     from mentra.permissions.policy import RuntimePolicy
@@ -31,6 +32,7 @@ class ToolInputError(MentraError):
 class ToolResult:
     content: str
     is_error: bool = False
+    images: tuple[ImageBlock, ...] = ()  # sent to the model as images where its wire can
 
 
 # (message, stream) -> None; stream is stdout, stderr or heartbeat

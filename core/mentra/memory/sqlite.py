@@ -120,9 +120,13 @@ class SQLiteMemoryStore:
             self._full_text = found.fetchone() is not None
         elif self._full_text:
             self._make_index()
+        self._term_counts = False  # without them every search asks the whole query
         if self._full_text:
-            with self._read() as conn:
+            try:
                 conn.execute(_TERMS)
+                self._term_counts = True
+            except sqlite3.Error:
+                pass
 
     def _describe(self, exc: sqlite3.Error) -> str:
         return describe_error(self.path, exc, busy_timeout_s=_BUSY_TIMEOUT_S)
@@ -250,7 +254,7 @@ class SQLiteMemoryStore:
         So the informative tokens are asked alone first; only when they find fewer than
         ``want`` records in scope (then rows holding only common tokens are candidates too)
         is the whole query asked."""
-        informative = self._informative(conn, tokens)
+        informative = self._informative(conn, tokens) if self._term_counts else tokens
         if informative and len(informative) < len(tokens):
             found = self._fts_match(conn, informative, scope, want)
             if len(found) == want:

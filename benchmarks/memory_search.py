@@ -78,6 +78,7 @@ WORDS = [
     "region",
 ]
 WS = "/bench/workspace"
+WORKSPACE = Scope(WS)  # the workspace scope: the widest, every record is a candidate
 
 
 def vocabulary(rng: random.Random, size: int) -> tuple[list[str], list[float]]:
@@ -120,12 +121,16 @@ def fill(store: SQLiteMemoryStore, records: int, rng: random.Random) -> None:
 
 
 def time_searches(
-    store: SQLiteMemoryStore, searches: int, rng: random.Random, *, skip_common: int = 0
+    store: SQLiteMemoryStore,
+    searches: int,
+    rng: random.Random,
+    *,
+    skip_common: int = 0,
+    scope: Scope = WORKSPACE,
 ) -> list[float]:
     """Milliseconds per search. Queries are two or three words drawn like the text (common
     words as often as in records), or with ``skip_common`` only words below the most
     frequent ones (topic words, as "staging rotates")."""
-    scope = Scope(WS)  # the workspace scope: the widest, every record is a candidate
     words, weights = VOCAB
     pool, pool_w = words[skip_common:], weights[skip_common:]
     queries = [" ".join(rng.choices(pool, pool_w, k=rng.choice((2, 3)))) for _ in range(searches)]
@@ -157,6 +162,8 @@ def main() -> int:
         fill_s = time.perf_counter() - t0
         samples = time_searches(store, args.searches, rng)
         topic = time_searches(store, args.searches, rng, skip_common=100)
+        # the default `scope: agent`: one agent's 1/50 of the records, the index is shared
+        agent = time_searches(store, args.searches, rng, scope=Scope(WS, "agent7"))
         store.close()
         scan = SQLiteMemoryStore(path, full_text=False)
         scan_samples = time_searches(scan, max(20, args.searches // 10), rng)
@@ -169,6 +176,10 @@ def main() -> int:
     print(
         "memory_search median per search, topic words (not the 100 most frequent): "
         f"{statistics.median(topic):.3f} ms"
+    )
+    print(
+        "memory_search median per search, agent scope (1/50 of the records): "
+        f"{statistics.median(agent):.3f} ms"
     )
     print(f"plain-scan fallback median per search: {statistics.median(scan_samples):.3f} ms")
     return 0

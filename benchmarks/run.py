@@ -904,7 +904,7 @@ class Bench:
             sc.add(
                 Row(
                     sc.title,
-                    "mentra: SQLite FTS5" + (", topic words" if label else ""),
+                    "mentra: SQLite FTS5" + label.split(" (")[0],  # ", topic words"...
                     "ms",
                     role="mentra" if not label else "mentra-extra",
                     samples=[float(value)],

@@ -10,7 +10,14 @@ import gc
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+)
 
 
 class _Block(BaseModel):
@@ -42,10 +49,22 @@ class ToolUseBlock(_Block):
 
 
 class ToolResultBlock(_Block):
+    """A tool's answer: text, and images where the tool gave some (an MCP server's image
+    content). Each wire sends the images as its API takes them (see the providers)."""
+
     type: Literal["tool_result"] = "tool_result"
     tool_use_id: str
     content: str
     is_error: bool = False
+    images: tuple[ImageBlock, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_no_images(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Stored transcripts stay as they were for the results without images."""
+        data: dict[str, Any] = handler(self)
+        if not self.images:
+            data.pop("images", None)
+        return data
 
 
 class ReasoningBlock(_Block):

@@ -160,3 +160,86 @@ def test_a_claude_code_mcp_config_file_works_in_a_run(tmp_path: Path, everything
         "run", "-c", str(cfg), "go", "--ephemeral", "--mcp-config", str(claude), cwd=tmp_path
     )
     assert failed.returncode == 2 and "broken" in failed.stderr
+
+
+def setup_turns(tmp_path: Path, servers: dict[str, Any], turns: list[dict[str, Any]]) -> Path:
+    """An agent config whose scripted model plays ``turns`` (then answers "Done.")."""
+    cfg = setup(tmp_path, servers, [])
+    script = tmp_path / "script.yaml"
+    script.write_text(json.dumps({"turns": [*turns, {"text": "Done."}]}))
+    return cfg
+
+
+def calls(*names: str) -> dict[str, Any]:
+    return {"tool_calls": [{"name": n, "input": {}} for n in names]}
+
+
+def test_list_changed_refreshes_the_tools_before_the_next_request(tmp_path: Path) -> None:
+    """`grow` adds the tool `fresh` and sends `notifications/tools/list_changed`: the next
+    round can call it (before, the run kept the start-up list: "unknown tool")."""
+    server = {"command": sys.executable, "args": [str(FAULT), "ok", str(tmp_path)]}
+    cfg = setup_turns(
+        tmp_path, {"fault": server}, [calls("mcp__fault__grow"), calls("mcp__fault__fresh")]
+    )
+    done = mentra("run", "-c", str(cfg), "go", "--ephemeral", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    evs = events(done)
+    assert "mcp__fault__fresh" not in evs[0]["tools"]
+    results = {e["name"]: e for e in evs if e["type"] == "tool_completed"}
+    assert results["mcp__fault__grow"]["output"] == "grown"
+    assert results["mcp__fault__fresh"]["is_error"] is False
+    assert results["mcp__fault__fresh"]["output"] == "new!"
+    assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "success"
+
+
+def test_a_server_dying_mid_run_is_error_results_and_one_notice(
+    tmp_path: Path, everything_js: str
+) -> None:
+    """`die` exits the fault server mid-call: that call and a later one of its tools are error
+    results, one `notice` names the server, the other server's tools still work, and the run
+    finishes with success."""
+    servers = {
+        "fault": {"command": sys.executable, "args": [str(FAULT), "ok", str(tmp_path)]},
+        "everything": {"command": "node", "args": [everything_js]},
+    }
+    turns = [
+        calls("mcp__fault__die"),
+        calls("mcp__fault__peek"),
+        {"tool_calls": [{"name": "mcp__everything__echo", "input": {"message": "still"}}]},
+    ]
+    cfg = setup_turns(tmp_path, servers, turns)
+    done = mentra("run", "-c", str(cfg), "go", "--ephemeral", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    evs = events(done)
+    results = [e for e in evs if e["type"] == "tool_completed"]
+    assert [r["name"] for r in results] == [
+        "mcp__fault__die",
+        "mcp__fault__peek",
+        "mcp__everything__echo",
+    ]
+    assert results[0]["is_error"] and results[1]["is_error"]
+    assert results[2]["is_error"] is False and results[2]["output"] == "Echo: still"
+    notices = [e for e in evs if e["type"] == "notice" and "'fault'" in e["message"]]
+    assert len(notices) == 1, notices
+    assert notices[0]["level"] == "warning"
+    # said before the model's next request: between the dead call and the next one
+    order = [e for e in evs if e["type"] in ("tool_completed", "notice")]
+    assert order.index(notices[0]) == order.index(results[0]) + 1
+    assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "success"
+    assert wait_gone(str(tmp_path)) == []
+
+
+def test_an_optional_server_failing_to_start_is_a_notice_in_the_run(tmp_path: Path) -> None:
+    broken = {
+        "command": sys.executable,
+        "args": [str(FAULT), "exit-at-start", str(tmp_path)],
+        "optional": True,
+    }
+    cfg = setup_turns(tmp_path, {"maybe": broken}, [])
+    done = mentra("run", "-c", str(cfg), "go", "--ephemeral", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    evs = events(done)
+    assert evs[0]["type"] == "session_started"
+    notices = [e for e in evs if e["type"] == "notice" and "'maybe'" in e["message"]]
+    assert len(notices) == 1 and "cannot open its database" in notices[0]["message"]
+    assert evs[-1]["status"] == "success"

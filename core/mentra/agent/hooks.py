@@ -219,4 +219,4 @@ class ShrinkHook:
         self.shrink = shrink
 
     def __call__(self, call: ToolCall, result: ToolResult) -> ToolResult:
-        return ToolResult(self.shrink(result.content), result.is_error)
+        return ToolResult(self.shrink(result.content), result.is_error, result.images)

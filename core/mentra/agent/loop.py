@@ -36,6 +36,7 @@ from mentra.errors import (
 from mentra.events import (
     AssistantMessageCompleted,
     AssistantTokenDelta,
+    Notice,
     PermissionDenial,
     RetryAttempt,
     ToolCallSummary,
@@ -215,6 +216,8 @@ class Agent:
 
     async def _request(self, emitter: Emitter, state: RunState) -> ReplyBuilder:
         s = self.setup
+        for notice in await s.sync_tools():  # MCP: a server gone, a tool list changed
+            emitter.emit(Notice, level="warning", message=notice)
         # memory: the recalled text rides on this run's user message, in requests only
         messages = with_recall(self.history, state.recall_at, state.recall)
         view = self.context

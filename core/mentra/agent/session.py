@@ -176,12 +176,7 @@ class Session:
             try:  # a tool set backed by a server starts here, and lists its tools
                 await toolsets.enter_async_context(s.toolset)
                 if s.list_tools_at_start:
-                    from mentra.providers.base import ToolSpec
-
-                    s.tools = {t.name: t for t in await s.toolset.list_tools()}
-                    s.tool_specs = [
-                        ToolSpec(t.name, t.description, t.input_schema) for t in s.tools.values()
-                    ]
+                    await s.list_tools()
             except Exception as exc:  # reported after session_started, as the run's end
                 setup_error = exc
         # a subagent's session has no session_started (nor run_finished) of its own
@@ -201,6 +196,8 @@ class Session:
             )
             for notice in s.setup_notices:  # right after session_started, whatever happens
                 emitter.emit(Notice, level="warning", message=notice)
+            for notice in s.toolset.take_notices() if s.toolset is not None else ():
+                emitter.emit(Notice, level="warning", message=notice)  # an optional server failed
         if s.memory is not None:  # memory's events go out through this run's emitter
             s.memory.bind(emitter)
         if s.task_board is not None:  # and the board's task_updated events

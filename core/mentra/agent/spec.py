@@ -63,3 +63,27 @@ class AgentSetup:
     compactor: Any = None  # `mentra.context.compactor.Compactor`: bound to each run
     setup_notices: list[str] = field(default_factory=list)  # e.g. ignored project rules
     lease_ttl_s: float = field(default_factory=default_lease_ttl)  # MENTRA_LEASE_TTL (tests)
+
+    async def list_tools(self) -> None:
+        """The tool set's tools (once entered) become the run's ``tools`` and ``tool_specs``."""
+        if self.toolset is None:
+            return
+        self.tools = {t.name: t for t in await self.toolset.list_tools()}
+        self.tool_specs = [
+            ToolSpec(t.name, t.description, t.input_schema) for t in self.tools.values()
+        ]
+
+    async def sync_tools(self) -> list[str]:
+        """Before a model request: what the tool set has to tell the user (as notices), and
+        its tools listed again when they changed (an MCP server's ``list_changed``, a server
+        gone). A listing that fails keeps the tools as they were and says why."""
+        if self.toolset is None:
+            return []
+        notices = self.toolset.take_notices()
+        if self.toolset.tools_changed():
+            try:
+                await self.list_tools()
+            except Exception as exc:
+                notices.append(f"the tool list could not be refreshed ({exc}); keeping it")
+            notices.extend(self.toolset.take_notices())
+        return notices

@@ -120,6 +120,7 @@ class ToolRunner:
                     if p.use.id in results
                     else INTERRUPTED_RESULT,
                     is_error=results[p.use.id].is_error if p.use.id in results else True,
+                    images=results[p.use.id].images if p.use.id in results else (),
                 )
                 for p in planned
             ]
@@ -129,6 +130,7 @@ class ToolRunner:
                 tool_use_id=p.use.id,
                 content=results[p.use.id].content,
                 is_error=results[p.use.id].is_error,
+                images=results[p.use.id].images,
             )
             for p in planned
         ]

@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 
 from mentra.errors import ConfigError
 from mentra.mcp.config import HttpServerConfig, StdioServerConfig
+from mentra.messages import ImageBlock
 from mentra.permissions.policy import RuntimePolicy
 from mentra.tools.base import SchemaTool, ToolContext, ToolResult
 
@@ -56,6 +57,16 @@ class ServerStatus:
             "optional": self.optional,
             "error": self.error,
         }
+
+
+def result_images(result: types.CallToolResult) -> tuple[ImageBlock, ...]:
+    """The result's images, for the wires that send tool-result images to the model (the text
+    keeps a placeholder for each, for events, episodes and the wires that cannot)."""
+    return tuple(
+        ImageBlock(media_type=block.mime_type, data=block.data)
+        for block in result.content
+        if isinstance(block, types.ImageContent)
+    )
 
 
 def result_text(result: types.CallToolResult) -> str:
@@ -122,11 +133,13 @@ class McpServer:
         config: StdioServerConfig | HttpServerConfig,
         policy: RuntimePolicy,
         notice: NoticeFn,
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = name
         self.config = config
         self.policy = policy
         self.notice = notice
+        self.changed = changed  # its tools differ from the last listing: list them again
         self.status = ServerStatus(name, config.transport, "stopped", config.optional)
         self.session: ClientSession | None = None
         self._ready = asyncio.Event()
@@ -262,6 +275,7 @@ class McpServer:
     async def _on_message(self, message: IncomingMessage) -> None:
         if isinstance(message, types.ToolListChangedNotification):
             self._stale = True
+            self.changed()
 
     async def refresh(self) -> None:
         session = self.session
@@ -296,6 +310,7 @@ class McpServer:
             return
         self.status.status = "dead"
         self.status.error = why
+        self.changed()  # the next listing no longer offers its tools
         tail = self.stderr_tail()
         self.notice(
             f"MCP server {self.name!r} stopped answering ({why}); its tools now fail"
@@ -331,7 +346,9 @@ class McpServer:
         except Exception as exc:
             self._died(_reason(exc))
             return ToolResult(f"MCP server {self.name!r} failed: {_reason(exc)}", is_error=True)
-        return ToolResult(result_text(result), is_error=bool(result.is_error))
+        return ToolResult(
+            result_text(result), is_error=bool(result.is_error), images=result_images(result)
+        )
 
 
 class McpToolSet:
@@ -347,9 +364,14 @@ class McpToolSet:
     ) -> None:
         self.notices: list[str] = []
         self._on_notice = on_notice
+        self.changed = False  # a server's tools changed since the last `list_tools`
         self.servers = {
-            name: McpServer(name, cfg, policy, self._notice) for name, cfg in servers.items()
+            name: McpServer(name, cfg, policy, self._notice, self._changed)
+            for name, cfg in servers.items()
         }
+
+    def _changed(self) -> None:
+        self.changed = True
 
     def _notice(self, message: str) -> None:
         self.notices.append(message)
@@ -385,6 +407,7 @@ class McpToolSet:
         await asyncio.gather(*(s.stop() for s in self.servers.values()))
 
     async def list_tools(self) -> list[McpTool]:
+        self.changed = False
         out: list[McpTool] = []
         for server in self.servers.values():
             out.extend(await server.tools())

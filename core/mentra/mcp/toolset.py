@@ -50,3 +50,10 @@ class McpServersToolSet(ToolSet):
             return []
         tools: list[Tool] = list(await self._inner.list_tools())
         return tools
+
+    def tools_changed(self) -> bool:
+        return self._inner is not None and bool(self._inner.changed)
+
+    def take_notices(self) -> list[str]:
+        taken, self.notices[:] = list(self.notices), []
+        return taken

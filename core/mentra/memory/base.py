@@ -179,18 +179,18 @@ def text_relevance(bm25: float) -> float:
     return 8.0 * strength / (1.0 + strength)
 
 
-def rank(
-    record: MemoryRecord, bm25: float, tokens: list[str], *, now: datetime | None = None
-) -> MemoryHit:
-    """The score of one candidate (the reference's, with `text_relevance`), and why it was
-    retrieved."""
-    now = now or utcnow()
+def score(record: MemoryRecord, bm25: float, *, now: datetime) -> float:
+    """The re-rank score of one candidate: the reference's, with `text_relevance`."""
     created = record.created_at or now
     age_hours = max(0.0, (now - created).total_seconds() / 3600)
-    score = text_relevance(bm25)
-    score += KIND_BONUS.get(record.kind, 0.0)
-    score += 2.0 if record.pinned else 0.0
-    score += 0.5 / (1.0 + age_hours / 24.0)
+    value = text_relevance(bm25)
+    value += KIND_BONUS.get(record.kind, 0.0)
+    value += 2.0 if record.pinned else 0.0
+    return value + 0.5 / (1.0 + age_hours / 24.0)
+
+
+def explain(record: MemoryRecord, tokens: list[str]) -> list[str]:
+    """Why a hit was retrieved: the query tokens it holds, its kind, a user's pin."""
     words = set(_TOKEN_RE.findall(record.content.lower()))
     matched = [t for t in tokens if t in words]
     why = []
@@ -200,7 +200,27 @@ def rank(
         why.append(record.kind)
     if record.source == "manual":
         why.append("manual")
-    return MemoryHit(record=record, score=score, why_retrieved=why)
+    return why
+
+
+def rank(
+    record: MemoryRecord, bm25: float, tokens: list[str], *, now: datetime | None = None
+) -> MemoryHit:
+    """One candidate as a hit: its score and why it was retrieved."""
+    value = score(record, bm25, now=now or utcnow())
+    return MemoryHit(record=record, score=value, why_retrieved=explain(record, tokens))
+
+
+def best_hits(
+    candidates: list[tuple[MemoryRecord, float]], tokens: list[str], limit: int
+) -> list[MemoryHit]:
+    """The ``limit`` best of ``(record, bm25)`` candidates after the re-rank. Only those are
+    explained: matching the tokens against a record's text costs more than scoring it."""
+    now = utcnow()
+    hits = top_hits([MemoryHit(rec, score(rec, b, now=now)) for rec, b in candidates], limit)
+    for hit in hits:
+        hit.why_retrieved = explain(hit.record, tokens)
+    return hits
 
 
 def scan_bm25(content: str, tokens: list[str]) -> float:

@@ -10,11 +10,10 @@ from mentra.memory.base import (
     MemoryKind,
     MemoryRecord,
     Scope,
+    best_hits,
     candidate_count,
     query_tokens,
-    rank,
     scan_bm25,
-    top_hits,
     utcnow,
 )
 
@@ -65,9 +64,7 @@ class InMemoryMemoryStore:
         found = [(r, scan_bm25(r.content, tokens)) for r in self._scoped(scope)]
         found = [(r, b) for r, b in found if b < 0]
         found.sort(key=lambda p: p[1])  # stable: newest first among equal scores
-        now = utcnow()
-        hits = [rank(r, b, tokens, now=now) for r, b in found[: candidate_count(limit)]]
-        return top_hits(hits, limit)
+        return best_hits(found[: candidate_count(limit)], tokens, limit)
 
     def list_records(
         self, scope: Scope, *, kind: MemoryKind | None = None, limit: int | None = None

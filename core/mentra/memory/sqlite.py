@@ -23,14 +23,14 @@ from mentra.memory.base import (
     MemoryKind,
     MemoryRecord,
     Scope,
+    best_hits,
     candidate_count,
     fts_query,
     query_tokens,
-    rank,
     scan_bm25,
-    top_hits,
     utcnow,
 )
+from mentra.store._connection import connect, describe_error, write_transaction
 
 _FTS = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5("
@@ -44,7 +44,15 @@ _FTS = (
     "INSERT INTO memory_fts (memory_fts, rowid, content) VALUES ('delete', old.n, old.content); "
     "INSERT INTO memory_fts (rowid, content) VALUES (new.n, new.content); END",
 )
+# The index's per-term row counts, per connection (a temp table: nothing is written to the file)
+_TERMS = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.memory_fts_terms "
+    "USING fts5vocab(main, memory_fts, row)"
+)
 _COLUMNS = "id, kind, content, workspace, agent_id, source, pinned, created_at"
+_R_COLUMNS = ", ".join("r." + c for c in _COLUMNS.split(", "))
+_BUSY_TIMEOUT_S = 5.0
+_PAGE_CACHE_KIB = 16 * 1024  # a search reads the doclists of its terms: keep them in memory
 
 
 def has_fts5() -> bool:
@@ -101,21 +109,10 @@ class SQLiteMemoryStore:
         if not read_only:
             self._ensure_schema()
         try:
-            if read_only:
-                uri = self.path.resolve().as_uri() + "?mode=ro"
-                if not os.access(self.path.parent, os.W_OK):
-                    uri += "&immutable=1"  # as the store does: no -shm file can be made
-                conn = sqlite3.connect(
-                    uri, uri=True, timeout=5.0, isolation_level=None, check_same_thread=False
-                )
-            else:
-                conn = sqlite3.connect(
-                    self.path, timeout=5.0, isolation_level=None, check_same_thread=False
-                )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 5000")
+            conn = connect(self.path, busy_timeout_s=_BUSY_TIMEOUT_S, read_only=read_only)
+            conn.execute(f"PRAGMA cache_size = -{_PAGE_CACHE_KIB}")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open memory in the store {self.path}: {exc}") from None
+            raise StoreError(self._describe(exc)) from None
         self._conn = conn
         self._full_text = has_fts5() if full_text is None else full_text
         if self._full_text and read_only:
@@ -123,17 +120,30 @@ class SQLiteMemoryStore:
             self._full_text = found.fetchone() is not None
         elif self._full_text:
             self._make_index()
+        self._term_counts = False  # without them every search asks the whole query
+        if self._full_text:
+            try:
+                conn.execute(_TERMS)
+                self._term_counts = True
+            except sqlite3.Error:
+                pass
+
+    def _describe(self, exc: sqlite3.Error) -> str:
+        return describe_error(self.path, exc, busy_timeout_s=_BUSY_TIMEOUT_S)
 
     def _ensure_schema(self) -> None:
         from mentra.store._schema import SCHEMA_VERSION
 
         fresh = not self.path.exists()
         if not fresh:
-            conn = sqlite3.connect(self.path)
             try:
-                fresh = conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION
-            finally:
-                conn.close()
+                conn = connect(self.path, busy_timeout_s=_BUSY_TIMEOUT_S)
+                try:
+                    fresh = conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION
+                finally:
+                    conn.close()
+            except sqlite3.Error as exc:
+                raise StoreError(self._describe(exc)) from None
         if fresh:  # the store's own migrations make (or upgrade) the file
             from mentra.store.sqlite import SQLiteStore
 
@@ -162,24 +172,12 @@ class SQLiteMemoryStore:
             try:
                 yield self._conn
             except sqlite3.Error as exc:
-                if "locked" in str(exc):  # the same words as the store's own lock timeout
-                    raise StoreError(
-                        f"the store {self.path} stayed locked by another process for more than "
-                        "5 s (memory)"
-                    ) from None
-                raise StoreError(f"memory in the store {self.path}: {exc}") from None
+                raise StoreError(self._describe(exc)) from None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._read() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._read() as conn, write_transaction(conn):
+            yield conn
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, record: MemoryRecord) -> None:
@@ -229,20 +227,12 @@ class SQLiteMemoryStore:
         tokens = query_tokens(query)
         if not tokens or limit < 1:
             return []
-        where, params = _where(scope)
         want = candidate_count(limit)
         with self._read() as conn:
             if self._full_text:
-                rows = conn.execute(
-                    f"SELECT {', '.join('r.' + c for c in _COLUMNS.split(', '))}, "
-                    "bm25(memory_fts) AS b FROM memory_fts "
-                    "JOIN memory_records r ON r.n = memory_fts.rowid "
-                    f"WHERE memory_fts MATCH ? AND {where} "
-                    "ORDER BY b, r.created_at DESC LIMIT ?",
-                    (fts_query(tokens), *params, want),
-                ).fetchall()
-                scored = [(_record(row), float(row["b"])) for row in rows]
+                scored = self._fts_candidates(conn, tokens, scope, want)
             else:
+                where, params = _where(scope)
                 rows = conn.execute(
                     f"SELECT {_COLUMNS} FROM memory_records r WHERE {where}", params
                 ).fetchall()
@@ -250,8 +240,52 @@ class SQLiteMemoryStore:
                 found = [(rec, b) for rec, b in found if b < 0]
                 found.sort(key=lambda p: (p[1], -p[0].created_at.timestamp()))  # type: ignore[union-attr]
                 scored = found[:want]
-        now = utcnow()
-        return top_hits([rank(rec, b, tokens, now=now) for rec, b in scored], limit)
+        return best_hits(scored, tokens, limit)
+
+    def _fts_candidates(
+        self, conn: sqlite3.Connection, tokens: list[str], scope: Scope, want: int
+    ) -> list[tuple[MemoryRecord, float]]:
+        """The ``want`` best in-scope records by ``bm25``, then newest.
+
+        The cost of a search is ``bm25`` over every row that matches a token, and a token in
+        most records (``user``, ``the``) matches nearly all. Those tokens carry nothing: BM25's
+        IDF is log((N - n + 0.5) / (n + 0.5)), at most 0 when a token is in half the records or
+        more, and FTS5 floors it at 1e-6, so they move a row's ``bm25`` by at most ~2e-6 each.
+        So the informative tokens are asked alone first; only when they find fewer than
+        ``want`` records in scope (then rows holding only common tokens are candidates too)
+        is the whole query asked."""
+        informative = self._informative(conn, tokens) if self._term_counts else tokens
+        if informative and len(informative) < len(tokens):
+            found = self._fts_match(conn, informative, scope, want)
+            if len(found) == want:
+                return found
+        return self._fts_match(conn, tokens, scope, want)
+
+    @staticmethod
+    def _informative(conn: sqlite3.Connection, tokens: list[str]) -> list[str]:
+        """The tokens found in fewer than half of all records (an unknown one counts as
+        informative: keeping a token is always correct, only dropping one must be earned)."""
+        total = conn.execute("SELECT count(*) FROM memory_records").fetchone()[0]
+        marks = ", ".join("?" * len(tokens))
+        rows = conn.execute(
+            f"SELECT term, doc FROM temp.memory_fts_terms WHERE term IN ({marks})", tokens
+        ).fetchall()
+        common = {row[0] for row in rows if 2 * row[1] >= total}
+        return [t for t in tokens if t not in common]
+
+    @staticmethod
+    def _fts_match(
+        conn: sqlite3.Connection, tokens: list[str], scope: Scope, want: int
+    ) -> list[tuple[MemoryRecord, float]]:
+        where, params = _where(scope)
+        rows = conn.execute(
+            f"SELECT {_R_COLUMNS}, bm25(memory_fts) AS b FROM memory_fts "
+            "JOIN memory_records r ON r.n = memory_fts.rowid "
+            f"WHERE memory_fts MATCH ? AND {where} "
+            "ORDER BY b, r.created_at DESC LIMIT ?",
+            (fts_query(tokens), *params, want),
+        ).fetchall()
+        return [(_record(row), float(row["b"])) for row in rows]
 
     def list_records(
         self, scope: Scope, *, kind: MemoryKind | None = None, limit: int | None = None

@@ -79,6 +79,23 @@ def _auth(key: str) -> dict[str, str]:
     return {"x-api-key": key, "anthropic-version": API_VERSION}
 
 
+def _image(block: ImageBlock) -> dict[str, Any]:
+    source: dict[str, Any]
+    if block.data is not None:
+        source = {"type": "base64", "media_type": block.media_type, "data": block.data}
+    else:
+        source = {"type": "url", "url": block.url or ""}
+    return {"type": "image", "source": source}
+
+
+def _tool_result_content(block: ToolResultBlock) -> str | list[dict[str, Any]]:
+    """The text, or text and image blocks: a tool_result's content takes both."""
+    if not block.images:
+        return block.content
+    text = [{"type": "text", "text": block.content}] if block.content else []
+    return [*text, *(_image(image) for image in block.images)]
+
+
 def _content(message: Message, provider: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for block in message.content:
@@ -93,18 +110,13 @@ def _content(message: Message, provider: str) -> list[dict[str, Any]]:
             result: dict[str, Any] = {
                 "type": "tool_result",
                 "tool_use_id": block.tool_use_id,
-                "content": block.content,
+                "content": _tool_result_content(block),
             }
             if block.is_error:
                 result["is_error"] = True
             out.append(result)
         elif isinstance(block, ImageBlock):
-            source: dict[str, Any]
-            if block.data is not None:
-                source = {"type": "base64", "media_type": block.media_type, "data": block.data}
-            else:
-                source = {"type": "url", "url": block.url or ""}
-            out.append({"type": "image", "source": source})
+            out.append(_image(block))
         elif isinstance(block, ReasoningBlock) and block.provider == provider:
             if block.redacted and block.encrypted:
                 out.append({"type": "redacted_thinking", "data": block.encrypted})

@@ -58,6 +58,12 @@ def _auth(key: str) -> dict[str, str]:
     return {"x-goog-api-key": key}
 
 
+def _media(block: ImageBlock) -> dict[str, Any]:
+    if block.data is not None:
+        return {"inlineData": {"mimeType": block.media_type, "data": block.data}}
+    return {"fileData": {"mimeType": block.media_type, "fileUri": block.url or ""}}
+
+
 def _parts(message: Message, provider: str, names: dict[str, str]) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     pending_signature: str | None = None
@@ -88,11 +94,10 @@ def _parts(message: Message, provider: str, names: dict[str, str]) -> list[dict[
             if not block.tool_use_id.startswith("gemini_call_"):
                 response["id"] = block.tool_use_id
             add({"functionResponse": response})
+            for image in block.images:  # the result's images, as parts of the same turn
+                add(_media(image))
         elif isinstance(block, ImageBlock):
-            if block.data is not None:
-                add({"inlineData": {"mimeType": block.media_type, "data": block.data}})
-            else:
-                add({"fileData": {"mimeType": block.media_type, "fileUri": block.url or ""}})
+            add(_media(block))
         elif isinstance(block, ReasoningBlock) and block.provider == provider:
             if block.text:
                 part: dict[str, Any] = {"text": block.text, "thought": True}

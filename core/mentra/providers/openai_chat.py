@@ -97,6 +97,12 @@ def message_items(message: Message) -> list[dict[str, Any]]:
         if isinstance(block, ToolResultBlock):
             content = f"Error: {block.content}" if block.is_error else block.content
             out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": content})
+            if block.images:  # tool messages take text only: the images follow, as user content
+                intro = f"Images from the result of tool call {block.tool_use_id}:"
+                parts.append({"type": "text", "text": intro})
+                parts.extend(
+                    {"type": "image_url", "image_url": {"url": image_url(i)}} for i in block.images
+                )
         elif isinstance(block, TextBlock):
             parts.append({"type": "text", "text": block.text})
         elif isinstance(block, ImageBlock):

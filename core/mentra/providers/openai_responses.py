@@ -101,7 +101,16 @@ def message_items(message: Message, provider: str) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     for block in message.content:
         if isinstance(block, ToolResultBlock):
+            output: str | list[dict[str, Any]]
             output = f"Error: {block.content}" if block.is_error else block.content
+            if block.images:  # the output may be a list of input_text and input_image parts
+                output = [
+                    {"type": "input_text", "text": output},
+                    *(
+                        {"type": "input_image", "image_url": image_url(i), "detail": "auto"}
+                        for i in block.images
+                    ),
+                ]
             items.append(
                 {"type": "function_call_output", "call_id": block.tool_use_id, "output": output}
             )

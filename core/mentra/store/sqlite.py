@@ -30,6 +30,7 @@ from mentra.store._common import (
     status_after_run,
     utcnow,
 )
+from mentra.store._connection import connect, describe_error, write_transaction
 from mentra.store._schema import COMPACTION_MARKERS, MIGRATIONS, SCHEMA_VERSION
 from mentra.store.base import (
     AgentRecord,
@@ -45,9 +46,6 @@ from mentra.store.base import (
     TranscriptItem,
 )
 from mentra.store.fencing import LeaseLostError, lease_lost
-
-# Primary result codes (https://sqlite.org/rescode.html); extended codes keep them in the low byte.
-_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
 
 _AGENT_COLS = "id, name, model, workspace, config, status, created_at, updated_at, items, turns"
 _RUN_COLS = (
@@ -163,10 +161,8 @@ class SQLiteStore:
         # agent id -> (holder, generation) of the leases this store object acquired: its fences
         self._fences: dict[str, tuple[LeaseHolder, int]] = {}
         with self._errors():
-            conn = self._connect_read_only() if read_only else self._connect()
+            conn = connect(self.path, busy_timeout_s=busy_timeout_s, read_only=read_only)
             try:
-                conn.row_factory = sqlite3.Row
-                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
                 if read_only:
                     self._check_readable(conn)
                 else:
@@ -179,36 +175,6 @@ class SQLiteStore:
                 conn.close()
                 raise
             self._conn = conn
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the store directory {self.path.parent}: {exc.strerror}"
-            ) from None
-        return sqlite3.connect(
-            self.path,
-            timeout=self.busy_timeout_s,
-            isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
-            check_same_thread=False,
-        )
-
-    def _connect_read_only(self) -> sqlite3.Connection:
-        if not self.path.is_file():
-            raise StoreError(f"no store at {self.path}")
-        uri = self.path.resolve().as_uri() + "?mode=ro"
-        if not os.access(self.path.parent, os.W_OK):
-            # A WAL database needs its -shm file, which a read-only folder cannot hold; nobody
-            # can write there either, so the file is read as it stands.
-            uri += "&immutable=1"
-        return sqlite3.connect(
-            uri,
-            uri=True,
-            timeout=self.busy_timeout_s,
-            isolation_level=None,
-            check_same_thread=False,
-        )
 
     def _check_readable(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -228,33 +194,7 @@ class SQLiteStore:
 
     # -- plumbing --------------------------------------------------------------------------
     def _describe(self, exc: sqlite3.Error) -> str:
-        code = getattr(exc, "sqlite_errorcode", None)
-        primary = code & 0xFF if isinstance(code, int) else None
-        where = str(self.path)
-        if primary == _NOTADB:
-            return f"{where} is not a mentra store (the file is not an SQLite database)"
-        if primary == _CORRUPT:
-            return f"the store {where} is corrupt ({exc})"
-        if primary == _FULL:
-            return f"cannot write the store {where}: the disk (or the database) is full"
-        if primary in (_BUSY, _LOCKED):
-            return (
-                f"the store {where} stayed locked by another process for more than "
-                f"{self.busy_timeout_s:g}s"
-            )
-        if primary in (_READONLY, _CANTOPEN):
-            parent = self.path.parent
-            if not parent.is_dir():
-                return f"cannot open the store {where}: {parent} is not a directory"
-            if self.path.exists() and not os.access(self.path, os.W_OK):
-                return f"cannot write the store {where}: the file is read-only"
-            if not os.access(parent, os.W_OK | os.X_OK):
-                return f"cannot write the store {where}: the directory {parent} is read-only"
-            verb = "write" if primary == _READONLY else "open"
-            return f"cannot {verb} the store {where} ({exc})"
-        if primary == _IOERR:
-            return f"I/O error on the store {where} ({exc})"
-        return f"store error on {where}: {exc}"
+        return describe_error(self.path, exc, busy_timeout_s=self.busy_timeout_s)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -276,16 +216,8 @@ class SQLiteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One transaction, taken for writing at once (no deadlock on upgrade)."""
-        with self._lock, self._errors():
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._lock, self._errors(), write_transaction(self._connection()) as conn:
+            yield conn
 
     @staticmethod
     def _is_empty(conn: sqlite3.Connection) -> bool:
@@ -304,8 +236,7 @@ class SQLiteStore:
         if version == SCHEMA_VERSION:
             return
         self._refuse_newer(version)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             self._refuse_newer(version)
             if version == 0:
@@ -323,11 +254,6 @@ class SQLiteStore:
                     (step, _ts(None)),
                 )
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, run
 from pydantic import BaseModel, ValidationError
 
 from mentra.errors import MentraError
+from mentra.messages import ImageBlock
 from mentra.tools.services import ToolServices
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class ToolInputError(MentraError):
 class ToolResult:
     content: str
     is_error: bool = False
+    images: tuple[ImageBlock, ...] = ()  # sent to the model as images where its wire can
 
 
 # (message, stream) -> None; stream is stdout, stderr or heartbeat

@@ -32,6 +32,17 @@ class ToolSet:
         entered and listed)."""
         return None
 
+    def tools_changed(self) -> bool:
+        """Whether `list_tools` would now give another list than it last did (an MCP server
+        announced ``notifications/tools/list_changed``, or died): the session lists again
+        before its next model request."""
+        return False
+
+    def take_notices(self) -> list[str]:
+        """What the set has to tell the user since it was last asked (an optional server that
+        failed to start, one that died mid-run): each becomes a ``notice`` event."""
+        return []
+
     async def __aenter__(self) -> ToolSet:
         return self
 
@@ -82,6 +93,12 @@ class _Wrapper(ToolSet):
     def static_tools(self) -> list[Tool] | None:
         tools = self.inner.static_tools()
         return None if tools is None else self.select(tools)
+
+    def tools_changed(self) -> bool:
+        return self.inner.tools_changed()
+
+    def take_notices(self) -> list[str]:
+        return self.inner.take_notices()
 
 
 class _ByName(_Wrapper):
@@ -157,6 +174,12 @@ class CombinedTools(ToolSet):
 
     async def list_tools(self) -> list[Tool]:
         return self._merge([(ts.source, await ts.list_tools()) for ts in self.sets])
+
+    def tools_changed(self) -> bool:
+        return any(ts.tools_changed() for ts in self.sets)
+
+    def take_notices(self) -> list[str]:
+        return [notice for ts in self.sets for notice in ts.take_notices()]
 
     def static_tools(self) -> list[Tool] | None:
         listed: list[tuple[str, list[Tool]]] = []

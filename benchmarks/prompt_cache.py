@@ -54,6 +54,7 @@ MIN_CACHEABLE = 1024  # Sonnet's minimum cacheable prefix
 LOOKBACK = 20  # blocks the API looks back from a breakpoint for a cache hit
 TTL = 300.0  # seconds a cache entry lives after its last use
 OUTPUT_TOKENS = 40  # what each reply "costs" in output (the same in every scenario)
+NO_CONTEXT = "context: {keep_recent_tool_results: 0, auto_compact: false}\n"  # no compaction
 SUMMARY = {
     "goal": "read the log parts and report",
     "progress": "read the parts seen so far; nothing unusual in them",
@@ -261,15 +262,26 @@ class Outcome:
     cost_usd: float | None = None  # mentra's own run_finished.cost_usd
     usage: dict[str, int] = field(default_factory=dict)  # mentra's run_finished.usage
     compactions: int = 0
+    note: str = ""
 
     def input_cost(self) -> float | None:
         return None if self.bill is None else self.bill.input_cost
 
 
 def run_scenario(name: str, extra: str, rounds: int, workspace: Path, tmp: Path) -> Outcome:
+    """One `mentra run`; a build without compaction (the ``context`` key unknown) runs (a) and
+    (b) without their ``context`` lines and reports (c) as not available."""
+    outcome = _run_once(name, extra, rounds, workspace, tmp)
+    if outcome.na == "compaction not available" and NO_CONTEXT in extra:
+        outcome = _run_once(name, extra.replace(NO_CONTEXT, ""), rounds, workspace, tmp)
+        outcome.note = "this build has no compaction"
+    return outcome
+
+
+def _run_once(name: str, extra: str, rounds: int, workspace: Path, tmp: Path) -> Outcome:
     server, accounting = serve(rounds)
     try:
-        config = tmp / f"{name[1]}.yaml"
+        config = tmp / f"{name[1 : name.index(')')]}.yaml"
         base = f"http://127.0.0.1:{server.server_address[1]}"
         config.write_text(
             f'providers:\n  anthropic: {{base_url: "{base}", timeouts: {{idle: 30s}}}}\n' + extra
@@ -333,12 +345,17 @@ def main(argv: list[str] | None = None) -> int:
         (workspace / "logs").mkdir(parents=True)
         for k in range(args.rounds):
             (workspace / "logs" / f"part{k:02d}.txt").write_text(log_part(k, args.result_bytes))
+        n = args.compact_threshold
         scenarios = [
-            ("(a) no caching, no compaction", "model_options: {prompt_cache: false}\n"),
-            ("(b) caching", ""),
             (
-                "(c) caching and compaction",
-                f"context: {{compact_threshold_tokens: {args.compact_threshold}}}\n",
+                "(a) no caching, no compaction",
+                "model_options: {prompt_cache: false}\n" + NO_CONTEXT,
+            ),
+            ("(b) caching", NO_CONTEXT),
+            ("(c) caching and compaction", f"context: {{compact_threshold_tokens: {n}}}\n"),
+            (
+                "(c2) caching and compaction, no micro-compaction",
+                f"context: {{compact_threshold_tokens: {n}, keep_recent_tool_results: 0}}\n",
             ),
         ]
         outcomes = [run_scenario(n, x, args.rounds, workspace, tmp) for n, x in scenarios]
@@ -347,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             json.dumps(
                 {
-                    o.name[:3]: None
+                    o.name[: o.name.index(")") + 1]: None
                     if o.bill is None
                     else {
                         "requests": o.bill.requests,
@@ -387,7 +404,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> str:
         fits = "✓" if b.largest <= WINDOW else "✗ over the window"
         extra = f", {o.compactions} compactions, {b.summaries} summary requests" * bool(
             o.compactions or b.summaries
-        )
+        ) + (f" ({o.note})" if o.note else "")
         rows.append(
             f"| {o.name}{extra} | {b.requests} | {b.sent:,} | {b.full:,} | {b.read:,} | "
             f"{b.write:,} | {cost:.4f} | {ratio} | {b.largest:,} {fits} | "
@@ -400,7 +417,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> str:
             f"\ntool results as sent: {min(chars):,}\N{EN DASH}{max(chars):,} chars; "
             f"mentra's cost_usd adds {OUTPUT_TOKENS} output tokens per request to the input cost."
         )
-    c = outcomes[2].input_cost()
+    c = min((x for o in outcomes[2:] if (x := o.input_cost()) is not None), default=None)
     if c is not None and base:
         rows.append(
             f"target: (c) ≤ 25% of (a)'s input cost: {c / base:.1%} {'✓' if c <= base / 4 else '✗'}"

@@ -952,6 +952,7 @@ class Bench:
             "(a)": "(a) no caching, no compaction",
             "(b)": "(b) prompt caching",
             "(c)": "(c) prompt caching and compaction",
+            "(c2)": "(c2) caching and compaction, no micro-compaction",
         }
         base = (figures.get("(a)") or {}).get("input_cost_usd")
         for key, label in names.items():
@@ -971,7 +972,7 @@ class Bench:
                     note=f"{f['full_price']:,} of {f['sent']:,} input tokens at full price",
                 )
             )
-        for key in ("(b)", "(c)"):
+        for key in ("(b)", "(c)", "(c2)"):
             f = figures.get(key)
             if f is not None and base:
                 sc.add(
@@ -981,7 +982,7 @@ class Bench:
                         "x",
                         role="mentra",
                         samples=[f["input_cost_usd"] / base],
-                        target=0.25 if key == "(c)" else None,
+                        target=0.25 if key.startswith("(c") else None,
                     )
                 )
 

@@ -916,6 +916,76 @@ class Bench:
                 Row(sc.title, "mentra", "ms", role="mentra", na=f"memory_search.py: {_why(proc)}")
             )
 
+    def prompt_cache(self) -> None:
+        """benchmarks/prompt_cache.py: a 40-round tool session's input cost on the Anthropic
+        wire, (a) uncached, (b) cached, (c) cached and compacted (issue 15)."""
+        sc = Scenario(
+            "input cost of a 40-round tool session (Anthropic wire, 2 KB results)",
+            "USD",
+            "(c) \N{LESS-THAN OR EQUAL TO} 25% of (a)",
+        )
+        self.scenarios.append(sc)
+        proc = subprocess.run(
+            [str(MENTRA_PY), str(HERE / "prompt_cache.py"), "--json"],
+            env=self.env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=DRIVER_TIMEOUT,
+            check=False,
+        )
+        lines = proc.stdout.strip().splitlines()
+        figures: dict[str, Any] = {}
+        if proc.returncode == 0 and lines:
+            with contextlib.suppress(ValueError):
+                figures = json.loads(lines[-1])
+            lines = lines[:-1]
+        self.extra_sections.append(
+            "### prompt_cache.py\n\n" + ("\n".join(lines) or proc.stderr.strip()) + "\n"
+        )
+        if not figures:
+            sc.add(
+                Row(sc.title, "mentra", "USD", role="mentra", na=f"prompt_cache.py: {_why(proc)}")
+            )
+            return
+        names = {
+            "(a)": "(a) no caching, no compaction",
+            "(b)": "(b) prompt caching",
+            "(c)": "(c) prompt caching and compaction",
+            "(c2)": "(c2) caching and compaction, no micro-compaction",
+        }
+        base = (figures.get("(a)") or {}).get("input_cost_usd")
+        for key, label in names.items():
+            f = figures.get(key)
+            if f is None:
+                sc.add(
+                    Row(sc.title, label, "USD", role="mentra-extra", na="compaction not available")
+                )
+                continue
+            sc.add(
+                Row(
+                    sc.title,
+                    label,
+                    "USD",
+                    role="mentra-extra",
+                    samples=[f["input_cost_usd"]],
+                    note=f"{f['full_price']:,} of {f['sent']:,} input tokens at full price",
+                )
+            )
+        for key in ("(b)", "(c)", "(c2)"):
+            f = figures.get(key)
+            if f is not None and base:
+                sc.add(
+                    Row(
+                        sc.title,
+                        f"{key} \N{DIVISION SIGN} (a), input cost",
+                        "x",
+                        role="mentra",
+                        samples=[f["input_cost_usd"] / base],
+                        target=0.25 if key.startswith("(c") else None,
+                    )
+                )
+
     def server_cost(self) -> None:
         sc = Scenario("fake server's own cost (CPU, same machine)", "ms", "")
         self.scenarios.append(sc)
@@ -957,6 +1027,7 @@ class Bench:
             self.resume,
             self.store_growth,
             self.memory_search,
+            self.prompt_cache,
             self.server_cost,
         ]
         for step in steps:

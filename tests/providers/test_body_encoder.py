@@ -97,3 +97,46 @@ def test_empty_histories() -> None:
 )
 def test_dumps_plain_is_json_dumps(value: dict[str, Any]) -> None:
     assert dumps_plain(value) == json.dumps(value)
+
+
+def _mark(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [*items[:-1], {**items[-1], "mark": True}] if items else items
+
+
+def _expected_marked(messages: list[Message], marked: tuple[int, ...]) -> bytes:
+    full = dict(BODY)
+    full["input"] = [
+        item
+        for i, m in enumerate(messages)
+        for item in (_mark(_items(m)) if i in marked else _items(m))
+    ]
+    return dumps_compact(full).encode()
+
+
+def test_marks_apply_to_one_request_and_never_to_what_is_reused() -> None:
+    """Breakpoints move with the newest messages: the encoder reuses only the unmarked part
+    before the first mark, so an old mark never reappears in a later request."""
+    convert = _Counting()
+    encoder = BodyEncoder(convert, _mark)
+    history = [_msg("one"), _msg("two"), _msg("three")]
+    for _ in range(4):
+        marked = (len(history) - 3, len(history) - 1)
+        sent = encoder.encode(BODY, "input", history, marked=marked)
+        assert sent == _expected_marked(history, marked)
+        assert sent.count(b'"mark":true') == 2
+        history += [_msg(f"reply {len(history)}"), _msg(f"result {len(history)}")]
+    convert.converted.clear()
+    marked = (len(history) - 3, len(history) - 1)
+    assert encoder.encode(BODY, "input", history, marked=marked) == _expected_marked(
+        history, marked
+    )
+    # the 2 new messages and the 3 that were the last request's marked tail, whatever the length
+    assert [m.text for m in convert.converted] == [m.text for m in history[-5:]]
+    rewritten = [_msg("summary"), *history[-2:]]  # a compaction: the marks sit on its end
+    assert encoder.encode(BODY, "input", rewritten, marked=(0, 2)) == _expected_marked(
+        rewritten, (0, 2)
+    )
+    skipped_last = [*rewritten, _msg("skip me")]  # a mark on a message with no items: nothing
+    assert encoder.encode(BODY, "input", skipped_last, marked=(3,)) == _expected_marked(
+        skipped_last, (3,)
+    )

@@ -349,6 +349,10 @@ async def test_responses_key_is_stable_per_agent_and_the_prefix_byte_stable(
     assert len(bodies) == ROUNDS + 1
     key = "mentra-" + hashlib.sha256(agent_id.encode()).hexdigest()[:32]
     assert {b["prompt_cache_key"] for b in bodies} == {key}
+    from openai.types.responses.response_create_params import ResponseCreateParamsStreaming
+
+    for body in bodies:
+        check(body, ResponseCreateParamsStreaming)  # the official SDK's request type
     assert all(agent_id.encode() not in r.body for r in tcp.requests)
     sent = [(r.body, b) for r, b in zip(tcp.requests, bodies, strict=True)]
     for (prev_raw, prev), (raw, body) in itertools.pairwise(sent):

@@ -170,6 +170,23 @@ def test_anthropic_cache_reads_and_writes() -> None:
     assert cost == pytest.approx(expected)
 
 
+def test_anthropic_long_context_tier_prices_cache_reads_and_writes() -> None:
+    """Sonnet 4/4.5 prompts over 200K tokens (the 1M-context beta) cost 2x input, 1.5x output,
+    and the cache rates scale with them (0.1x and 1.25x of the long-context input)."""
+    usage = Usage(
+        input_tokens=300_000,
+        cached_input_tokens=250_000,
+        cache_write_tokens=40_000,
+        output_tokens=1_000,
+    )
+    expected = (10_000 * 6.0 + 250_000 * 0.6 + 40_000 * 7.5 + 1_000 * 22.5) / 1e6
+    assert pricing.cost_for("anthropic", "claude-sonnet-4-5", usage) == pytest.approx(expected)
+    small = Usage(input_tokens=200_000, cached_input_tokens=150_000)
+    assert pricing.cost_for("anthropic", "claude-sonnet-4", small) == pytest.approx(
+        (50_000 * 3.0 + 150_000 * 0.3) / 1e6
+    )
+
+
 def test_long_context_tier() -> None:
     small = pricing.cost_for("gemini", "gemini-2.5-pro", Usage(input_tokens=100_000))
     large = pricing.cost_for("gemini", "gemini-2.5-pro", Usage(input_tokens=300_000))
@@ -185,7 +202,10 @@ def test_unknown_free_and_openrouter() -> None:
     assert pricing.cost_for("lmstudio", "qwen", usage) == 0.0
     assert pricing.cost_for("scripted", "x.yaml", usage) == 0.0
     big = Usage(input_tokens=1_000_000)
-    assert pricing.cost_for("openrouter", "anthropic/claude-sonnet-4.5", big) == pytest.approx(3.0)
+    within = Usage(input_tokens=100_000)  # under Sonnet's 200K long-context tier
+    assert pricing.cost_for("openrouter", "anthropic/claude-sonnet-4.5", within) == pytest.approx(
+        0.3
+    )
     assert pricing.cost_for("openrouter", "openai/gpt-4o", big) == pytest.approx(2.5)
 
 

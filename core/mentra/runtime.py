@@ -391,6 +391,40 @@ class Runtime:
         model_spec = overrides.model or record.model
         return self._build(record.id, loaded, overrides, model_spec, history=history)
 
+    def fork_agent(self, agent_id: str, new_id: str | None = None) -> str:
+        """Copy a persisted agent (id or unique prefix) to ``new_id`` (a plain name; default:
+        a fresh id): its transcript, runs (as history), audit records, long-term memory and
+        task board. The original is only read: untouched, and its lease is not needed, so an
+        agent another process is running can be forked. The new agent's id."""
+        from mentra import ids, memory
+        from mentra.store.transfer import export_agent, fork_export, import_agent
+        from mentra.tasks.store import export_board, import_board, parse_board
+
+        RunOverrides(agent_id=new_id).check()  # a plain name, or refused (exit 2)
+        if new_id is not None and self._agent_exists(new_id):
+            raise UsageError(f"--agent-id {new_id!r}: an agent with that id already exists")
+        doc = export_agent(self.store, agent_id)
+        source = doc["agent"]["id"]
+        forked, run_ids = fork_export(doc, new_id or ids.new_id())
+        target = forked["agent"]["id"]
+        records = memory.parse_memory(memory.export_memory(self.store, source))
+        for record in records:  # copies under ids of their own: an id names one record
+            kind, _, rest = record.id.partition(":")
+            own = rest.replace(f"{source}:", f"{target}:", 1) if rest.startswith(source) else ""
+            record.id = f"{kind}:{own or ids.new_id()}"
+            if record.source.startswith("run:"):
+                record.source = f"run:{run_ids.get(record.source[4:], record.source[4:])}"
+        tasks = parse_board({"tasks": export_board(self.store, source)})
+        created = import_agent(self.store, forked, workspace=doc["agent"]["workspace"])
+        try:
+            memory.import_memory(self.store, target, records, workspace=created.workspace)
+            import_board(self.store, target, tasks)
+        except BaseException:
+            self.store.delete_agent(target)  # no half-made copy is left behind
+            memory.delete_agent_memory(self.store, target)
+            raise
+        return str(created.id)
+
     def resume(self, runtime_identifier: str | None = None) -> list[Agent]:
         """Every persisted agent of a runtime identifier (default: this workspace), restored."""
         return [self.resume_agent(r.id) for r in self.list_persisted_agents(runtime_identifier)]
@@ -433,6 +467,8 @@ class Runtime:
         if request.resuming:
             agent_id = self.latest_agent_id() if request.resume_last else request.resume_id
             assert agent_id is not None
+            if request.fork:  # continue a copy; the original stays as it is
+                agent_id = self.fork_agent(agent_id, request.overrides.agent_id)
             agent = self.resume_agent(
                 agent_id, request.overrides, request.config if request.config_given else None
             )

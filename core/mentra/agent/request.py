@@ -81,6 +81,7 @@ class RunRequest:
     images: list[ImageBlock] = field(default_factory=list)
     resume_id: str | None = None
     resume_last: bool = False
+    fork: bool = False  # resume a copy (`Runtime.fork_agent`, id ``overrides.agent_id``)
 
     @property
     def resuming(self) -> bool:

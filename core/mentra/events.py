@@ -176,6 +176,24 @@ class RetryAttempt(_Event):
     )
 
 
+class ModelSwitched(_Event):
+    """A request failed on ``from`` after its retries (overloaded, unreachable) and goes to the
+    next model of ``--fallback-model`` / ``fallback_models``; later rounds stay on ``to``."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    type: Literal["model_switched"] = "model_switched"
+    from_: str = Field(alias="from", description="PROVIDER:MODEL that failed")
+    to: str = Field(description="PROVIDER:MODEL the request goes to now")
+    reason: str
+
+
+class ModelUsage(Usage):
+    """One model's share of a run's usage, with its cost (null: no known price)."""
+
+    cost_usd: float | None = 0.0
+
+
 class ErrorEvent(_Event):
     type: Literal["error"] = "error"
     status: str
@@ -224,6 +242,9 @@ class RunFinished(_Event):
     tool_calls: int
     permission_denials: list[PermissionDenial]
     errors: list[str]
+    usage_by_model: dict[str, ModelUsage] = Field(
+        default_factory=dict, description='usage and cost per "provider:model" that answered'
+    )
 
 
 Event = Annotated[
@@ -244,6 +265,7 @@ Event = Annotated[
     | Notice
     | HookCompleted
     | RetryAttempt
+    | ModelSwitched
     | ErrorEvent
     | RunFinished,
     Field(discriminator="type"),

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from mentra.agent.hooks import HookPipeline
     from mentra.agent.session import Session
+    from mentra.agent.spec import ModelRoute
     from mentra.store.location import UserRuleStore
     from mentra.tools.toolset import ToolSet
 
@@ -577,6 +578,10 @@ class Runtime:
 
         cap = _pick(overrides.max_cost_usd, limits.max_cost_usd)
         pricing.require_price(provider_name, model, settings.prices, cap)  # before the run
+        fallbacks = [  # --fallback-model replaces the config's list
+            self._model_route(spec, declared, cap)
+            for spec in overrides.fallback_models or config.fallback_models
+        ]
         setup = AgentSetup(
             agent_id=agent_id,
             name=config.name,
@@ -623,8 +628,32 @@ class Runtime:
             user_hooks=services.user_hooks,
             memory=services.memory,
             task_board=services.task_board,
+            fallbacks=fallbacks,
         )
         return Agent(setup, history)
+
+    def _model_route(
+        self, spec: str, declared: dict[str, ProviderSettings], cap: float | None
+    ) -> ModelRoute:
+        """A fallback model, built as the agent's own is: its provider by the effective
+        settings (so another provider, or another endpoint of the same, works), a scripted
+        path made absolute, its prices (a cost cap needs one)."""
+        from mentra import pricing
+        from mentra.agent.spec import ModelRoute
+
+        try:
+            name, model = split_model(spec)
+        except ValueError as exc:
+            raise ConfigError(f"fallback model: {exc}") from None
+        if name in self._instances:
+            settings = ProviderSettings()
+        else:
+            settings = self.provider_settings(name, declared)
+        if settings.wire == "scripted" and not Path(model).is_absolute():
+            model = str(self.workspace / model)
+        pricing.require_price(name, model, settings.prices, cap)
+        cost_fn = pricing.cost_function(settings.prices)
+        return ModelRoute(self.provider(name, settings), name, model, settings.retries, cost_fn)
 
     def build_policy(self, config: AgentConfig) -> RuntimePolicy:
         p = config.policy

@@ -330,6 +330,7 @@ class RunFlags:
     effort: EffortOpt = None
     input_format: InputFormatOpt = "text"
     budget_scope: BudgetScopeOpt = "turn"
+    fallback_model: FallbackModelOpt = None
 
 
 _Command = TypeVar("_Command", bound=Callable[..., None])
@@ -379,7 +380,7 @@ def overrides_from(flags: RunFlags) -> RunOverrides:
         include_deltas=f.include_deltas, json_schema=load_schema(f.json_schema),
         mcp_config_files=[absolute(p) for p in f.mcp_config or []],
         strict_mcp_config=f.strict_mcp_config, fail_on_denial=f.fail_on_denial,
-        agent_id=f.agent_id, effort=f.effort,
+        agent_id=f.agent_id, effort=f.effort, fallback_models=f.fallback_model or [],
         append_system=[*(f.append_system or []), *files],
     )  # fmt: skip
 

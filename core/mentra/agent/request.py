@@ -50,6 +50,7 @@ class RunOverrides:
     agent_id: str | None = None  # a caller-chosen id for a new agent (`run --agent-id`)
     append_system: list[str] = field(default_factory=list)  # added after the system prompt
     effort: str | None = None  # replaces the config's model_options.reasoning_effort
+    fallback_models: list[str] = field(default_factory=list)  # replaces the config's list
 
     def check(self) -> None:
         """Refuse what no config could make valid (one place: the permission mode)."""

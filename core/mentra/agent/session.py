@@ -309,6 +309,7 @@ class Session:
             tool_calls=state.tool_calls,
             permission_denials=state.denials,
             errors=state.errors,
+            usage_by_model=state.by_model,
         )
         self.outcome = outcome
         return outcome

@@ -72,6 +72,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "show": agents.show,
     "export": agents.export,
     "import": agents.import_,
+    "fork": agents.fork,
     "tasks": tasks.tasks,
 }
 GROUPS: dict[str, typer.Typer] = {
@@ -103,6 +104,7 @@ METAVARS: dict[str, str] = {
     "max_tokens": "N",
     "max_tool_calls": "N",
     "model": "PROVIDER:MODEL",
+    "new_id": "AGENT_ID",
     "older_than": "DURATION",
     "output_file": "FILE",
     "output_last_message": "FILE",

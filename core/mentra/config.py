@@ -86,6 +86,7 @@ class LimitsConfig(_Strict):
 class AgentConfig(_Strict):
     name: str = "agent"
     model: str | ModelMapping | None = None
+    fallback_models: list[str] = Field(default_factory=list)  # PROVIDER:MODEL, tried in order
     system: str | None = None
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
@@ -106,6 +107,13 @@ class AgentConfig(_Strict):
     def _model_has_provider(cls, value: str | ModelMapping | None) -> str | ModelMapping | None:
         if isinstance(value, str):
             split_model(value)
+        return value
+
+    @field_validator("fallback_models")
+    @classmethod
+    def _fallbacks_have_providers(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            split_model(spec)
         return value
 
 

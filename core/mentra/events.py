@@ -192,6 +192,24 @@ class RetryAttempt(_Event):
     )
 
 
+class ModelSwitched(_Event):
+    """A request failed on ``from`` after its retries (overloaded, unreachable) and goes to the
+    next model of ``--fallback-model`` / ``fallback_models``; later rounds stay on ``to``."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    type: Literal["model_switched"] = "model_switched"
+    from_: str = Field(alias="from", description="PROVIDER:MODEL that failed")
+    to: str = Field(description="PROVIDER:MODEL the request goes to now")
+    reason: str
+
+
+class ModelUsage(Usage):
+    """One model's share of a run's usage, with its cost (null: no known price)."""
+
+    cost_usd: float | None = 0.0
+
+
 class ErrorEvent(_Event):
     type: Literal["error"] = "error"
     status: str
@@ -276,6 +294,9 @@ class RunFinished(_Event):
     subagents: list[SubagentSummary] = Field(
         default_factory=list, description="the children this run started (`task`), in order"
     )
+    usage_by_model: dict[str, ModelUsage] = Field(
+        default_factory=dict, description='usage and cost per "provider:model" that answered'
+    )
 
 
 Event = Annotated[
@@ -297,6 +318,7 @@ Event = Annotated[
     | Notice
     | HookCompleted
     | RetryAttempt
+    | ModelSwitched
     | ErrorEvent
     | SubagentStarted
     | SubagentFinished

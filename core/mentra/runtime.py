@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from mentra.agent.assemble import RuntimeParts
     from mentra.agent.hooks import HookPipeline
     from mentra.agent.session import Session
+    from mentra.agent.spec import ModelRoute
     from mentra.permissions.decide import Authorizer, PermissionRequest
     from mentra.store.location import UserRuleStore
     from mentra.tools.toolset import ToolSet
@@ -428,6 +429,40 @@ class Runtime:
         agent.context = view
         return agent
 
+    def fork_agent(self, agent_id: str, new_id: str | None = None) -> str:
+        """Copy a persisted agent (id or unique prefix) to ``new_id`` (a plain name; default:
+        a fresh id): its transcript, runs (as history), audit records, long-term memory and
+        task board. The original is only read: untouched, and its lease is not needed, so an
+        agent another process is running can be forked. The new agent's id."""
+        from mentra import ids, memory
+        from mentra.store.transfer import export_agent, fork_export, import_agent
+        from mentra.tasks.store import export_board, import_board, parse_board
+
+        RunOverrides(agent_id=new_id).check()  # a plain name, or refused (exit 2)
+        if new_id is not None and self._agent_exists(new_id):
+            raise UsageError(f"--agent-id {new_id!r}: an agent with that id already exists")
+        doc = export_agent(self.store, agent_id)
+        source = doc["agent"]["id"]
+        forked, run_ids = fork_export(doc, new_id or ids.new_id())
+        target = forked["agent"]["id"]
+        records = memory.parse_memory(memory.export_memory(self.store, source))
+        for record in records:  # copies under ids of their own: an id names one record
+            kind, _, rest = record.id.partition(":")
+            own = rest.replace(f"{source}:", f"{target}:", 1) if rest.startswith(source) else ""
+            record.id = f"{kind}:{own or ids.new_id()}"
+            if record.source.startswith("run:"):
+                record.source = f"run:{run_ids.get(record.source[4:], record.source[4:])}"
+        tasks = parse_board({"tasks": export_board(self.store, source)})
+        created = import_agent(self.store, forked, workspace=doc["agent"]["workspace"])
+        try:
+            memory.import_memory(self.store, target, records, workspace=created.workspace)
+            import_board(self.store, target, tasks)
+        except BaseException:
+            self.store.delete_agent(target)  # no half-made copy is left behind
+            memory.delete_agent_memory(self.store, target)
+            raise
+        return str(created.id)
+
     def resume(self, runtime_identifier: str | None = None) -> list[Agent]:
         """Every persisted agent of a runtime identifier (default: this workspace), restored."""
         return [self.resume_agent(r.id) for r in self.list_persisted_agents(runtime_identifier)]
@@ -470,6 +505,8 @@ class Runtime:
         if request.resuming:
             agent_id = self.latest_agent_id() if request.resume_last else request.resume_id
             assert agent_id is not None
+            if request.fork:  # continue a copy; the original stays as it is
+                agent_id = self.fork_agent(agent_id, request.overrides.agent_id)
             agent = self.resume_agent(
                 agent_id, request.overrides, request.config if request.config_given else None
             )
@@ -585,6 +622,10 @@ class Runtime:
 
         cap = _pick(overrides.max_cost_usd, limits.max_cost_usd)
         pricing.require_price(provider_name, model, settings.prices, cap)  # before the run
+        fallbacks = [  # --fallback-model replaces the config's list
+            self._model_route(spec, declared, cap)
+            for spec in overrides.fallback_models or config.fallback_models
+        ]
         setup = AgentSetup(
             agent_id=agent_id,
             name=config.name,
@@ -633,6 +674,7 @@ class Runtime:
             memory=services.memory,
             task_board=services.task_board,
             compactor=services.compactor,
+            fallbacks=fallbacks,
         )
         agent = Agent(setup, history)
         from mentra.agent.subagents import TASK_TOOL_NAME, Subagents, child_tools
@@ -746,6 +788,29 @@ class Runtime:
             )
         )
         return Agent(setup)
+
+    def _model_route(
+        self, spec: str, declared: dict[str, ProviderSettings], cap: float | None
+    ) -> ModelRoute:
+        """A fallback model, built as the agent's own is: its provider by the effective
+        settings (so another provider, or another endpoint of the same, works), a scripted
+        path made absolute, its prices (a cost cap needs one)."""
+        from mentra import pricing
+        from mentra.agent.spec import ModelRoute
+
+        try:
+            name, model = split_model(spec)
+        except ValueError as exc:
+            raise ConfigError(f"fallback model: {exc}") from None
+        if name in self._instances:
+            settings = ProviderSettings()
+        else:
+            settings = self.provider_settings(name, declared)
+        if settings.wire == "scripted" and not Path(model).is_absolute():
+            model = str(self.workspace / model)
+        pricing.require_price(name, model, settings.prices, cap)
+        cost_fn = pricing.cost_function(settings.prices)
+        return ModelRoute(self.provider(name, settings), name, model, settings.retries, cost_fn)
 
     def build_policy(self, config: AgentConfig) -> RuntimePolicy:
         """The hard fence a config's tools run inside (working dir, roots, timeouts, env)."""

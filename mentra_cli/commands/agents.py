@@ -369,3 +369,27 @@ def _read_json(file: Path) -> object:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{file}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+
+
+def fork(
+    agent_id: AgentArg,
+    new_id: Annotated[
+        str | None,
+        typer.Option("--agent-id", help="Id for the copy (a plain name; must be new)."),
+    ] = None,
+    store: StoreOpt = None,
+    cwd: CwdOpt = None,
+) -> None:
+    """Copy an agent (transcript, runs, memory, task board) to a new id; print the new id."""
+    with cli_errors():
+        from mentra_cli.common import open_runtime
+
+        runtime = open_runtime(
+            workspace=workspace_dir(cwd), store_flag=store, ephemeral=False, no_user_config=True
+        )
+        try:
+            forked = runtime.fork_agent(agent_id, new_id)
+        finally:
+            runtime.close()
+        sys.stdout.write(forked + "\n")
+        sys.stdout.flush()

@@ -18,8 +18,9 @@ from mentra_cli.commands import run_options as o
 from mentra_cli.common import cli_errors, load_config, open_runtime, workspace_dir
 
 
-def execute(flags: o.RunFlags, prompt: str | None, resume: str | None) -> int:
-    """``resume`` is None (a new agent), an agent id, or ``""`` for ``--last``."""
+def execute(flags: o.RunFlags, prompt: str | None, resume: str | None, fork: bool = False) -> int:
+    """``resume`` is None (a new agent), an agent id, or ``""`` for ``--last``; ``fork``:
+    resume a copy of it."""
     from mentra import RunRequest, TurnInputError
 
     overrides, fmt = o.overrides_from(flags), o.parse_output(flags.output)
@@ -65,7 +66,7 @@ def execute(flags: o.RunFlags, prompt: str | None, resume: str | None) -> int:
         images = [load_image(spec, base=Path.cwd()) for spec in flags.image or ()]
     request = RunRequest(
         overrides=overrides, config=loaded, config_given=config is not None, prompt=text,
-        images=images, resume_id=resume or None, resume_last=resume == "",
+        images=images, resume_id=resume or None, resume_last=resume == "", fork=fork,
     )  # fmt: skip
     from mentra_cli._failed_run import report_store_failure
 
@@ -94,6 +95,9 @@ ResumePromptArg = Annotated[
     str | None, typer.Argument(help="The prompt; omit to re-run a failed turn.")
 ]
 LastOpt = Annotated[bool, typer.Option("--last", help="The newest agent of this workspace.")]
+ForkOpt = Annotated[
+    bool, typer.Option("--fork", help="Continue a copy (new id: --agent-id); the original stays.")
+]
 
 
 @o.with_run_flags
@@ -107,7 +111,7 @@ def run(prompt: PromptArg = None, *, flags: o.RunFlags) -> None:
 @o.with_run_flags
 def resume(
     agent: AgentArg = None, prompt: ResumePromptArg = None, last: LastOpt = False,
-    *, flags: o.RunFlags,
+    fork: ForkOpt = False, *, flags: o.RunFlags,
 ) -> None:  # fmt: skip
     """Restore a persisted agent and continue it (or re-run its failed turn)."""
     with cli_errors():
@@ -115,7 +119,7 @@ def resume(
             prompt, agent = agent if prompt is None else f"{agent} {prompt}", None
         if not last and agent is None:
             raise UsageError("give an AGENT_ID or --last")
-        if flags.agent_id is not None:
-            raise UsageError("--agent-id names a new agent: use it with `mentra run`")
-        code = execute(flags, prompt, "" if last else agent)
+        if flags.agent_id is not None and not fork:
+            raise UsageError("--agent-id names a new agent: use it with run, or resume --fork")
+        code = execute(flags, prompt, "" if last else agent, fork)
     raise typer.Exit(code)

@@ -341,6 +341,7 @@ class RunFlags:
     input_format: InputFormatOpt = "text"
     budget_scope: BudgetScopeOpt = "turn"
     compact_at: CompactAtOpt = None
+    fallback_model: FallbackModelOpt = None
 
 
 _Command = TypeVar("_Command", bound=Callable[..., None])
@@ -391,6 +392,7 @@ def overrides_from(flags: RunFlags) -> RunOverrides:
         mcp_config_files=[absolute(p) for p in f.mcp_config or []],
         strict_mcp_config=f.strict_mcp_config, fail_on_denial=f.fail_on_denial,
         agent_id=f.agent_id, effort=f.effort, compact_at=f.compact_at,
+        fallback_models=f.fallback_model or [],
         append_system=[*(f.append_system or []), *files],
     )  # fmt: skip
 

@@ -190,7 +190,10 @@ def test_a_signal_while_waiting_for_the_next_turn(rules: RuleServer, tmp_path: P
     while not seen or seen[-1]["type"] != "run_finished":  # the first turn is answered
         seen.append(json.loads(proc.stdout.readline()))
     proc.send_signal(signal.SIGINT)  # stdin still open: mentra waits for the next turn
-    out, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)  # stdin stays open: EOF must not be what ends it
+    assert proc.stderr is not None
+    with proc.stdin, proc.stdout, proc.stderr:
+        out, err = proc.stdout.read(), proc.stderr.read()
     assert proc.returncode == 130, err
     assert out == "" and "interrupted by signal 2" in err
     assert len(rules.requests) == 1

@@ -36,6 +36,8 @@ from mentra.errors import (
 from mentra.events import (
     AssistantMessageCompleted,
     AssistantTokenDelta,
+    ModelSwitched,
+    ModelUsage,
     Notice,
     PermissionDenial,
     RetryAttempt,
@@ -114,6 +116,7 @@ class Agent:
             usage = reply.usage
             cost = s.cost_fn(s.provider_name, s.model, usage) if s.cost_fn else None
             state.budget.charge_round(usage, cost)
+            state.charge_model(f"{s.provider_name}:{s.model}", usage, cost)
             uses = _unique_ids(message.tool_uses, state.budget.own_rounds)
             if uses != message.tool_uses:
                 message = _with_ids(message, uses)
@@ -251,6 +254,11 @@ class Agent:
                             emitter.emit(AssistantTokenDelta, kind=event.kind, delta=event.text)
                 return reply
             except ProviderError as exc:
+                if exc.transient and attempt >= s.retries.max_attempts and s.fallbacks:
+                    self._fall_back(emitter, exc)  # the same request, to the next model
+                    request.model = s.model
+                    attempt = 1
+                    continue
                 if not exc.transient or attempt >= s.retries.max_attempts:
                     if exc.transient:
                         raise ProviderError(
@@ -275,6 +283,19 @@ class Agent:
                     discarded_chars=streamed,
                 )
                 await asyncio.sleep(delay)
+
+    def _fall_back(self, emitter: Emitter, exc: ProviderError) -> None:
+        """The agent moves to its next fallback model, for this request and later rounds."""
+        s = self.setup
+        route = s.fallbacks.pop(0)
+        before = f"{s.provider_name}:{s.model}"
+        s.provider, s.provider_name, s.model = route.provider, route.provider_name, route.model
+        s.retries, s.cost_fn = route.retries, route.cost_fn
+        after = f"{s.provider_name}:{s.model}"
+        emitter.emit(
+            Notice, level="warning", message=f"{before} failed ({exc.message}); using {after}"
+        )
+        emitter.emit(ModelSwitched, **{"from": before, "to": after, "reason": exc.message})
 
     async def _commit(self, messages: list[Message], log: RunLog, state: RunState) -> None:
         await log.commit(messages)
@@ -337,6 +358,13 @@ class RunState:
     run_start: int = 0  # memory: where this run's messages begin in the history
     recall_at: int | None = None  # memory: the index of the message the recall rides on
     recall: str | None = None  # memory: the auto-recalled text
+    by_model: dict[str, ModelUsage] = field(default_factory=dict)  # run_finished.usage_by_model
+
+    def charge_model(self, model: str, usage: Usage, cost: float | None) -> None:
+        """Usage and cost of one reply, on the model that gave it."""
+        entry = self.by_model.setdefault(model, ModelUsage())
+        entry.add(usage)
+        entry.cost_usd = None if cost is None or entry.cost_usd is None else entry.cost_usd + cost
 
     @property
     def rounds(self) -> int:

@@ -52,6 +52,7 @@ class RunOverrides:
     effort: str | None = None  # replaces the config's model_options.reasoning_effort
     # compaction threshold (`--compact-at`): at most 1 a fraction of the window, else tokens
     compact_at: float | None = None
+    fallback_models: list[str] = field(default_factory=list)  # replaces the config's list
 
     def check(self) -> None:
         """Refuse what no config could make valid (one place: the permission mode)."""
@@ -89,6 +90,7 @@ class RunRequest:
     images: list[ImageBlock] = field(default_factory=list)
     resume_id: str | None = None
     resume_last: bool = False
+    fork: bool = False  # resume a copy (`Runtime.fork_agent`, id ``overrides.agent_id``)
 
     @property
     def resuming(self) -> bool:

@@ -333,6 +333,7 @@ class Session:
             permission_denials=state.denials,
             errors=state.errors,
             subagents=list(s.subagents.summaries) if s.subagents is not None else [],
+            usage_by_model=state.by_model,
         )
         self.outcome = outcome
         return outcome

@@ -27,6 +27,17 @@ if TYPE_CHECKING:
     from mentra.tools.toolset import ToolSet
 
 
+@dataclass(slots=True)
+class ModelRoute:
+    """A model requests can go to: one entry of the fallback list (`AgentSetup.fallbacks`)."""
+
+    provider: Provider
+    provider_name: str
+    model: str
+    retries: Retries
+    cost_fn: Callable[[str, str, Usage], float | None] | None = None
+
+
 @dataclass
 class AgentSetup:
     """Everything one agent needs to run; built by the `Runtime` from config and flags."""
@@ -63,6 +74,9 @@ class AgentSetup:
     compactor: Any = None  # `mentra.context.compactor.Compactor`: bound to each run
     setup_notices: list[str] = field(default_factory=list)  # e.g. ignored project rules
     lease_ttl_s: float = field(default_factory=default_lease_ttl)  # MENTRA_LEASE_TTL (tests)
+    # tried in order when a request fails overloaded/unreachable after its retries; the one
+    # that answers becomes the agent's model (provider, model, retries, cost_fn above)
+    fallbacks: list[ModelRoute] = field(default_factory=list)
 
     async def list_tools(self) -> None:
         """The tool set's tools (once entered) become the run's ``tools`` and ``tool_specs``."""

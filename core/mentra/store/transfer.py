@@ -302,3 +302,28 @@ def _replay(store: Store, doc: AgentExport) -> None:
     for au in doc.audit:
         store.append_audit(AuditRecord(agent_id=agent_id, **au.model_dump()))
     store.set_agent_status(agent_id, doc.agent.status)
+
+
+def fork_export(doc: dict[str, Any], new_agent_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """An export document (`export_agent`) made into a copy under ``new_agent_id``: every run
+    gets a new id (run ids are unique across a store), the transcript, audit and pending
+    results follow their runs, and a run the original had in progress is ``interrupted`` in
+    the copy (no process runs it). The copy, and the new run id of each old one; the
+    original's document is left as it was."""
+    import copy
+
+    from mentra.ids import new_id
+
+    forked = copy.deepcopy(doc)
+    forked["agent"]["id"] = new_agent_id
+    run_ids = {run["id"]: new_id() for run in forked.get("runs", [])}
+    for run in forked.get("runs", []):
+        run["id"] = run_ids[run["id"]]
+        if run["status"] == "running":
+            run["status"], run["error"] = "interrupted", "forked while it was running"
+    if forked["agent"]["status"] == "running":
+        forked["agent"]["status"] = "interrupted"
+    for key in ("transcript", "audit", "pending_tool_results"):
+        for item in forked.get(key, []):
+            item["run_id"] = run_ids.get(item["run_id"], item["run_id"])
+    return forked, run_ids

@@ -69,6 +69,7 @@ class Row:
     role: str = "peer"  # mentra | floor | peer | info
     target: float | None = None
     note: str = ""
+    at_least: bool = False  # the target is a floor (a speed-up), not a ceiling
 
     @property
     def median(self) -> float | None:
@@ -149,8 +150,9 @@ def render(scenarios: list[Scenario]) -> str:
                 vs = _ratio(mentra.median, med)
             target = ""
             if row.target is not None and med is not None:
-                ok = med <= row.target
-                target = f"≤ {_fmt(row.target, row.unit)} {'✓' if ok else '✗'}"
+                ok = med >= row.target if row.at_least else med <= row.target
+                sign = "≥" if row.at_least else "≤"
+                target = f"{sign} {_fmt(row.target, row.unit)} {'✓' if ok else '✗'}"
             lines.append(
                 f"| {title} | {subject} | {_fmt(med, row.unit)} | {spread} | {x_floor} | {vs} "
                 f"| {target} |"
@@ -813,6 +815,57 @@ class Bench:
             ],
         )
 
+    def turns(self) -> None:
+        """Three turns of one agent: one `--input-format jsonl` process against `run` then two
+        `resume` processes (what a shell loop does without it). Wall time of all three."""
+        sc = Scenario(
+            "three turns of one agent, whole processes", "ms", f"one JSONL stream ≥ 3{TIMES} faster"
+        )
+        self.scenarios.append(sc)
+        stream = sc.add(Row(sc.title, "mentra run --input-format jsonl (1 process)", "ms",
+                            role="mentra"))  # fmt: skip
+        apart = sc.add(Row(sc.title, f"mentra run + 2 {TIMES} mentra resume (3 processes)", "ms",
+                           role="info"))  # fmt: skip
+        speedup = sc.add(Row(sc.title, "speed-up: 3 processes ÷ 1 stream", "x", role="mentra-extra",
+                             target=3.0, at_least=True))  # fmt: skip
+        if self.mentra_missing:
+            for row in (stream, apart, speedup):
+                row.na = self.mentra_missing
+            return
+        store = str(self.tmp / "turns.db")
+        base = [str(MENTRA_BIN), "-c", str(self.cfg0), "-m", "openai:bench-n0-m8",
+                "--no-user-config", "--store", store]  # fmt: skip
+        lines = "".join(json.dumps({"type": "user", "text": t}) + "\n" for t in ("a", "b", "c"))
+
+        def timed(cmd: list[str], stdin: str | None = None) -> tuple[float, str]:
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                [cmd[0], *cmd[1:]], input=stdin, env=self.env(), cwd=self.workspace,
+                capture_output=True, text=True, check=False, timeout=120,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(_why(done))
+            return (time.perf_counter() - t0) * 1000, done.stdout
+
+        def separate() -> float:
+            first, out = timed([base[0], "run", *base[1:], "a"])
+            agent = json.loads(out.splitlines()[0])["agent_id"]
+            rest = [timed([base[0], "resume", agent, *base[1:], t])[0] for t in ("b", "c")]
+            return first + sum(rest)
+
+        runs = (2 if self.quick else self.repeat) + 1  # the first warms the page cache
+        try:
+            stream.samples = [timed([base[0], "run", *base[1:], "--input-format", "jsonl"],
+                                    lines)[0] for _ in range(runs)][1:]  # fmt: skip
+            apart.samples = [separate() for _ in range(runs)][1:]
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            for row in (stream, apart, speedup):
+                row.na = str(exc)
+            return
+        speedup.samples = [statistics.median(apart.samples) / statistics.median(stream.samples)]
+        log(f"three turns: {stream.median:.0f} ms streamed, {apart.median:.0f} ms apart")
+
     def store_growth(self) -> None:
         sc = Scenario(
             "store cost per round as history grows",
@@ -1025,6 +1078,7 @@ class Bench:
             self.peak_memory,
             self.parallel,
             self.resume,
+            self.turns,
             self.store_growth,
             self.memory_search,
             self.prompt_cache,

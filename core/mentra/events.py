@@ -276,6 +276,9 @@ class PermissionDenial(BaseModel):
     subjects: list[str]
     reason: str
     decided_by: str | None = Field(None, description="rule, mode, hook, prompt, no_approver, ...")
+    agent_id: str | None = Field(
+        None, description="the subagent whose call it was; null: the run's own agent"
+    )
 
 
 class RunFinished(_Event):

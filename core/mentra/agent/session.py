@@ -260,8 +260,13 @@ class Session:
                         await coro
                 except TimeoutError:
                     await agent.answer_interrupted(state, log)  # cut-off calls get results
-                    timeout = s.limits.timeout if s.limits.timeout is not None else remaining
-                    raise RunTimeoutError(f"the run timed out after {timeout:g}s") from None
+                    if s.limits.timeout is None:  # a subagent: the deadline is its parent's
+                        raise RunTimeoutError(
+                            "the run timed out: its parent's deadline passed"
+                        ) from None
+                    raise RunTimeoutError(
+                        f"the run timed out after {s.limits.timeout:g}s"
+                    ) from None
             else:
                 await coro
             outcome = state.outcome("success", 0)

@@ -20,7 +20,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mentra.events import SubagentFinished, SubagentStarted, SubagentSummary
+from mentra.events import PermissionDenial, SubagentFinished, SubagentStarted, SubagentSummary
 from mentra.tasks.profiles import SubagentProfile, task_tool_description, task_tool_schema
 from mentra.tools.base import SchemaTool, ToolContext, ToolResult
 
@@ -55,6 +55,7 @@ class Subagents:
         self.profiles = dict(profiles or {})
         self.max_parallel = max_parallel
         self.summaries: list[SubagentSummary] = []
+        self._denials: list[PermissionDenial] = []
         self._emitter: Emitter | None = None
         self._budget: Budget | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -64,6 +65,13 @@ class Subagents:
         self._emitter, self._budget = emitter, budget
         self._slots = asyncio.Semaphore(self.max_parallel)
         self.summaries = []
+        self._denials = []
+
+    def take_denials(self) -> list[PermissionDenial]:
+        """The denials of the children that finished since the last call, marked with the
+        child's agent id (the parent's ``run_finished.permission_denials`` lists them)."""
+        taken, self._denials = self._denials, []
+        return taken
 
     async def run_task(self, prompt: str, profile: str | None, *, call_id: str) -> ToolResult:
         """Run one child to its end; its final text (or why it failed) is the result."""
@@ -132,6 +140,10 @@ class Subagents:
             cost_usd=cost,
             call_id=call_id,
             error=outcome.error,
+        )
+        self._denials.extend(
+            d if d.agent_id is not None else d.model_copy(update={"agent_id": agent.id})
+            for d in outcome.denials
         )
         self.summaries.append(
             SubagentSummary(

@@ -328,3 +328,20 @@ def test_a_signal_during_a_child_stops_both_and_resume_does_not_rerun_it(
     answered = [m for m in resumed["messages"] if m["role"] == "tool"]
     assert answered and "interrupted" in answered[0]["content"]
     assert "not re-run" in answered[0]["content"]
+
+
+def test_a_child_works_on_its_parents_board(mentra: Any, chat: RoutedChat, tmp_path: Path) -> None:
+    ws, config, store = _workspace(tmp_path, chat)
+    chat.route("go", calls(("task", {"prompt": "plan it"})), _parent_echo)
+    chat.route("plan it", calls(("task_create", {"subject": "from the child"})), text("planned"))
+    done = mentra(
+        "run", "-c", str(config), "--store", str(store), "--allow", "task_create", "go", cwd=ws
+    )
+    assert done.code == 0, done.stderr
+    parent = done.events[0]["agent_id"]
+    child = next(e for e in done.events if e["type"] == "subagent_started")["child_agent_id"]
+    updated = [e for e in done.events if e["type"] == "task_updated"]
+    assert [e["agent_id"] for e in updated] == [child]
+    board = mentra("tasks", parent, "--store", str(store), "-o", "json", cwd=ws)
+    assert board.code == 0, board.stderr
+    assert [t["subject"] for t in json.loads(board.stdout)] == ["from the child"]

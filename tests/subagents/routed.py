@@ -1,4 +1,4 @@
-"""Real `mentra` processes against a Chat Completions server on 127.0.0.1 that answers by
+"""A Chat Completions server on 127.0.0.1 that answers by
 route: the first user message of a request names the conversation (the parent's prompt, or a
 child's delegated prompt), the number of assistant messages in it is the round, so parent and
 children that run at the same time each get their own script, in order."""
@@ -15,9 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import mentra
-
-__all__ = ["chat", "mentra"]
+__all__ = ["chat"]
 
 USAGE = {"prompt_tokens": 10, "completion_tokens": 2}
 

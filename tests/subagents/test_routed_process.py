@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import MENTRA
-from tests.subagents.conftest import RoutedChat, calls, last_tool_result, text
+from tests.cli.conftest import MENTRA, mentra
+from tests.subagents.routed import RoutedChat, calls, chat, last_tool_result, text
+
+__all__ = ["chat", "mentra"]  # the fixtures this module's tests take
 
 SUFFIX = "You are a subagent working for another agent."
 LIST = ("files", {"operations": [{"op": "list", "path": "."}]})

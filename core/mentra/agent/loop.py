@@ -198,6 +198,9 @@ class Agent:
             ]
             await self._commit([Message(role="user", content=blocks)], log, state)
             raise LimitReachedError(f"max_tool_calls reached ({limit})", limit="max_tool_calls")
+        # charged before they run: a `task` call's child draws on the same limit while the
+        # call is still running, so the call must already count (#17: one budget)
+        state.budget.charge_tool_calls(len(uses))
         runner = ToolRunner(
             tools=s.tools,
             policy=s.policy,
@@ -211,7 +214,6 @@ class Agent:
         state.runner = runner
         results = await runner.run(uses, stats)
         state.pending_uses = None
-        state.budget.charge_tool_calls(stats.calls)
         state.denials.extend(stats.denials)
         content: list[ContentBlock] = list(results)
         content.extend(TextBlock(text=n) for n in s.hooks.notes())

@@ -20,7 +20,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mentra.events import SubagentFinished, SubagentStarted, SubagentSummary
+from mentra.events import ModelUsage, SubagentFinished, SubagentStarted, SubagentSummary
 from mentra.tasks.profiles import SubagentProfile, task_tool_description, task_tool_schema
 from mentra.tools.base import SchemaTool, ToolContext, ToolResult
 
@@ -55,6 +55,7 @@ class Subagents:
         self.profiles = dict(profiles or {})
         self.max_parallel = max_parallel
         self.summaries: list[SubagentSummary] = []
+        self.by_model: dict[str, ModelUsage] = {}  # the children's usage, by model
         self._emitter: Emitter | None = None
         self._budget: Budget | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -64,6 +65,15 @@ class Subagents:
         self._emitter, self._budget = emitter, budget
         self._slots = asyncio.Semaphore(self.max_parallel)
         self.summaries = []
+        self.by_model = {}
+
+    def with_children(self, own: dict[str, ModelUsage]) -> dict[str, ModelUsage]:
+        """The parent's ``usage_by_model`` with its children's added, so it sums to the
+        run's ``usage`` (which already holds theirs)."""
+        merged = {name: entry.model_copy() for name, entry in own.items()}
+        for name, child in self.by_model.items():
+            _add_model_usage(merged, name, child)
+        return merged
 
     async def run_task(self, prompt: str, profile: str | None, *, call_id: str) -> ToolResult:
         """Run one child to its end; its final text (or why it failed) is the result."""
@@ -123,6 +133,8 @@ class Subagents:
         assert self._emitter is not None
         usage = session.budget.usage.model_copy()
         cost = session.budget.cost
+        for name, entry in session.usage_by_model.items():
+            _add_model_usage(self.by_model, name, entry)
         self._emitter.emit(
             SubagentFinished,
             child_agent_id=agent.id,
@@ -169,6 +181,13 @@ class TaskTool(SchemaTool):
         return await subagents.run_task(
             str(args["prompt"]), str(profile) if profile is not None else None, call_id=ctx.call_id
         )
+
+
+def _add_model_usage(into: dict[str, ModelUsage], model: str, entry: ModelUsage) -> None:
+    total = into.setdefault(model, ModelUsage())
+    total.add(entry)
+    cost = entry.cost_usd
+    total.cost_usd = None if cost is None or total.cost_usd is None else total.cost_usd + cost
 
 
 # -- what a child is made of (the runtime's `_child_agent` builds it from these) --------------

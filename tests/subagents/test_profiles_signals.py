@@ -237,3 +237,19 @@ def test_a_childs_ask_reaches_the_approval_command(
     assert [e["decided_by"] for e in resolved] == ["approval_command"]
     assert r.events[-1]["final_text"] == "p: made"
     assert os.path.exists(marker)
+
+
+def test_a_child_writes_to_its_top_level_agents_task_board(
+    mentra: Any, chat: RoutedChat, tmp_path: Path
+) -> None:
+    chat.scripts["PARENT"] = [calls(("task", {"prompt": "CHILD plan"})), Reply("planned")]
+    chat.scripts["CHILD"] = [calls(("task_create", {"subject": "from the child"})), Reply("ok")]
+    config, store = _setup(tmp_path, chat)
+    r = _run(mentra, config, store, "PARENT go", "--allow", "task_create")
+    assert r.code == 0, r.stderr
+    child_id = _of(r.events, "subagent_started")[0]["child_agent_id"]
+    (updated,) = _of(r.events, "task_updated")
+    assert updated["agent_id"] == child_id and updated["parent_run_id"] == r.events[0]["run_id"]
+    board = mentra("tasks", r.events[0]["agent_id"], "--store", store, "-o", "json")
+    assert board.code == 0, board.stderr
+    assert [t["subject"] for t in json.loads(board.stdout)] == ["from the child"]

@@ -168,7 +168,8 @@ def test_timeout_during_a_child_ends_the_run_exit_5_and_both_records_say_so(
     assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "timeout"
     assert len(_of(events, "run_finished")) == 1
     (done,) = _of(events, "subagent_finished")
-    assert done["status"] == "timeout"
+    assert done["status"] == "timeout" and done["error"] == "the parent's run timed out"
+    assert "the run timed out after 1.5s" in events[-1]["errors"]
     parent_id, child_id = events[0]["agent_id"], done["child_agent_id"]
     listing = mentra("list-agents", "--store", store, "--children", "-o", "json", "--all")
     assert listing.code == 0, listing.stderr
@@ -214,3 +215,18 @@ def test_two_task_calls_of_one_reply_run_concurrently_and_max_parallel_1_seriali
     (a0, a1), (b0, b1) = spans["CHILD-A"], spans["CHILD-B"]
     assert min(a1, b1) <= max(a0, b0)  # one after the other
     assert max(a1, b1) - min(a0, b0) >= 2 * delay
+
+
+def test_the_childs_tokens_count_against_the_parents_max_tokens(
+    mentra: Any, chat: RoutedChat, tmp_path: Path
+) -> None:
+    chat.scripts["PARENT"] = [calls(("task", {"prompt": "CHILD go"})), Reply("never")]
+    chat.scripts["CHILD"] = [calls(LIST_FILES), Reply("child done")]
+    config, store = _setup(tmp_path, chat)
+    # 110 tokens a round: the parent alone (2 rounds) would fit in 300, with its child's not
+    r = _run(mentra, config, store, "PARENT go", "--max-tokens", "300")
+    assert r.code == 4, r.stderr
+    finished = r.events[-1]
+    assert finished["status"] == "limit_reached"
+    assert "max_tokens reached (330 of 300)" in " ".join(finished["errors"])
+    assert len(chat.requests_for("PARENT")) == 1

@@ -264,6 +264,9 @@ class Session:
                         await coro
                 except TimeoutError:
                     await agent.answer_interrupted(state, log)  # cut-off calls get results
+                    if s.limits.timeout is None and self.parent_emitter is not None:
+                        # a subagent's deadline is its parent's: say whose it was
+                        raise RunTimeoutError("the parent's run timed out") from None
                     timeout = s.limits.timeout if s.limits.timeout is not None else remaining
                     raise RunTimeoutError(f"the run timed out after {timeout:g}s") from None
             else:

@@ -149,9 +149,24 @@ def test_a_profile_cannot_allow_shell_that_the_parent_denies(
     assert not marker.exists()
     notices = [e["message"] for e in _of(events, "notice") if e["agent_id"] == child_id]
     assert any("may only narrow" in n for n in notices)
-    denials = events[-1]["permission_denials"]
+    (denial,) = events[-1]["permission_denials"]  # the child's, in the run's list
+    assert denial["tool"] == "shell" and denial["call_id"] == decision["call_id"]
     assert events[-1]["final_text"].startswith("parent: could not:")
-    assert isinstance(denials, list)
+
+
+def test_fail_on_denial_holds_for_a_childs_denied_call_exit_8(
+    mentra: Any, chat: RoutedChat, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ws" / "marker"
+    chat.scripts["PARENT"] = [calls(("task", {"prompt": "CHILD run it"})), Reply("never")]
+    chat.scripts["CHILD"] = [calls(("shell", {"command": f"touch {marker}"})), Reply("never")]
+    config, store = _setup(tmp_path, chat)
+    r = _run(mentra, config, store, "PARENT go", "--deny", "shell", "--fail-on-denial")
+    assert r.code == 8, r.stderr
+    assert r.events[-1]["type"] == "run_finished" and r.events[-1]["exit_code"] == 8
+    assert not marker.exists()
+    assert [d["tool"] for d in r.events[-1]["permission_denials"]] == ["shell"]
+    assert not chat.requests_for("never")
 
 
 def test_timeout_during_a_child_ends_the_run_exit_5_and_both_records_say_so(

@@ -37,7 +37,7 @@ from mentra.messages import ContentBlock, ImageBlock, Message, TextBlock, ToolRe
 
 if TYPE_CHECKING:
     from mentra.agent.turns import Turn
-    from mentra.events import ModelUsage
+    from mentra.events import ModelUsage, PermissionDenial
     from mentra.store.async_store import AsyncStore
     from mentra.store.base import CompactionMarker, LeaseHolder, RunRecord, Store
 
@@ -105,6 +105,7 @@ class Session:
         self.parent_emitter = parent_emitter
         self.outcome: RunOutcome | None = None
         self.usage_by_model: dict[str, ModelUsage] = {}
+        self.denials: list[PermissionDenial] = []
         self._task: asyncio.Task[Any] | None = None
         self._held_toolsets: AsyncExitStack | None = None  # entered for a stream's next turn
         self.default_signum = int(signal.SIGINT)  # for a cancel from outside (task.cancel())
@@ -205,7 +206,7 @@ class Session:
         if s.task_board is not None:  # and the board's task_updated events
             s.task_board.bind(emitter)
         if s.subagents is not None:  # the `task` tool's children draw on this run
-            s.subagents.bind(emitter, budget)
+            s.subagents.bind(emitter, budget, state.denials)
         store = s.store
         from mentra.store.base import LeaseHolder, RunRecord
 
@@ -346,6 +347,7 @@ class Session:
         )
         self.outcome = outcome
         self.usage_by_model = state.by_model  # a subagent's, for its parent's usage_by_model
+        self.denials = state.denials  # and its denials, for its parent's
         return outcome
 
     async def drive_turns(

@@ -20,7 +20,13 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mentra.events import ModelUsage, SubagentFinished, SubagentStarted, SubagentSummary
+from mentra.events import (
+    ModelUsage,
+    PermissionDenial,
+    SubagentFinished,
+    SubagentStarted,
+    SubagentSummary,
+)
 from mentra.tasks.profiles import SubagentProfile, task_tool_description, task_tool_schema
 from mentra.tools.base import SchemaTool, ToolContext, ToolResult
 
@@ -59,10 +65,15 @@ class Subagents:
         self._emitter: Emitter | None = None
         self._budget: Budget | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._denials: list[PermissionDenial] = []
 
-    def bind(self, emitter: Emitter, budget: Budget) -> None:
-        """Attach to the parent's run that is starting (its events, its budget)."""
+    def bind(
+        self, emitter: Emitter, budget: Budget, denials: list[PermissionDenial] | None = None
+    ) -> None:
+        """Attach to the parent's run that is starting (its events, its budget, and its list
+        of denials: a child's go there too, for ``run_finished`` and ``--fail-on-denial``)."""
         self._emitter, self._budget = emitter, budget
+        self._denials = denials if denials is not None else []
         self._slots = asyncio.Semaphore(self.max_parallel)
         self.summaries = []
         self.by_model = {}
@@ -135,6 +146,7 @@ class Subagents:
         cost = session.budget.cost
         for name, entry in session.usage_by_model.items():
             _add_model_usage(self.by_model, name, entry)
+        self._denials.extend(session.denials)
         self._emitter.emit(
             SubagentFinished,
             child_agent_id=agent.id,

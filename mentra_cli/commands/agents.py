@@ -147,19 +147,19 @@ def list_agents(
     with cli_errors():
         fmt = listing_format(output)
         workspace = workspace_dir(cwd)
-        agents: list[AgentRecord] = []
+        agents: list[tuple[AgentRecord, Any]] = []
         for s in _stores(store, workspace, every=all_workspaces, write=False):
-            agents += s.list_agents(None if all_workspaces else str(workspace))
-        if not children:
-            agents = [a for a in agents if a.parent_id is None]
-        agents.sort(key=lambda a: a.updated_at or a.created_at or _EPOCH, reverse=True)
-        rows = [_row(a) for a in agents]
+            found = s.list_agents(None if all_workspaces else str(workspace))
+            # how the last run ended (`timeout`, `limit_reached`...): `status` only says failed
+            agents += [(a, s.last_run(a.id)) for a in found if children or a.parent_id is None]
+        agents.sort(key=lambda p: p[0].updated_at or p[0].created_at or _EPOCH, reverse=True)
+        rows = [{**_row(a), "last_run": run.status if run else None} for a, run in agents]
         if fmt == "table":
             for row in rows:
                 for key in ("created_at", "updated_at"):
                     row[key] = (row[key] or "")[:19].replace("T", " ")
-        columns = ["id", "name", "model", "status", "turns", "items", "created_at", "updated_at"]
-        columns.append("parent")
+        columns = ["id", "name", "model", "status", "last_run", "turns", "items"]
+        columns += ["created_at", "updated_at", "parent"]
         print_listing(rows, fmt, [*columns, "workspace"] if all_workspaces else columns)
 
 

@@ -289,7 +289,7 @@ def test_timeout_during_a_child_ends_the_whole_run(
         runs = dict(db.execute("SELECT agent_id, status || ': ' || error FROM runs").fetchall())
     assert runs == {
         parent: "timeout: the run timed out after 2s",
-        ended["child_agent_id"]: "timeout: the run timed out: its parent's deadline passed",
+        ended["child_agent_id"]: "timeout: the parent's run timed out",
     }
 
 

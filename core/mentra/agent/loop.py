@@ -198,8 +198,8 @@ class Agent:
             ]
             await self._commit([Message(role="user", content=blocks)], log, state)
             raise LimitReachedError(f"max_tool_calls reached ({limit})", limit="max_tool_calls")
-        # charged before they run: a `task` call's child draws on what is left after its
-        # parent's calls of this round, not on what was left before them
+        # charged before they run: a `task` call's child draws on the same limit while the
+        # call is still running, so the call must already count (#17: one budget)
         state.budget.charge_tool_calls(len(uses))
         runner = ToolRunner(
             tools=s.tools,
@@ -215,8 +215,6 @@ class Agent:
         results = await runner.run(uses, stats)
         state.pending_uses = None
         state.denials.extend(stats.denials)
-        if s.subagents is not None:  # what this round's children were refused is this run's too
-            state.denials.extend(s.subagents.take_denials())
         content: list[ContentBlock] = list(results)
         content.extend(TextBlock(text=n) for n in s.hooks.notes())
         await self._commit([Message(role="user", content=content)], log, state)
@@ -397,7 +395,6 @@ class RunState:
             rounds=self.rounds,
             tool_calls=self.tool_calls,
             error=error,
-            denials=list(self.denials),
         )
 
 

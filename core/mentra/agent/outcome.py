@@ -5,14 +5,11 @@ A leaf of the agent package, so hooks (``on_run_end``) can name it without impor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from mentra.errors import RunEndStatus
 from mentra.messages import Usage
-
-if TYPE_CHECKING:
-    from mentra.events import PermissionDenial
 
 
 @dataclass(slots=True)
@@ -26,4 +23,3 @@ class RunOutcome:
     rounds: int
     tool_calls: int
     error: str | None = None
-    denials: list[PermissionDenial] = field(default_factory=list)  # its children's included

@@ -37,6 +37,7 @@ from mentra.messages import ContentBlock, ImageBlock, Message, TextBlock, ToolRe
 
 if TYPE_CHECKING:
     from mentra.agent.turns import Turn
+    from mentra.events import ModelUsage, PermissionDenial
     from mentra.store.async_store import AsyncStore
     from mentra.store.base import CompactionMarker, LeaseHolder, RunRecord, Store
 
@@ -103,6 +104,8 @@ class Session:
         # stream, with no session_started and no run_finished of its own
         self.parent_emitter = parent_emitter
         self.outcome: RunOutcome | None = None
+        self.usage_by_model: dict[str, ModelUsage] = {}
+        self.denials: list[PermissionDenial] = []
         self._task: asyncio.Task[Any] | None = None
         self._held_toolsets: AsyncExitStack | None = None  # entered for a stream's next turn
         self.default_signum = int(signal.SIGINT)  # for a cancel from outside (task.cancel())
@@ -203,7 +206,7 @@ class Session:
         if s.task_board is not None:  # and the board's task_updated events
             s.task_board.bind(emitter)
         if s.subagents is not None:  # the `task` tool's children draw on this run
-            s.subagents.bind(emitter, budget)
+            s.subagents.bind(emitter, budget, state.denials)
         store = s.store
         from mentra.store.base import LeaseHolder, RunRecord
 
@@ -223,9 +226,11 @@ class Session:
             def open_run(sync: Store) -> None:  # one hop; a cancel lands after it, not inside
                 sync.acquire_lease(s.agent_id, holder, s.lease_ttl_s)
                 opened.append("lease")
-                sync.interrupt_stale_runs(
+                stale = sync.interrupt_stale_runs(
                     s.agent_id, reason="the process running it stopped before it finished"
                 )
+                if stale:  # that process's subagents died with it: their records say so
+                    _interrupt_orphaned_children(sync, s.agent_id)
                 sync.begin_run(record)  # the agent becomes running with it
                 opened.append("run")
 
@@ -260,13 +265,11 @@ class Session:
                         await coro
                 except TimeoutError:
                     await agent.answer_interrupted(state, log)  # cut-off calls get results
-                    if s.limits.timeout is None:  # a subagent: the deadline is its parent's
-                        raise RunTimeoutError(
-                            "the run timed out: its parent's deadline passed"
-                        ) from None
-                    raise RunTimeoutError(
-                        f"the run timed out after {s.limits.timeout:g}s"
-                    ) from None
+                    if s.limits.timeout is None and self.parent_emitter is not None:
+                        # a subagent's deadline is its parent's: say whose it was
+                        raise RunTimeoutError("the parent's run timed out") from None
+                    timeout = s.limits.timeout if s.limits.timeout is not None else remaining
+                    raise RunTimeoutError(f"the run timed out after {timeout:g}s") from None
             else:
                 await coro
             outcome = state.outcome("success", 0)
@@ -338,9 +341,13 @@ class Session:
             permission_denials=state.denials,
             errors=state.errors,
             subagents=list(s.subagents.summaries) if s.subagents is not None else [],
-            usage_by_model=state.by_model,
+            usage_by_model=s.subagents.with_children(state.by_model)
+            if s.subagents is not None
+            else state.by_model,
         )
         self.outcome = outcome
+        self.usage_by_model = state.by_model  # a subagent's, for its parent's usage_by_model
+        self.denials = state.denials  # and its denials, for its parent's
         return outcome
 
     async def drive_turns(
@@ -420,6 +427,21 @@ class Session:
                 await store.renew_lease(agent_id, holder, ttl)
             except MentraError:
                 return
+
+
+def _interrupt_orphaned_children(store: Store, parent_id: str) -> None:
+    """A parent's run was found stale (its process died, ``kill -9``): the children it was
+    running died with it, so their runs and records become ``interrupted`` as the parent's
+    do. Called only then, so a healthy run never pays for the listing."""
+    parent = store.get_agent(parent_id)
+    if parent is None:
+        return
+    for agent in store.list_agents(parent.workspace):
+        if agent.parent_id == parent_id and agent.status == "running":
+            store.interrupt_stale_runs(
+                agent.id, reason="its parent's process stopped before the subagent finished"
+            )
+            store.set_agent_status(agent.id, "interrupted")
 
 
 def _silent(cls: object, **fields: Any) -> None:

@@ -20,7 +20,13 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mentra.events import PermissionDenial, SubagentFinished, SubagentStarted, SubagentSummary
+from mentra.events import (
+    ModelUsage,
+    PermissionDenial,
+    SubagentFinished,
+    SubagentStarted,
+    SubagentSummary,
+)
 from mentra.tasks.profiles import SubagentProfile, task_tool_description, task_tool_schema
 from mentra.tools.base import SchemaTool, ToolContext, ToolResult
 
@@ -55,23 +61,30 @@ class Subagents:
         self.profiles = dict(profiles or {})
         self.max_parallel = max_parallel
         self.summaries: list[SubagentSummary] = []
-        self._denials: list[PermissionDenial] = []
+        self.by_model: dict[str, ModelUsage] = {}  # the children's usage, by model
         self._emitter: Emitter | None = None
         self._budget: Budget | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._denials: list[PermissionDenial] = []
 
-    def bind(self, emitter: Emitter, budget: Budget) -> None:
-        """Attach to the parent's run that is starting (its events, its budget)."""
+    def bind(
+        self, emitter: Emitter, budget: Budget, denials: list[PermissionDenial] | None = None
+    ) -> None:
+        """Attach to the parent's run that is starting (its events, its budget, and its list
+        of denials: a child's go there too, for ``run_finished`` and ``--fail-on-denial``)."""
         self._emitter, self._budget = emitter, budget
+        self._denials = denials if denials is not None else []
         self._slots = asyncio.Semaphore(self.max_parallel)
         self.summaries = []
-        self._denials = []
+        self.by_model = {}
 
-    def take_denials(self) -> list[PermissionDenial]:
-        """The denials of the children that finished since the last call, marked with the
-        child's agent id (the parent's ``run_finished.permission_denials`` lists them)."""
-        taken, self._denials = self._denials, []
-        return taken
+    def with_children(self, own: dict[str, ModelUsage]) -> dict[str, ModelUsage]:
+        """The parent's ``usage_by_model`` with its children's added, so it sums to the
+        run's ``usage`` (which already holds theirs)."""
+        merged = {name: entry.model_copy() for name, entry in own.items()}
+        for name, child in self.by_model.items():
+            _add_model_usage(merged, name, child)
+        return merged
 
     async def run_task(self, prompt: str, profile: str | None, *, call_id: str) -> ToolResult:
         """Run one child to its end; its final text (or why it failed) is the result."""
@@ -131,6 +144,12 @@ class Subagents:
         assert self._emitter is not None
         usage = session.budget.usage.model_copy()
         cost = session.budget.cost
+        for name, entry in session.usage_by_model.items():
+            _add_model_usage(self.by_model, name, entry)
+        self._denials.extend(  # marked with the child's id: its call ids are its own
+            d if d.agent_id is not None else d.model_copy(update={"agent_id": agent.id})
+            for d in session.denials
+        )
         self._emitter.emit(
             SubagentFinished,
             child_agent_id=agent.id,
@@ -140,10 +159,6 @@ class Subagents:
             cost_usd=cost,
             call_id=call_id,
             error=outcome.error,
-        )
-        self._denials.extend(
-            d if d.agent_id is not None else d.model_copy(update={"agent_id": agent.id})
-            for d in outcome.denials
         )
         self.summaries.append(
             SubagentSummary(
@@ -181,6 +196,13 @@ class TaskTool(SchemaTool):
         return await subagents.run_task(
             str(args["prompt"]), str(profile) if profile is not None else None, call_id=ctx.call_id
         )
+
+
+def _add_model_usage(into: dict[str, ModelUsage], model: str, entry: ModelUsage) -> None:
+    total = into.setdefault(model, ModelUsage())
+    total.add(entry)
+    cost = entry.cost_usd
+    total.cost_usd = None if cost is None or total.cost_usd is None else total.cost_usd + cost
 
 
 # -- what a child is made of (the runtime's `_child_agent` builds it from these) --------------

@@ -151,6 +151,7 @@ def test_a_profile_cannot_allow_shell_that_the_parent_denies(
     assert any("may only narrow" in n for n in notices)
     (denial,) = events[-1]["permission_denials"]  # the child's, in the run's list
     assert denial["tool"] == "shell" and denial["call_id"] == decision["call_id"]
+    assert denial["agent_id"] == child_id  # whose call it was
     assert events[-1]["final_text"].startswith("parent: could not:")
 
 

@@ -1,0 +1,106 @@
+"""What an MCP server is kept from, through real `mentra run` processes: provider API keys in
+mentra's own environment, servers shipped by an untrusted project, and outliving a SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.cli.conftest import MENTRA
+from tests.mcp.helpers import FAULT, alive_with, wait_gone
+
+
+def agent(tmp_path: Path, tool: str, servers: dict[str, Any] | None = None) -> Path:
+    script = tmp_path / "script.yaml"
+    script.write_text(
+        json.dumps(
+            {"turns": [{"text": "c", "tool_calls": [{"name": tool, "input": {}}]}, {"text": "ok"}]}
+        )
+    )
+    cfg = tmp_path / "agent.yaml"
+    fault = {"command": sys.executable, "args": [str(FAULT), "ok", str(tmp_path)]}
+    cfg.write_text(
+        json.dumps(
+            {
+                "name": "iso",
+                "model": f"scripted:{script}",
+                "mcp_servers": servers if servers is not None else {"fault": fault},
+                "permissions": {"mode": "bypass"},
+            }
+        )
+    )
+    return cfg
+
+
+def test_a_stdio_server_never_sees_mentras_provider_keys(tmp_path: Path) -> None:
+    env = dict(os.environ, ANTHROPIC_API_KEY="sk-ant-AUDITSECRET", OPENAI_API_KEY="sk-AUDIT2")
+    done = subprocess.run(
+        [MENTRA, "run", "-c", str(agent(tmp_path, "mcp__fault__env")), "go", "--ephemeral"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stderr
+    evs = [json.loads(line) for line in done.stdout.splitlines()]
+    (result,) = [e for e in evs if e["type"] == "tool_completed"]
+    server_env, _ = json.JSONDecoder().raw_decode(result["output"])
+    assert "PATH" in server_env  # the allow-list reached it
+    assert not {"ANTHROPIC_API_KEY", "OPENAI_API_KEY"} & set(server_env)
+    assert "AUDITSECRET" not in done.stdout + done.stderr
+
+
+def test_an_untrusted_project_policy_cannot_add_servers(tmp_path: Path) -> None:
+    marker = tmp_path / "server-ran"
+    (tmp_path / ".mentra").mkdir()
+    (tmp_path / ".mentra" / "policy.yaml").write_text(
+        "mcp_servers:\n"
+        f'  evil: {{command: {sys.executable}, args: [-c, \'open("{marker}", "w")\']}}\n'
+    )
+    cfg = agent(tmp_path, "mcp__evil__anything", servers={})
+    done = subprocess.run(
+        [MENTRA, "run", "-c", str(cfg), "go", "--ephemeral"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        timeout=90,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "policy.yaml:1:1" in done.stderr and "mcp_servers" in done.stderr
+    assert not marker.exists()
+
+
+def test_sigterm_of_a_run_mid_call_leaves_no_server_process(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [MENTRA, "run", "-c", str(agent(tmp_path, "mcp__fault__hang")), "go", "--ephemeral"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not [p for p in alive_with(str(tmp_path)) if p != proc.pid]:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        time.sleep(1.5)  # the call is in flight
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    last = json.loads(out.splitlines()[-1])
+    assert last["type"] == "run_finished" and last["status"] == "interrupted"
+    assert wait_gone(str(tmp_path)) == []

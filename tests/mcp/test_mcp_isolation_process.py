@@ -16,7 +16,9 @@ from tests.cli.conftest import MENTRA
 from tests.mcp.helpers import FAULT, alive_with, wait_gone
 
 
-def agent(tmp_path: Path, tool: str, servers: dict[str, Any] | None = None) -> Path:
+def agent(
+    tmp_path: Path, tool: str, servers: dict[str, Any] | None = None, mode: str = "bypass"
+) -> Path:
     script = tmp_path / "script.yaml"
     script.write_text(
         json.dumps(
@@ -31,7 +33,7 @@ def agent(tmp_path: Path, tool: str, servers: dict[str, Any] | None = None) -> P
                 "name": "iso",
                 "model": f"scripted:{script}",
                 "mcp_servers": servers if servers is not None else {"fault": fault},
-                "permissions": {"mode": "bypass"},
+                "permissions": {"mode": mode},
             }
         )
     )
@@ -104,3 +106,42 @@ def test_sigterm_of_a_run_mid_call_leaves_no_server_process(tmp_path: Path) -> N
     last = json.loads(out.splitlines()[-1])
     assert last["type"] == "run_finished" and last["status"] == "interrupted"
     assert wait_gone(str(tmp_path)) == []
+
+
+def _outcomes(tmp_path: Path, *flags: str) -> dict[str, bool]:
+    """Run one round of three fault-server calls; each tool's name -> whether it was refused."""
+    calls = [
+        {"name": "mcp__fault__peek", "input": {}},  # readOnlyHint: true
+        {"name": "mcp__fault__env", "input": {}},
+        {"name": "mcp__fault__hang", "input": {"seconds": 0.1}},
+    ]
+    cfg = agent(tmp_path, "unused", mode="default")
+    script = {"turns": [{"text": "c", "tool_calls": calls}, {"text": "ok"}]}
+    (tmp_path / "script.yaml").write_text(json.dumps(script))
+    done = subprocess.run(
+        [MENTRA, "run", "-c", str(cfg), "go", "--ephemeral", *flags],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stderr
+    evs = [json.loads(line) for line in done.stdout.splitlines()]
+    results = {e["name"]: e for e in evs if e["type"] == "tool_completed"}
+    assert len(results) == 3
+    return {
+        name.removeprefix("mcp__fault__"): "Permission denied" in e["output"]
+        for name, e in results.items()
+    }
+
+
+def test_permission_modes_and_rules_name_mcp_tools(tmp_path: Path) -> None:
+    # the default mode runs the read-only tool and asks (so, headless, refuses) the others
+    assert _outcomes(tmp_path) == {"peek": False, "env": True, "hang": True}
+    # a glob over the name
+    denied = _outcomes(tmp_path, "--permission-mode", "bypass", "--deny", "mcp__fault__*")
+    assert denied == {"peek": True, "env": True, "hang": True}
+    # a (PATTERN) over the canonical JSON input
+    allowed = _outcomes(tmp_path, "--allow", 'mcp__fault__hang(*"seconds":0.1*)')
+    assert allowed == {"peek": False, "env": True, "hang": False}

@@ -1,5 +1,6 @@
-"""What an MCP server is kept from, through real `mentra run` processes: provider API keys in
-mentra's own environment, servers shipped by an untrusted project, and outliving a SIGTERM."""
+"""MCP tools in real `mentra run` processes, beyond the happy path: what a server is kept from
+(provider API keys, an untrusted project adding servers, outliving a SIGTERM), how permission
+modes and rules name MCP tools, and large results shortened like every tool's."""
 
 from __future__ import annotations
 
@@ -145,3 +146,29 @@ def test_permission_modes_and_rules_name_mcp_tools(tmp_path: Path) -> None:
     # a (PATTERN) over the canonical JSON input
     allowed = _outcomes(tmp_path, "--allow", 'mcp__fault__hang(*"seconds":0.1*)')
     assert allowed == {"peek": False, "env": True, "hang": False}
+
+
+def test_a_large_mcp_result_is_shortened_and_kept_for_paging(
+    tmp_path: Path, everything_js: str
+) -> None:
+    message = "\n".join(f"line {i} " + "x" * 40 for i in range(3000))
+    echo = {"name": "mcp__everything__echo", "input": {"message": message}}
+    servers = {"everything": {"command": "node", "args": [everything_js]}}
+    cfg = agent(tmp_path, "unused", servers=servers)
+    script = {"turns": [{"text": "c", "tool_calls": [echo]}, {"text": "ok"}]}
+    (tmp_path / "script.yaml").write_text(json.dumps(script))
+    done = subprocess.run(
+        [MENTRA, "run", "-c", str(cfg), "go", "--ephemeral"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stderr
+    evs = [json.loads(line) for line in done.stdout.splitlines()]
+    (result,) = [e for e in evs if e["type"] == "tool_completed"]
+    out = result["output"]
+    assert out.startswith("Echo: line 0 ") and out.rstrip().endswith("line 2999 " + "x" * 40)
+    assert "result shortened: 3000 lines" in out and "read_tool_result" in out
+    assert len(out) < len(message) // 5

@@ -80,7 +80,15 @@ def test_failing_non_optional_server_exits_2_naming_it(tmp_path: Path) -> None:
             {"mcp_servers": {"spare": {**fault("exit-at-start", tmp_path), "optional": True}}}
         )
     )
-    assert mentra("mcp", "list", "-c", str(cfg), "-o", "json", cwd=tmp_path).returncode == 0
+    alone = mentra("mcp", "list", "-c", str(cfg), "-o", "table", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    # the table says `failed`; stderr says why, in one warning line
+    assert "spare" in alone.stdout and "failed" in alone.stdout
+    assert alone.stderr.splitlines() == [
+        "mentra: warning: optional MCP server 'spare' did not start: "
+        + alone.stderr.split("did not start: ", 1)[-1].rstrip("\n")
+    ]
+    assert "cannot open its database" in alone.stderr
 
 
 def test_mcp_call_prints_the_result_as_json(tmp_path: Path, everything_js: str) -> None:

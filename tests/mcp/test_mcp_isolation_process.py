@@ -1,20 +1,24 @@
 """MCP tools in real `mentra run` processes, beyond the happy path: what a server is kept from
 (provider API keys, an untrusted project adding servers, outliving a SIGTERM), how permission
-modes and rules name MCP tools, and large results shortened like every tool's."""
+modes and rules name MCP tools, large results shortened like every tool's, the legacy HTTP+SSE
+transport and HTTP headers with ${VAR} expanded."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 from tests.cli.conftest import MENTRA
-from tests.mcp.helpers import FAULT, alive_with, wait_gone
+from tests.mcp.helpers import FAULT, alive_with, free_port, wait_gone
 
 
 def agent(
@@ -172,3 +176,88 @@ def test_a_large_mcp_result_is_shortened_and_kept_for_paging(
     assert out.startswith("Echo: line 0 ") and out.rstrip().endswith("line 2999 " + "x" * 40)
     assert "result shortened: 3000 lines" in out and "read_tool_result" in out
     assert len(out) < len(message) // 5
+
+
+def _serve_sse(everything_js: str, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        ["node", everything_js, "sse"],
+        env={"PATH": os.environ.get("PATH", ""), "PORT": str(port)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError("server-everything (sse) did not start") from None
+            time.sleep(0.1)
+
+
+def test_legacy_http_sse_from_the_agent_yaml_and_a_claude_code_file(
+    tmp_path: Path, everything_js: str
+) -> None:
+    port = free_port()
+    proc = _serve_sse(everything_js, port)
+    try:
+        url = f"http://127.0.0.1:{port}/sse"
+        cfg = tmp_path / "agent.yaml"
+        cfg.write_text(json.dumps({"mcp_servers": {"legacy": {"url": url, "transport": "sse"}}}))
+        claude = tmp_path / "mcp.json"
+        claude.write_text(json.dumps({"mcpServers": {"legacy": {"type": "sse", "url": url}}}))
+        for source in (["-c", str(cfg)], ["--mcp-config", str(claude)]):
+            done = subprocess.run(
+                [MENTRA, "mcp", "call", "legacy", "echo", '{"message": "hi"}', *source],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout) == {"content": "Echo: hi", "is_error": False}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_http_headers_reach_the_server_with_variables_expanded(tmp_path: Path) -> None:
+    seen: list[str | None] = []
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/mcp"
+        headers = {"Authorization": "Bearer ${AUDIT_REMOTE_TOKEN}"}
+        cfg = tmp_path / "agent.yaml"
+        cfg.write_text(json.dumps({"mcp_servers": {"remote": {"url": url, "headers": headers}}}))
+        done = subprocess.run(
+            [MENTRA, "mcp", "list", "-c", str(cfg), "-o", "json"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=dict(os.environ, AUDIT_REMOTE_TOKEN="t0ken-123"),
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert done.returncode == 2  # refused: the server failed to start, and says who
+    assert done.stderr.count("\n") == 1 and "'remote'" in done.stderr
+    assert seen and seen[0] == "Bearer t0ken-123"

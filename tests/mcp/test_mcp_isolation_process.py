@@ -261,3 +261,20 @@ def test_http_headers_reach_the_server_with_variables_expanded(tmp_path: Path) -
     assert done.returncode == 2  # refused: the server failed to start, and says who
     assert done.stderr.count("\n") == 1 and "'remote'" in done.stderr
     assert seen and seen[0] == "Bearer t0ken-123"
+
+
+def test_a_stdio_server_starts_in_its_cwd_relative_to_the_workspace(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    where = {"command": "sh", "args": ["-c", 'echo "cwd=$(pwd)" >&2; exit 1'], "cwd": "sub"}
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(json.dumps({"mcp_servers": {"where": where}}))
+    done = subprocess.run(
+        [MENTRA, "mcp", "list", "-c", str(cfg), "-o", "json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert done.returncode == 2  # its last stderr line is in the one-line error
+    assert done.stderr.strip().endswith(f"cwd={tmp_path.resolve() / 'sub'}"), done.stderr

@@ -81,6 +81,12 @@ def list_(
             rows, fmt, ["name", "transport", "status", "server", "version", "protocol", "tools"]
         )
         failed = [r["name"] for r in rows if r["status"] == "failed" and not r["optional"]]
+        # the table has no room for why an optional server failed; an error stays one line
+        skipped = [r for r in rows if r["status"] == "failed"] if not failed else []
+        for r in skipped:
+            sys.stderr.write(
+                f"mentra: warning: optional MCP server {r['name']!r} did not start: {r['error']}\n"
+            )
         if failed:
             raise ConfigError(
                 "; ".join(

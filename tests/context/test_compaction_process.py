@@ -184,10 +184,13 @@ def test_compact_at_flag_sets_the_threshold(mentra: Any, ws: Path, chat: Context
     )  # fmt: skip
     assert res.code == 0, res.stderr
     assert _of(res.events, "compaction_completed")
-    bad = mentra("run", "-c", "agent.yaml", *RUN, "--ephemeral", "--compact-at", "-1", "x", cwd=ws)
-    assert bad.code == 2
-    assert bad.stderr.count("\n") == 1 and "--compact-at" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    for value in ("-1", "1.5", "nan", "inf"):
+        bad = mentra(
+            "run", "-c", "agent.yaml", *RUN, "--ephemeral", f"--compact-at={value}", "x", cwd=ws
+        )
+        assert bad.code == 2, (value, bad.stderr)
+        assert bad.stderr.count("\n") == 1 and "--compact-at" in bad.stderr
+        assert "Traceback" not in bad.stderr
 
 
 def test_a_request_over_the_window_is_never_sent(mentra: Any, ws: Path, chat: ContextChat) -> None:

@@ -80,7 +80,15 @@ def test_failing_non_optional_server_exits_2_naming_it(tmp_path: Path) -> None:
             {"mcp_servers": {"spare": {**fault("exit-at-start", tmp_path), "optional": True}}}
         )
     )
-    assert mentra("mcp", "list", "-c", str(cfg), "-o", "json", cwd=tmp_path).returncode == 0
+    alone = mentra("mcp", "list", "-c", str(cfg), "-o", "table", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    # the table says `failed`; stderr says why, in one warning line
+    assert "spare" in alone.stdout and "failed" in alone.stdout
+    assert alone.stderr.splitlines() == [
+        "mentra: warning: optional MCP server 'spare' did not start: "
+        + alone.stderr.split("did not start: ", 1)[-1].rstrip("\n")
+    ]
+    assert "cannot open its database" in alone.stderr
 
 
 def test_mcp_call_prints_the_result_as_json(tmp_path: Path, everything_js: str) -> None:
@@ -93,6 +101,32 @@ def test_mcp_call_prints_the_result_as_json(tmp_path: Path, everything_js: str) 
     bad = mentra("mcp", "call", "everything", "nope", "{}", "-c", str(cfg), cwd=tmp_path)
     assert bad.returncode == 2 and "no tool 'nope'" in bad.stderr
     assert wait_gone(everything_js) == []
+
+
+def test_structured_content_resource_links_and_embedded_resources_as_text(
+    tmp_path: Path, everything_js: str
+) -> None:
+    cfg = agent_yaml(tmp_path, {"everything": {"command": "node", "args": [everything_js]}})
+
+    def call(tool: str, args: dict[str, Any]) -> str:
+        done = mentra(
+            "mcp", "call", "everything", tool, json.dumps(args), "-c", str(cfg), cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout)
+        assert out["is_error"] is False
+        content: str = out["content"]
+        return content
+
+    # the server sends the JSON both as text and as structuredContent: the model reads it once
+    weather = call("get-structured-content", {"location": "New York"})
+    assert json.loads(weather) == {"temperature": 33, "conditions": "Cloudy", "humidity": 82}
+    links = call("get-resource-links", {"count": 2})
+    assert "[resource: Text Resource 2 <demo://resource/dynamic/text/2>" in links
+    embedded = call("get-resource-reference", {"resourceType": "Text", "resourceId": 1})
+    assert (
+        "[resource <demo://resource/dynamic/text/1>]\nResource 1: This is a plaintext" in embedded
+    )
 
 
 def test_claude_code_mcp_config_works_unchanged(tmp_path: Path, everything_js: str) -> None:

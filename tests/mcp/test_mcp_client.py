@@ -234,3 +234,20 @@ def test_claude_code_json_and_var_expansion(
     path.write_text('{"mcpServers": {"x": {"url": "${NOPE_UNSET_VAR}"}}}')
     with pytest.raises(ConfigError, match="NOPE_UNSET_VAR"):
         load_mcp_config_file(path)
+
+
+def test_structured_content_is_added_once_and_only_when_the_text_lacks_it() -> None:
+    from mcp import types
+
+    from mentra.mcp.client import result_text
+
+    def text_of(texts: list[str], data: dict[str, Any] | None) -> str:
+        blocks = [types.TextContent(type="text", text=t) for t in texts]
+        return result_text(types.CallToolResult(content=list(blocks), structuredContent=data))
+
+    data = {"b": 1, "a": [2]}
+    assert text_of(['{"a":[2],"b":1}'], data) == '{"a":[2],"b":1}'  # the same JSON, re-spaced
+    assert text_of(["weather:"], data) == 'weather:\n{"a": [2], "b": 1}'
+    assert text_of(['{"a": 3}'], data) == '{"a": 3}\n{"a": [2], "b": 1}'  # different JSON
+    assert text_of(["42"], {"result": "42"}) == "42"  # the SDK's wrapped text result
+    assert text_of(["plain"], None) == "plain"

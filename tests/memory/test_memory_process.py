@@ -286,3 +286,27 @@ def test_schema_events_shows_memory_updated() -> None:
     props = schema["$defs"]["MemoryUpdated"]["properties"]
     assert set(props["action"]["enum"]) == {"pinned", "forgotten", "ingested", "recalled"}
     assert {"record_id", "kind", "key"} <= set(props)
+
+
+def test_recall_and_the_forget_tool_emit_memory_updated(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    pinned = ws.mentra("memory", "pin", FACT)
+    assert pinned.returncode == 0, pinned.stderr
+    record_id = json.loads(pinned.stdout)["id"]
+    forget = ws.script(
+        "forget",
+        [
+            {"tool_calls": [{"name": "memory_forget", "input": {"record_id": record_id}}]},
+            {"text": "Forgotten."},
+        ],
+    )
+    events = ws.run(forget, "When does the staging password rotate?")
+    assert events[-1]["status"] == "success"
+    assert tool_output(events, "memory_forget") == f"Forgot memory {record_id}."
+    updates = [
+        (e["action"], e["record_id"], e["kind"]) for e in events if e["type"] == "memory_updated"
+    ]
+    agent = events[0]["agent_id"]
+    assert updates[:2] == [("recalled", record_id, "fact"), ("forgotten", record_id, "fact")]
+    assert updates[2][0] == "ingested" and updates[2][1].startswith(f"episode:{agent}:")
+    assert [r["id"] for r in ws.listing("list", "--kind", "fact")] == []

@@ -65,7 +65,8 @@ class RunOverrides:
         if self.effort is not None and self.effort not in EFFORTS:
             raise ConfigError(f"--effort must be low, medium or high, got {self.effort!r}")
         at = self.compact_at
-        if at is not None and (at <= 0 or (at > 1 and not float(at).is_integer())):
+        # `not at > 0` also refuses NaN, which every comparison lets through
+        if at is not None and (not at > 0 or (at > 1 and not float(at).is_integer())):
             raise ConfigError(
                 "--compact-at must be a fraction of the context window (0 to 1, e.g. 0.8) "
                 f"or a whole number of tokens (e.g. 50000), got {at:g}"

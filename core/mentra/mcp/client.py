@@ -90,11 +90,21 @@ def result_text(result: types.CallToolResult) -> str:
             else:
                 parts.append(f"[resource <{res.uri}>: {res.mime_type or 'binary'}]")
     data = result.structured_content
-    if data is not None and data != {"result": "\n".join(parts)}:  # not a wrapped text result
-        text = json.dumps(data, ensure_ascii=False, sort_keys=True)
-        if text not in parts:
-            parts.append(text)
+    # not a wrapped text result, and not already sent as text (MCP 2025-06-18 asks servers to)
+    wrapped = data == {"result": "\n".join(parts)}
+    if data is not None and not wrapped and not any(_same_json(p, data) for p in parts):
+        parts.append(json.dumps(data, ensure_ascii=False, sort_keys=True))
     return "\n".join(parts)
+
+
+def _same_json(text: str, data: object) -> bool:
+    """True when ``text`` is ``data`` serialised (in any spacing or key order)."""
+    if not text.lstrip().startswith(("{", "[")):
+        return False
+    try:
+        return bool(json.loads(text) == data)
+    except ValueError:
+        return False
 
 
 def stdio_env(config: StdioServerConfig, policy: RuntimePolicy) -> dict[str, str]:

@@ -840,7 +840,7 @@ class Bench:
         def timed(cmd: list[str], stdin: str | None = None) -> tuple[float, str]:
             t0 = time.perf_counter()
             done = subprocess.run(
-                [cmd[0], *cmd[1:]], input=stdin, env=self.env(), cwd=self.workspace,
+                cmd, input=stdin, env=self.env(), cwd=self.workspace,
                 capture_output=True, text=True, check=False, timeout=120,
                 stdin=None if stdin is not None else subprocess.DEVNULL,
             )  # fmt: skip

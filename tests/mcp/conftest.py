@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,12 +40,13 @@ def time_server() -> list[str]:
     return [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
 
 
-@pytest.fixture
-def everything_http(everything_js: str) -> Iterator[str]:
-    """server-everything over Streamable HTTP on a free port; its URL on 127.0.0.1."""
+@contextmanager
+def serve_everything(everything_js: str, transport: str) -> Iterator[int]:
+    """server-everything over an HTTP ``transport`` (streamableHttp, sse) on a free port of
+    127.0.0.1, until the block ends; yields the port."""
     port = free_port()
     proc = subprocess.Popen(
-        ["node", everything_js, "streamableHttp"],
+        ["node", everything_js, transport],
         env={"PATH": os.environ.get("PATH", ""), "PORT": str(port)},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -59,9 +61,9 @@ def everything_http(everything_js: str) -> Iterator[str]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("server-everything (streamableHttp) did not start")
+                    pytest.fail(f"server-everything ({transport}) did not start")
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield port
     finally:
         proc.terminate()
         try:
@@ -69,3 +71,17 @@ def everything_http(everything_js: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def everything_http(everything_js: str) -> Iterator[str]:
+    """server-everything over Streamable HTTP; its URL on 127.0.0.1."""
+    with serve_everything(everything_js, "streamableHttp") as port:
+        yield f"http://127.0.0.1:{port}/mcp"
+
+
+@pytest.fixture
+def everything_sse(everything_js: str) -> Iterator[str]:
+    """server-everything over the legacy HTTP+SSE transport; its URL on 127.0.0.1."""
+    with serve_everything(everything_js, "sse") as port:
+        yield f"http://127.0.0.1:{port}/sse"

@@ -6,9 +6,7 @@ transport and HTTP headers with ${VAR} expanded."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,8 +15,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.cli.conftest import MENTRA
-from tests.mcp.helpers import FAULT, alive_with, free_port, wait_gone
+from tests.cli.conftest import MENTRA, mentra
+from tests.mcp.helpers import FAULT, alive_with, wait_gone
+
+__all__ = ["mentra"]  # the fixture this module's tests take
 
 
 def agent(
@@ -45,19 +45,20 @@ def agent(
     return cfg
 
 
-def test_a_stdio_server_never_sees_mentras_provider_keys(tmp_path: Path) -> None:
-    env = dict(os.environ, ANTHROPIC_API_KEY="sk-ant-AUDITSECRET", OPENAI_API_KEY="sk-AUDIT2")
-    done = subprocess.run(
-        [MENTRA, "run", "-c", str(agent(tmp_path, "mcp__fault__env")), "go", "--ephemeral"],
-        capture_output=True,
-        text=True,
+def test_a_stdio_server_never_sees_mentras_provider_keys(mentra: Any, tmp_path: Path) -> None:
+    env = {"ANTHROPIC_API_KEY": "sk-ant-AUDITSECRET", "OPENAI_API_KEY": "sk-AUDIT2"}
+    done = mentra(
+        "run",
+        "-c",
+        str(agent(tmp_path, "mcp__fault__env")),
+        "go",
+        "--ephemeral",
         cwd=tmp_path,
         env=env,
-        stdin=subprocess.DEVNULL,
         timeout=90,
     )
-    assert done.returncode == 0, done.stderr
-    evs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.code == 0, done.stderr
+    evs = done.events
     (result,) = [e for e in evs if e["type"] == "tool_completed"]
     server_env, _ = json.JSONDecoder().raw_decode(result["output"])
     assert "PATH" in server_env  # the allow-list reached it
@@ -65,7 +66,7 @@ def test_a_stdio_server_never_sees_mentras_provider_keys(tmp_path: Path) -> None
     assert "AUDITSECRET" not in done.stdout + done.stderr
 
 
-def test_an_untrusted_project_policy_cannot_add_servers(tmp_path: Path) -> None:
+def test_an_untrusted_project_policy_cannot_add_servers(mentra: Any, tmp_path: Path) -> None:
     marker = tmp_path / "server-ran"
     (tmp_path / ".mentra").mkdir()
     (tmp_path / ".mentra" / "policy.yaml").write_text(
@@ -73,15 +74,8 @@ def test_an_untrusted_project_policy_cannot_add_servers(tmp_path: Path) -> None:
         f'  evil: {{command: {sys.executable}, args: [-c, \'open("{marker}", "w")\']}}\n'
     )
     cfg = agent(tmp_path, "mcp__evil__anything", servers={})
-    done = subprocess.run(
-        [MENTRA, "run", "-c", str(cfg), "go", "--ephemeral"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        timeout=90,
-    )
-    assert done.returncode == 2
+    done = mentra("run", "-c", str(cfg), "go", "--ephemeral", cwd=tmp_path, timeout=90)
+    assert done.code == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "policy.yaml:1:1" in done.stderr and "mcp_servers" in done.stderr
     assert not marker.exists()
@@ -113,7 +107,7 @@ def test_sigterm_of_a_run_mid_call_leaves_no_server_process(tmp_path: Path) -> N
     assert wait_gone(str(tmp_path)) == []
 
 
-def _outcomes(tmp_path: Path, *flags: str) -> dict[str, bool]:
+def _outcomes(mentra: Any, tmp_path: Path, *flags: str) -> dict[str, bool]:
     """Run one round of three fault-server calls; each tool's name -> whether it was refused."""
     calls = [
         {"name": "mcp__fault__peek", "input": {}},  # readOnlyHint: true
@@ -123,16 +117,9 @@ def _outcomes(tmp_path: Path, *flags: str) -> dict[str, bool]:
     cfg = agent(tmp_path, "unused", mode="default")
     script = {"turns": [{"text": "c", "tool_calls": calls}, {"text": "ok"}]}
     (tmp_path / "script.yaml").write_text(json.dumps(script))
-    done = subprocess.run(
-        [MENTRA, "run", "-c", str(cfg), "go", "--ephemeral", *flags],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        timeout=90,
-    )
-    assert done.returncode == 0, done.stderr
-    evs = [json.loads(line) for line in done.stdout.splitlines()]
+    done = mentra("run", "-c", str(cfg), "go", "--ephemeral", *flags, cwd=tmp_path, timeout=90)
+    assert done.code == 0, done.stderr
+    evs = done.events
     results = {e["name"]: e for e in evs if e["type"] == "tool_completed"}
     assert len(results) == 3
     return {
@@ -141,19 +128,19 @@ def _outcomes(tmp_path: Path, *flags: str) -> dict[str, bool]:
     }
 
 
-def test_permission_modes_and_rules_name_mcp_tools(tmp_path: Path) -> None:
+def test_permission_modes_and_rules_name_mcp_tools(mentra: Any, tmp_path: Path) -> None:
     # the default mode runs the read-only tool and asks (so, headless, refuses) the others
-    assert _outcomes(tmp_path) == {"peek": False, "env": True, "hang": True}
+    assert _outcomes(mentra, tmp_path) == {"peek": False, "env": True, "hang": True}
     # a glob over the name
-    denied = _outcomes(tmp_path, "--permission-mode", "bypass", "--deny", "mcp__fault__*")
+    denied = _outcomes(mentra, tmp_path, "--permission-mode", "bypass", "--deny", "mcp__fault__*")
     assert denied == {"peek": True, "env": True, "hang": True}
     # a (PATTERN) over the canonical JSON input
-    allowed = _outcomes(tmp_path, "--allow", 'mcp__fault__hang(*"seconds":0.1*)')
+    allowed = _outcomes(mentra, tmp_path, "--allow", 'mcp__fault__hang(*"seconds":0.1*)')
     assert allowed == {"peek": False, "env": True, "hang": False}
 
 
 def test_a_large_mcp_result_is_shortened_and_kept_for_paging(
-    tmp_path: Path, everything_js: str
+    mentra: Any, tmp_path: Path, everything_js: str
 ) -> None:
     message = "\n".join(f"line {i} " + "x" * 40 for i in range(3000))
     echo = {"name": "mcp__everything__echo", "input": {"message": message}}
@@ -161,16 +148,9 @@ def test_a_large_mcp_result_is_shortened_and_kept_for_paging(
     cfg = agent(tmp_path, "unused", servers=servers)
     script = {"turns": [{"text": "c", "tool_calls": [echo]}, {"text": "ok"}]}
     (tmp_path / "script.yaml").write_text(json.dumps(script))
-    done = subprocess.run(
-        [MENTRA, "run", "-c", str(cfg), "go", "--ephemeral"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        timeout=90,
-    )
-    assert done.returncode == 0, done.stderr
-    evs = [json.loads(line) for line in done.stdout.splitlines()]
+    done = mentra("run", "-c", str(cfg), "go", "--ephemeral", cwd=tmp_path, timeout=90)
+    assert done.code == 0, done.stderr
+    evs = done.events
     (result,) = [e for e in evs if e["type"] == "tool_completed"]
     out = result["output"]
     assert out.startswith("Echo: line 0 ") and out.rstrip().endswith("line 2999 " + "x" * 40)
@@ -178,55 +158,21 @@ def test_a_large_mcp_result_is_shortened_and_kept_for_paging(
     assert len(out) < len(message) // 5
 
 
-def _serve_sse(everything_js: str, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        ["node", everything_js, "sse"],
-        env={"PATH": os.environ.get("PATH", ""), "PORT": str(port)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError("server-everything (sse) did not start") from None
-            time.sleep(0.1)
-
-
 def test_legacy_http_sse_from_the_agent_yaml_and_a_claude_code_file(
-    tmp_path: Path, everything_js: str
+    mentra: Any, tmp_path: Path, everything_sse: str
 ) -> None:
-    port = free_port()
-    proc = _serve_sse(everything_js, port)
-    try:
-        url = f"http://127.0.0.1:{port}/sse"
-        cfg = tmp_path / "agent.yaml"
-        cfg.write_text(json.dumps({"mcp_servers": {"legacy": {"url": url, "transport": "sse"}}}))
-        claude = tmp_path / "mcp.json"
-        claude.write_text(json.dumps({"mcpServers": {"legacy": {"type": "sse", "url": url}}}))
-        for source in (["-c", str(cfg)], ["--mcp-config", str(claude)]):
-            done = subprocess.run(
-                [MENTRA, "mcp", "call", "legacy", "echo", '{"message": "hi"}', *source],
-                capture_output=True,
-                text=True,
-                cwd=tmp_path,
-                stdin=subprocess.DEVNULL,
-                timeout=60,
-            )
-            assert done.returncode == 0, done.stderr
-            assert json.loads(done.stdout) == {"content": "Echo: hi", "is_error": False}
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    url = everything_sse
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(json.dumps({"mcp_servers": {"legacy": {"url": url, "transport": "sse"}}}))
+    claude = tmp_path / "mcp.json"
+    claude.write_text(json.dumps({"mcpServers": {"legacy": {"type": "sse", "url": url}}}))
+    for source in (["-c", str(cfg)], ["--mcp-config", str(claude)]):
+        done = mentra("mcp", "call", "legacy", "echo", '{"message": "hi"}', *source, cwd=tmp_path)
+        assert done.code == 0, done.stderr
+        assert json.loads(done.stdout) == {"content": "Echo: hi", "is_error": False}
 
 
-def test_http_headers_reach_the_server_with_variables_expanded(tmp_path: Path) -> None:
+def test_http_headers_reach_the_server_with_variables_expanded(mentra: Any, tmp_path: Path) -> None:
     seen: list[str | None] = []
 
     class Refuse(BaseHTTPRequestHandler):
@@ -246,35 +192,31 @@ def test_http_headers_reach_the_server_with_variables_expanded(tmp_path: Path) -
         headers = {"Authorization": "Bearer ${AUDIT_REMOTE_TOKEN}"}
         cfg = tmp_path / "agent.yaml"
         cfg.write_text(json.dumps({"mcp_servers": {"remote": {"url": url, "headers": headers}}}))
-        done = subprocess.run(
-            [MENTRA, "mcp", "list", "-c", str(cfg), "-o", "json"],
-            capture_output=True,
-            text=True,
+        done = mentra(
+            "mcp",
+            "list",
+            "-c",
+            str(cfg),
+            "-o",
+            "json",
             cwd=tmp_path,
-            env=dict(os.environ, AUDIT_REMOTE_TOKEN="t0ken-123"),
-            stdin=subprocess.DEVNULL,
-            timeout=60,
+            env={"AUDIT_REMOTE_TOKEN": "t0ken-123"},
         )
     finally:
         httpd.shutdown()
         httpd.server_close()
-    assert done.returncode == 2  # refused: the server failed to start, and says who
+    assert done.code == 2  # refused: the server failed to start, and says who
     assert done.stderr.count("\n") == 1 and "'remote'" in done.stderr
     assert seen and seen[0] == "Bearer t0ken-123"
 
 
-def test_a_stdio_server_starts_in_its_cwd_relative_to_the_workspace(tmp_path: Path) -> None:
+def test_a_stdio_server_starts_in_its_cwd_relative_to_the_workspace(
+    mentra: Any, tmp_path: Path
+) -> None:
     (tmp_path / "sub").mkdir()
     where = {"command": "sh", "args": ["-c", 'echo "cwd=$(pwd)" >&2; exit 1'], "cwd": "sub"}
     cfg = tmp_path / "agent.yaml"
     cfg.write_text(json.dumps({"mcp_servers": {"where": where}}))
-    done = subprocess.run(
-        [MENTRA, "mcp", "list", "-c", str(cfg), "-o", "json"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
-    assert done.returncode == 2  # its last stderr line is in the one-line error
+    done = mentra("mcp", "list", "-c", str(cfg), "-o", "json", cwd=tmp_path)
+    assert done.code == 2  # its last stderr line is in the one-line error
     assert done.stderr.strip().endswith(f"cwd={tmp_path.resolve() / 'sub'}"), done.stderr

@@ -125,22 +125,31 @@ def _wait_for(path: Path, seconds: float = 20) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_while_a_child_runs_stops_both_no_orphan_and_resume_answers_the_call(
-    mentra: Any, chat: RoutedChat, tmp_path: Path, signum: int, code: int
-) -> None:
+def _start_a_sleeping_child(
+    chat: RoutedChat, tmp_path: Path, seconds: int
+) -> tuple[subprocess.Popen[str], Path, str, Path]:
+    """A parent whose child runs ``sleep seconds`` in a real shell; returns once the sleep has
+    started (the process, the config, the store, the file holding the sleep's pid)."""
     pidfile = tmp_path / "child.pid"
     chat.scripts["PARENT"] = [
         calls(("task", {"prompt": "CHILD sleep"})),
         Reply("resumed: {result}"),
     ]
     chat.scripts["CHILD"] = [
-        calls(("shell", {"command": f"echo $$ > {pidfile}; exec sleep 60"})),
+        calls(("shell", {"command": f"echo $$ > {pidfile}; exec sleep {seconds}"})),
         Reply("never"),
     ]
     config, store = _setup(tmp_path, chat)
     proc = _popen(config, store, "--permission-mode", "bypass")
     _wait_for(pidfile)
+    return proc, config, store, pidfile
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_a_child_runs_stops_both_no_orphan_and_resume_answers_the_call(
+    mentra: Any, chat: RoutedChat, tmp_path: Path, signum: int, code: int
+) -> None:
+    proc, config, store, pidfile = _start_a_sleeping_child(chat, tmp_path, 60)
     sleeper = int(pidfile.read_text())
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
@@ -185,18 +194,7 @@ def test_a_signal_while_a_child_runs_stops_both_no_orphan_and_resume_answers_the
 def test_kill_9_while_a_child_runs_resume_answers_the_call_and_marks_the_child(
     mentra: Any, chat: RoutedChat, tmp_path: Path
 ) -> None:
-    pidfile = tmp_path / "child.pid"
-    chat.scripts["PARENT"] = [
-        calls(("task", {"prompt": "CHILD sleep"})),
-        Reply("resumed: {result}"),
-    ]
-    chat.scripts["CHILD"] = [
-        calls(("shell", {"command": f"echo $$ > {pidfile}; exec sleep 3"})),
-        Reply("never"),
-    ]
-    config, store = _setup(tmp_path, chat)
-    proc = _popen(config, store, "--permission-mode", "bypass")
-    _wait_for(pidfile)
+    proc, config, store, _ = _start_a_sleeping_child(chat, tmp_path, 3)
     proc.kill()
     out, _ = proc.communicate(timeout=30)
     events = [json.loads(line) for line in out.splitlines()]

@@ -384,6 +384,7 @@ class Bench:
         self.quick: bool = args.quick
         self.repeat: int = args.repeat or (3 if self.quick else 5)
         self.proc_runs: int = args.runs or (5 if self.quick else 10)
+        self.only: set[str] = set(args.only.split(",")) if args.only else set()
         self.tmp = Path(tempfile.mkdtemp(prefix="mentra-bench-"))
         self.server = FakeServer()
         self.scenarios: list[Scenario] = []
@@ -854,11 +855,17 @@ class Bench:
             rest = [timed([base[0], "resume", agent, *base[1:], t])[0] for t in ("b", "c")]
             return first + sum(rest)
 
-        runs = (2 if self.quick else self.repeat) + 1  # the first warms the page cache
+        def streamed() -> float:
+            return timed([base[0], "run", *base[1:], "--input-format", "jsonl"], lines)[0]
+
+        # the two ways take turns, sample by sample, so a slow spell of the machine (the
+        # ratio's margin is a few percent of a process start) falls on both alike
+        runs = 5 if self.quick else self.repeat + 2
         try:
-            stream.samples = [timed([base[0], "run", *base[1:], "--input-format", "jsonl"],
-                                    lines)[0] for _ in range(runs)][1:]  # fmt: skip
-            apart.samples = [separate() for _ in range(runs)][1:]
+            streamed(), separate()  # warm the page cache for both
+            for _ in range(runs):
+                stream.samples.append(streamed())
+                apart.samples.append(separate())
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             for row in (stream, apart, speedup):
                 row.na = str(exc)
@@ -1084,6 +1091,11 @@ class Bench:
             self.prompt_cache,
             self.server_cost,
         ]
+        if self.only:
+            unknown = self.only - {step.__name__ for step in steps}
+            if unknown:
+                raise SystemExit(f"no scenario {', '.join(sorted(unknown))}")
+            steps = [step for step in steps if step.__name__ in self.only]
         for step in steps:
             try:
                 step()
@@ -1162,6 +1174,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=0, help="samples per in-process scenario")
     p.add_argument("--runs", type=int, default=0, help="runs per whole-process scenario")
     p.add_argument("--no-setup", action="store_true", help="do not create the peers' venv")
+    p.add_argument("--only", default="", help="these scenarios only, e.g. turns,resume")
     p.add_argument("--out", type=Path, default=RESULTS / "latest.md")
     p.add_argument(
         "--update-readme", action="store_true", help="also put the table in benchmarks/README.md"

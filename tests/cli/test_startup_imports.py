@@ -13,17 +13,17 @@ import pytest
 
 from tests.cli.conftest import REPO
 
+# reported from an atexit callback: `main` ends the process itself (`exit_now`)
 PROBE = """
-import json, sys
+import atexit, gc, json, sys
+def report():
+    sys.stderr.write("\\nMODULES=" + json.dumps(sorted(sys.modules)) + "\\n")
+    sys.stderr.write("GC=" + json.dumps([gc.isenabled(), gc.get_freeze_count()]) + "\\n")
+    sys.stderr.flush()
+atexit.register(report)
 sys.argv = ["mentra", *json.loads(sys.argv[1])]
 from mentra_cli.entry import main
-try:
-    main()
-except SystemExit:
-    pass
-sys.stderr.write("\\nMODULES=" + json.dumps(sorted(sys.modules)) + "\\n")
-import gc
-sys.stderr.write("GC=" + json.dumps([gc.isenabled(), gc.get_freeze_count()]) + "\\n")
+main()
 """
 
 

@@ -197,3 +197,48 @@ def test_a_signal_while_waiting_for_the_next_turn(rules: RuleServer, tmp_path: P
     assert proc.returncode == 130, err
     assert out == "" and "interrupted by signal 2" in err
     assert len(rules.requests) == 1
+
+
+def test_the_agent_stays_leased_between_turns(
+    mentra: Any, rules: RuleServer, tmp_path: Path
+) -> None:
+    """A stream holds the agent's history in memory from turn to turn: another process that
+    resumed the agent between two turns would put its own turn into the transcript behind
+    the stream's back. So the lease is held from the first turn to the end of the stream."""
+    import signal
+    import subprocess
+
+    from tests.cli.conftest import MENTRA
+
+    config, store = _setup(tmp_path, rules)
+    proc = subprocess.Popen(
+        [MENTRA, "run", "-c", config, "--input-format", "jsonl", "--store", store],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdin.write(_lines({"type": "user", "text": "one"}))
+        proc.stdin.flush()
+        seen = [json.loads(proc.stdout.readline())]
+        while seen[-1]["type"] != "run_finished":
+            seen.append(json.loads(proc.stdout.readline()))
+        agent = seen[0]["agent_id"]
+        other = mentra("resume", agent, "from elsewhere", "--store", store)  # between turns
+        assert other.code == 6, other.stderr  # busy: the stream holds the agent
+        assert "busy" in other.stderr or "lease" in other.stderr, other.stderr
+        proc.stdin.write(_lines({"type": "user", "text": "two"}))
+        proc.stdin.close()
+        rest = [json.loads(line) for line in proc.stdout.read().splitlines()]
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert [e["final_text"] for e in rest if e["type"] == "run_finished"] == ["answer 2"]
+    assert len(rules.requests) == 2  # the other process never reached the model
+    second = [(m["role"], m["content"]) for m in rules.requests[1]["messages"]]
+    assert second[1:] == [("user", "one"), ("assistant", "answer 1"), ("user", "two")]
+    after = mentra("resume", agent, "three", "--store", store)  # the stream has let go
+    assert after.code == 0, after.stderr

@@ -108,6 +108,9 @@ class Session:
         self.denials: list[PermissionDenial] = []
         self._task: asyncio.Task[Any] | None = None
         self._held_toolsets: AsyncExitStack | None = None  # entered for a stream's next turn
+        # a stream's lease and its heartbeat, held from its first turn to its end (`close`):
+        # its history lives in this process, so no other may run the agent between turns
+        self._held_lease: tuple[LeaseHolder, asyncio.Task[None]] | None = None
         self.default_signum = int(signal.SIGINT)  # for a cancel from outside (task.cancel())
         self.budget.cancel_token.on_cancel(self._on_cancel)
 
@@ -212,9 +215,14 @@ class Session:
 
         record = RunRecord(id=self.run_id, agent_id=s.agent_id, prompt=prompt)
         log = _StoreLog(store, s.agent_id, record, budget)
-        holder = LeaseHolder(pid=os.getpid(), host=socket.gethostname(), run_id=self.run_id)
+        held_lease, self._held_lease = self._held_lease, None
         opened: list[str] = []  # what the store has done of opening the run: lease, run
         heartbeat: asyncio.Task[None] | None = None
+        if held_lease is not None:  # a later turn of a stream: the lease is still ours
+            holder, heartbeat = held_lease
+            opened.append("lease")
+        else:
+            holder = LeaseHolder(pid=os.getpid(), host=socket.gethostname(), run_id=self.run_id)
         outcome: RunOutcome
         detail: str | None = None  # a provider's whole error body, for the `error` event
         try:
@@ -224,18 +232,20 @@ class Session:
                 raise asyncio.CancelledError
 
             def open_run(sync: Store) -> None:  # one hop; a cancel lands after it, not inside
-                sync.acquire_lease(s.agent_id, holder, s.lease_ttl_s)
-                opened.append("lease")
-                stale = sync.interrupt_stale_runs(
-                    s.agent_id, reason="the process running it stopped before it finished"
-                )
-                if stale:  # that process's subagents died with it: their records say so
-                    _interrupt_orphaned_children(sync, s.agent_id)
+                if "lease" not in opened:  # held since a stream's first turn: nothing stale
+                    sync.acquire_lease(s.agent_id, holder, s.lease_ttl_s)
+                    opened.append("lease")
+                    stale = sync.interrupt_stale_runs(
+                        s.agent_id, reason="the process running it stopped before it finished"
+                    )
+                    if stale:  # that process's subagents died with it: their records say so
+                        _interrupt_orphaned_children(sync, s.agent_id)
                 sync.begin_run(record)  # the agent becomes running with it
                 opened.append("run")
 
             await store.call(open_run)
-            heartbeat = asyncio.create_task(self._heartbeat(store, holder))
+            if heartbeat is None:
+                heartbeat = asyncio.create_task(self._heartbeat(store, holder))
             if s.task_board is not None:  # the board as this run began
                 s.task_board.begin_run()
             if s.compactor is not None:  # compaction: its events, markers and usage go here
@@ -294,7 +304,9 @@ class Session:
             emitter.emit(ErrorEvent, status=outcome.status, message=outcome.error, detail=detail)
         if s.task_board is not None and (err := s.task_board.end_run(outcome.status)):
             state.errors.append(err)  # a failed run leaves the board as it found it
-        if heartbeat is not None:
+        # a stream's next turn runs under this lease; a failed turn ends the stream
+        keep_lease = keep_open and outcome.exit_code == 0 and "lease" in opened
+        if heartbeat is not None and not keep_lease:
             heartbeat.cancel()
         record.status = outcome.status
         record.error = outcome.error
@@ -302,12 +314,24 @@ class Session:
         record.cost_usd = state.cost
         record.rounds = state.rounds
         record.tool_calls = state.tool_calls
-        try:
+
+        def close_run(sync: Store) -> None:  # one hop
             if "run" in opened:
-                await store.finish_run(record)  # the agent's status follows the run's
-            if "lease" in opened:  # a lease taken over since is not ours: the call leaves it
-                await store.release_lease(s.agent_id, holder)
+                sync.finish_run(record)  # the agent's status follows the run's
+            if "lease" in opened and not keep_lease:  # one taken over since is not ours
+                sync.release_lease(s.agent_id, holder)  # and the call leaves it
+
+        try:
+            if opened:
+                await store.call(close_run)
+            if keep_lease and heartbeat is not None:
+                self._held_lease = (holder, heartbeat)
         except MentraError as exc:
+            if heartbeat is not None:
+                heartbeat.cancel()
+            if keep_lease:  # the turn failed after all: the stream ends, and lets go
+                with contextlib.suppress(MentraError):
+                    await store.release_lease(s.agent_id, holder)
             state.errors.append(exc.message)
             if outcome.exit_code == 0:
                 outcome = state.outcome(exc.status, exc.exit_code, exc.message)
@@ -414,10 +438,17 @@ class Session:
         return outcome
 
     async def close(self) -> None:
-        """Close the tool sets a stream kept entered between its turns."""
+        """Let go of what a stream kept between its turns: the lease, the tool sets."""
+        lease, self._held_lease = self._held_lease, None
         held, self._held_toolsets = self._held_toolsets, None
-        if held is not None:
-            await held.aclose()
+        try:
+            if lease is not None:
+                holder, heartbeat = lease
+                heartbeat.cancel()
+                await self.agent.setup.store.release_lease(self.agent.id, holder)
+        finally:
+            if held is not None:
+                await held.aclose()
 
     async def _heartbeat(self, store: AsyncStore, holder: LeaseHolder) -> None:
         ttl, agent_id = self.agent.setup.lease_ttl_s, self.agent.id

@@ -399,3 +399,24 @@ def test_a_schema_1_store_is_read_as_it_stands_and_upgraded_by_a_writer(tmp_path
         assert generation == 1  # the expired schema-1 lease (generation 0) was taken over
         store.commit_tool_result("a1", "r2", "c1", ToolResultBlock(tool_use_id="c1", content="x"))
         assert list(store.pending_tool_results("a1")) == ["c1"]
+
+
+def test_every_connection_to_a_store_file_syncs_as_the_store_does(tmp_path: Path) -> None:
+    """The store and its memory share one WAL file; each connection has its own
+    ``synchronous``. At FULL (SQLite's default) the memory's every commit (one episode per
+    run) waited for an fsync, on the event loop, several ms per run."""
+    from mentra.memory.sqlite import SQLiteMemoryStore
+
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path)
+    memory = SQLiteMemoryStore(path)
+    try:
+        normal = 1
+        with store._read() as conn:
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == normal
+        with memory._read() as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == normal
+    finally:
+        memory.close()
+        store.close()

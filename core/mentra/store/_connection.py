@@ -2,8 +2,10 @@
 
 Both open the same file with the same settings: autocommit (transactions are explicit,
 ``BEGIN IMMEDIATE`` ... ``COMMIT``), usable from any thread (each owner holds a lock), rows as
-`sqlite3.Row`, a busy timeout; read-only through a ``mode=ro`` URI. Every `sqlite3` failure is
-described in one line naming the file (`describe_error`).
+`sqlite3.Row`, a busy timeout, and on a WAL file ``synchronous = NORMAL`` (a per-connection
+setting: at SQLite's default, FULL, every commit waits for an fsync; in WAL mode NORMAL is
+still durable across a crash of the process); read-only through a ``mode=ro`` URI. Every
+`sqlite3` failure is described in one line naming the file (`describe_error`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def connect(path: Path, *, busy_timeout_s: float, read_only: bool = False) -> sq
     try:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        if not read_only and conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            conn.execute("PRAGMA synchronous = NORMAL")  # as the store's own connection
     except BaseException:
         conn.close()
         raise

@@ -5,6 +5,7 @@ processes against a fake Chat Completions server on 127.0.0.1."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,14 @@ def test_a_failing_turn_stops_the_stream_with_its_code(
     assert [f["status"] for f in finished] == ["success", "provider_error"]
     assert done.types[-1] == "run_finished"
     assert len(rules.requests) == 2  # the third turn is not sent
+    assert _leases(store) == []  # the failed turn ended the stream and let the agent go
+
+
+def _leases(store: str) -> list[tuple[str, ...]]:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(store)) as conn:
+        return [tuple(r) for r in conn.execute("SELECT agent_id, run_id FROM leases")]
 
 
 def test_output_text_and_json_per_turn(mentra: Any, rules: RuleServer, tmp_path: Path) -> None:
@@ -240,5 +249,6 @@ def test_the_agent_stays_leased_between_turns(
     assert len(rules.requests) == 2  # the other process never reached the model
     second = [(m["role"], m["content"]) for m in rules.requests[1]["messages"]]
     assert second[1:] == [("user", "one"), ("assistant", "answer 1"), ("user", "two")]
-    after = mentra("resume", agent, "three", "--store", store)  # the stream has let go
+    assert _leases(store) == []  # released at the end of the stream, not left to expire
+    after = mentra("resume", agent, "three", "--store", store)
     assert after.code == 0, after.stderr

@@ -163,7 +163,8 @@ class Session:
         """Run to completion, events to ``sink``; the outcome. Never raises for run failures.
         ``images`` go with the prompt, after its text. A later turn of a stream
         (`drive_turns`) passes ``announce=False`` (no second ``session_started``) and
-        ``keep_open`` (the tool sets stay entered for the next turn)."""
+        ``keep_open`` (the tool sets stay entered and the lease held for the next turn, until
+        a turn fails or `close`)."""
         self._task = asyncio.current_task()
         agent, s, budget = self.agent, self.agent.setup, self.budget
         emitter: Emitter

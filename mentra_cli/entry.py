@@ -40,9 +40,12 @@ def exit_now(code: int) -> NoReturn:
     """End the process with ``code`` once the command is over, without the interpreter's
     teardown: what must happen at exit still does (stdout and stderr flushed, the ``atexit``
     callbacks run), and files, stores and children were closed by the command itself. If a
-    non-daemon thread is still alive, or the flush fails, the normal exit handles it."""
+    non-daemon thread is still alive, the flush fails, or a profiler or tracer is attached
+    (``python -m cProfile`` writes its stats after `main` returns), the normal exit does it."""
     current = threading.current_thread()
     if any(t is not current and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    if sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(code)
     try:
         sys.stdout.flush()

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.cli.conftest import MENTRA, REPO
 from tests.hooks.conftest import pid_alive
 from tests.subagents.conftest import Reply, RoutedChat, calls
@@ -56,7 +58,7 @@ def test_the_parents_timeout_kills_a_childs_command_group_before_the_run_ends(
     ]
     config, store = _setup(tmp_path, chat)
     began = time.monotonic()
-    proc = _popen(config, store, "--permission-mode", "bypass", "--timeout", "3s")
+    proc = _popen(config, store, "--permission-mode", "bypass", "--timeout", "4s")
     assert proc.stdout is not None
     _wait_for(shell_pid)
     _wait_for(grandchild_pid)
@@ -148,11 +150,12 @@ def _run_at_a_terminal(config: Path, store: str) -> Terminal:
     return Terminal(args)
 
 
-def test_a_childs_ask_is_answered_at_the_terminal_yes_and_no(
+def test_a_childs_ask_is_answered_at_the_terminal_like_the_parents_own(
     chat: RoutedChat, tmp_path: Path
 ) -> None:
-    made, refused = tmp_path / "ws" / "made", tmp_path / "ws" / "refused"
+    own, made, refused = (tmp_path / "ws" / n for n in ("own", "made", "refused"))
     chat.scripts["PARENT"] = [
+        calls(("shell", {"command": f"touch {own}"})),
         calls(("task", {"prompt": "CHILD make"})),
         calls(("task", {"prompt": "OTHER make"})),
         Reply("p: {result}"),
@@ -161,24 +164,50 @@ def test_a_childs_ask_is_answered_at_the_terminal_yes_and_no(
     chat.scripts["OTHER"] = [calls(("shell", {"command": f"touch {refused}"})), Reply("{result}")]
     config, store = _setup(tmp_path, chat)
     term = _run_at_a_terminal(config, store)
-    screen = term.read_until(PROMPT)
-    assert f"touch {made}" in screen and "shell" in screen
+    screen = term.read_until(PROMPT)  # the parent's own ask
+    assert f"touch {own}" in screen and "shell" in screen and "wants to run" in screen
     term.type("y")
-    screen = term.read_until(PROMPT, count=2)
-    assert f"touch {refused}" in screen.split(PROMPT)[1]
+    screen = term.read_until(PROMPT, count=2)  # the child's: the same prompt
+    child_screen = screen.split(PROMPT)[1]
+    assert f"touch {made}" in child_screen and "wants to run" in child_screen
+    assert "always allow, this session" in child_screen
+    term.type("y")
+    screen = term.read_until(PROMPT, count=3)
+    assert f"touch {refused}" in screen.split(PROMPT)[2]
     term.type("n not in this test")
     events = term.finish()
     assert term.proc.returncode == 0, term.screen
-    assert made.exists() and not refused.exists()
+    assert own.exists() and made.exists() and not refused.exists()
+    parent_id = events[0]["agent_id"]
     children = [s["child_agent_id"] for s in _of(events, "subagent_started")]
-    resolved = [e for e in _of(events, "permission_resolved") if e["agent_id"] in children]
-    assert [(e["agent_id"], e["decided_by"]) for e in resolved] == [
-        (children[0], "prompt"),
-        (children[1], "prompt"),
+    resolved = _of(events, "permission_resolved")
+    assert [(e["agent_id"], e["decided_by"], e["outcome"]) for e in resolved] == [
+        (parent_id, "prompt", "allow"),
+        (children[0], "prompt", "allow"),
+        (children[1], "prompt", "deny"),
     ]
-    assert [e["outcome"] for e in resolved] == ["allow", "deny"]
     assert events[-1]["final_text"].startswith("p: ")
     assert "not in this test" in events[-1]["final_text"]  # the reason reached the child
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_a_childs_prompt_waits_ends_the_run_at_once(
+    chat: RoutedChat, tmp_path: Path, signum: int, code: int
+) -> None:
+    never = tmp_path / "ws" / "never"
+    chat.scripts["PARENT"] = [calls(("task", {"prompt": "CHILD make"})), Reply("p: {result}")]
+    chat.scripts["CHILD"] = [calls(("shell", {"command": f"touch {never}"})), Reply("made")]
+    config, store = _setup(tmp_path, chat)
+    term = _run_at_a_terminal(config, store)
+    term.read_until(PROMPT)
+    term.proc.send_signal(signum)
+    events = term.finish()
+    assert term.proc.returncode == code, term.screen
+    assert "Traceback" not in term.screen
+    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "interrupted"
+    (done,) = _of(events, "subagent_finished")
+    assert done["status"] == "interrupted"
+    assert not never.exists()
 
 
 def test_two_childrens_asks_at_one_terminal_are_asked_one_at_a_time(

@@ -1,6 +1,7 @@
-"""A signal to `mentra` while an MCP `tools/call` is in flight: the server is sent
-`notifications/cancelled` for that request id before it is closed (the MCP spec's
-cancellation), and the run ends interrupted with the call answered so in the store. Real
+"""A signal to `mentra` (or the run's `--timeout`) while an MCP `tools/call` is in flight: the
+server is sent `notifications/cancelled` for that request id before it is closed (the MCP
+spec's cancellation), and the run ends 130/143 (5) with the call answered "interrupted" in the
+store. Real
 `mentra` processes, the fault server over stdio, a real SQLite store."""
 
 from __future__ import annotations
@@ -26,9 +27,16 @@ def _received(markers: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_during_a_tools_call_sends_notifications_cancelled_for_its_id(
-    tmp_path: Path, signum: int, code: int
+@pytest.mark.parametrize(
+    ("signum", "code", "status"),
+    [
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGTERM, 143, "interrupted"),
+        (None, 5, "timeout"),  # the run's own --timeout, not the tool's
+    ],
+)
+def test_an_interruption_during_a_tools_call_sends_notifications_cancelled_for_its_id(
+    tmp_path: Path, signum: signal.Signals | None, code: int, status: str
 ) -> None:
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -63,7 +71,8 @@ def test_a_signal_during_a_tools_call_sends_notifications_cancelled_for_its_id(
         )
     )
     store = tmp_path / "store.sqlite"
-    proc = start(["run", "-c", str(cfg), "go", "--store", str(store)], tmp_path)
+    args = ["run", "-c", str(cfg), "go", "--store", str(store)]
+    proc = start(args if signum else [*args, "--timeout", "4s"], tmp_path)
     seen = wait_for(proc, "tool_started")
     agent_id = seen[0]["agent_id"]
     call_id = seen[-1]["call_id"]
@@ -74,7 +83,8 @@ def test_a_signal_during_a_tools_call_sends_notifications_cancelled_for_its_id(
     wait_until(lambda: bool(calls()))  # the request reached the server: it is in flight
     (request,) = calls()
     assert request["params"]["name"] == "hang"
-    proc.send_signal(signum)
+    if signum is not None:
+        proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == code, err
     assert "Traceback" not in err
@@ -82,7 +92,7 @@ def test_a_signal_during_a_tools_call_sends_notifications_cancelled_for_its_id(
     events = seen + [json.loads(line) for line in out.splitlines()]
     last = events[-1]
     assert last["type"] == "run_finished"
-    assert (last["status"], last["exit_code"]) == ("interrupted", code)
+    assert (last["status"], last["exit_code"]) == (status, code)
     assert len([e for e in events if e["type"] == "run_finished"]) == 1
 
     # the server was told, for this request id, while it was still connected

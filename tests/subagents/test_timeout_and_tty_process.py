@@ -132,6 +132,13 @@ class Terminal:
             except OSError:  # EIO: the process closed its side
                 time.sleep(timeout)
 
+    def exit_or_see(self, text: str, count: int, seconds: float = 30) -> None:
+        """Read until the process exits or ``text`` has appeared ``count`` times."""
+        end = time.monotonic() + seconds
+        while self.proc.poll() is None and self.screen.count(text) < count:
+            assert time.monotonic() < end, f"still running: {self.screen!r}"
+            self._read(0.1)
+
     def type(self, line: str) -> None:
         os.write(self.leader, line.encode() + b"\r")
 
@@ -240,3 +247,35 @@ def test_two_childrens_asks_at_one_terminal_are_asked_one_at_a_time(
     resolved = [e for e in _of(events, "permission_resolved") if e["agent_id"] in children]
     assert sorted(e["outcome"] for e in resolved) == ["allow", "deny"]
     assert all(e["decided_by"] == "prompt" for e in resolved)
+
+
+def test_always_this_session_at_a_childs_prompt_holds_for_the_parent(
+    chat: RoutedChat, tmp_path: Path
+) -> None:
+    made = tmp_path / "ws" / "made"
+    command = f"touch {made}"
+    chat.scripts["PARENT"] = [
+        calls(("task", {"prompt": "CHILD make"})),
+        calls(("shell", {"command": command})),
+        Reply("p: {result}"),
+    ]
+    chat.scripts["CHILD"] = [calls(("shell", {"command": command})), Reply("made")]
+    config, store = _setup(tmp_path, chat)
+    term = _run_at_a_terminal(config, store)
+    term.read_until(PROMPT)
+    term.type("s")
+    term.exit_or_see(PROMPT, count=2)
+    asked_again = term.screen.count(PROMPT) > 1
+    if asked_again:
+        term.type("n")
+    events = term.finish()
+    assert not asked_again, "the parent's same call was asked again"
+    assert term.proc.returncode == 0, term.screen
+    parent_id = events[0]["agent_id"]
+    (child_id,) = [s["child_agent_id"] for s in _of(events, "subagent_started")]
+    resolved = _of(events, "permission_resolved")
+    assert [(e["agent_id"], e["decided_by"]) for e in resolved] == [
+        (child_id, "prompt"),
+        (parent_id, "remembered"),
+    ]
+    assert resolved[0]["scope"] == "session"

@@ -1,6 +1,7 @@
 """Subagents through real `mentra` processes, continued: the parent's `--timeout` stops a
-child's command (its whole process group, before the run ends), and a child's `ask` is
-answered at the terminal like the parent's own (stdin and stderr a pty)."""
+child's command (its whole process group, before the run ends) and cancels a child's MCP call
+on the wire, and a child's `ask` is answered at the terminal like the parent's own (stdin and
+stderr a pty)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pty
 import select
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 
 from tests.cli.conftest import MENTRA, REPO
 from tests.hooks.conftest import pid_alive
+from tests.mcp.helpers import FAULT, wait_gone
 from tests.subagents.conftest import Reply, RoutedChat, calls
 from tests.subagents.test_process import _of, _setup
 from tests.subagents.test_profiles_signals import _popen, _wait_for
@@ -279,3 +282,36 @@ def test_always_this_session_at_a_childs_prompt_holds_for_the_parent(
         (parent_id, "remembered"),
     ]
     assert resolved[0]["scope"] == "session"
+
+
+def test_the_parents_timeout_cancels_a_childs_mcp_call_on_the_wire(
+    mentra: Any, chat: RoutedChat, tmp_path: Path
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    chat.scripts["PARENT"] = [calls(("task", {"prompt": "CHILD wait"})), Reply("never")]
+    chat.scripts["CHILD"] = [calls(("mcp__fault__hang", {"seconds": 60})), Reply("never")]
+    server = json.dumps(
+        {
+            "command": sys.executable,
+            "args": [str(FAULT), "ok", str(markers)],
+            "tool_timeout": "120s",
+        }
+    )
+    config, store = _setup(tmp_path, chat, f"mcp_servers:\n  fault: {server}\n")
+    proc = _popen(config, store, "--permission-mode", "bypass", "--timeout", "4s")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 5, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "timeout"
+    (done,) = _of(events, "subagent_finished")
+    assert done["status"] == "timeout"
+    child_calls = [
+        e for e in _of(events, "tool_started") if e["agent_id"] == done["child_agent_id"]
+    ]
+    assert [e["name"] for e in child_calls] == ["mcp__fault__hang"]
+    received = [json.loads(line) for line in (markers / "received.jsonl").read_text().splitlines()]
+    (request,) = [m for m in received if m["method"] == "tools/call"]
+    cancels = [m for m in received if m["method"] == "notifications/cancelled"]
+    assert [c["params"]["requestId"] for c in cancels] == [request["id"]], received
+    assert wait_gone(str(markers)) == []

@@ -1,8 +1,8 @@
 """How the memory tools are scheduled within one round, through a real `mentra` process:
 `memory_search` (read-only) runs beside the other read-only calls of its round; `memory_pin`
-(mutating) waits for the calls before it and runs alone, and the calls after it wait for it.
-A slow read-only custom tool (a real `sleep`) sits beside them; the event stream, written as
-each call starts and ends, shows the overlap."""
+(and `memory_forget`, both mutating) waits for the calls before it and runs alone, and the calls
+after it wait for it. A slow read-only custom tool (a real `sleep`) sits beside them; the event
+stream, written as each call starts and ends, shows the overlap."""
 
 from __future__ import annotations
 
@@ -81,3 +81,33 @@ def test_memory_search_runs_beside_read_only_calls_and_memory_pin_runs_alone(
     ts = {(e["type"], e.get("call_id")): datetime.fromisoformat(e["ts"]) for e in events}
     first_batch = ts[("tool_completed", slow2)] - ts[("tool_started", slow1)]
     assert timedelta(seconds=1.4) < first_batch < timedelta(seconds=2.9), first_batch
+
+    # memory_forget is mutating too: in a later run, it waits for the read-only call before
+    # it and the one after it waits for it
+    record_id = json.loads(outputs[search2])[0]["id"]
+    script = ws.script(
+        "forget",
+        [
+            {
+                "tool_calls": [
+                    {"name": "slow_look", "input": {"tag": "4"}},
+                    {"name": "memory_forget", "input": {"record_id": record_id}},
+                    {"name": "slow_look", "input": {"tag": "5"}},
+                    {"name": "memory_search", "input": {"query": "nightly build"}},
+                ]
+            },
+            {"text": "Forgot it."},
+        ],
+    )
+    events = ws.run(script, "Forget the build time.", *allow)
+    assert events[-1]["status"] == "success", events[-1]
+    reply = next(e for e in events if e["type"] == "assistant_message_completed")
+    slow4, forget, slow5, search3 = (c["id"] for c in reply["tool_calls"])
+    assert started(forget) > completed(slow4)
+    assert completed(forget) < min(started(slow5), started(search3))
+    assert started(search3) < completed(slow5)
+    outputs = {e["call_id"]: e["output"] for e in events if e["type"] == "tool_completed"}
+    assert outputs[forget] == f"Forgot memory {record_id}."
+    # the fact is gone (the first run's episode, which quotes it, stays)
+    assert [h["id"] for h in json.loads(outputs[search3])].count(record_id) == 0
+    assert record_id.startswith("fact:")

@@ -39,9 +39,15 @@ class TerminalApprover:
     def __init__(self, *, stdin: IO[str] | None = None, stderr: IO[str] | None = None) -> None:
         self._stdin = stdin
         self._stderr = stderr
+        # one prompt at a time: a run authorizes its calls in order, but subagents running
+        # side by side share this approver (and the one terminal)
+        self._turn = asyncio.Lock()
 
     async def approve(self, request: PermissionRequest) -> ApprovalAnswer:
-        # the loop authorizes calls one at a time, so prompts never overlap
+        async with self._turn:
+            return await self._ask(request)
+
+    async def _ask(self, request: PermissionRequest) -> ApprovalAnswer:
         self._show(request)
         while True:
             line = await self._read_line_async()
@@ -100,11 +106,13 @@ class TerminalApprover:
         else:
             lines.append("[dim]this call cannot be remembered as a rule: allow once or deny[/dim]")
         lines.append("")
-        for key, (_allow, scope, label) in _CHOICES.items():
-            if remembered or scope in (None, "once"):
-                lines.append(f"  [cyan]{key}[/cyan]  {label}")
+        keys = [
+            k for k, (_a, scope, _l) in _CHOICES.items() if remembered or scope in (None, "once")
+        ]
+        lines += [f"  [cyan]{key}[/cyan]  {_CHOICES[key][2]}" for key in keys]
         console.print(Panel("\n".join(lines), title="permission", border_style="yellow"))
-        console.print("[bold]choice[/bold] [y/s/p/g/n]: ", end="")
+        # escaped: rich would take a bare "[y/s/p/g/n]" for a style tag and print nothing
+        console.print(f"[bold]choice[/bold] \\[{'/'.join(keys)}]: ", end="")
 
 
 def parse_choice(line: str) -> ApprovalAnswer | None:

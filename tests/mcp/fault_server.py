@@ -4,6 +4,9 @@ Modes: ``ok`` (serve), ``exit-at-start`` (stderr line, exit 3), ``hang-init`` (n
 ``initialize``). Tools: ``fail`` (isError), ``hang`` (sleeps; writes MARKER_DIR/cancelled when
 cancelled), ``progress`` (three progress notifications), ``die`` (the process exits mid-call),
 ``env`` (its environment as JSON), ``peek`` (read-only), ``grow`` (adds a tool, announces it).
+With MARKER_DIR, every message it receives is appended to MARKER_DIR/received.jsonl
+(``{"method", "id", "params"}``, one a line, written as it arrives), so a test can see what the
+client sent (``notifications/cancelled`` for the request id of a ``tools/call``, say).
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from mcp.server import MCPServer
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp_types import ToolAnnotations
 
@@ -30,7 +35,17 @@ if MODE == "hang-init":
     while True:
         time.sleep(1)
 
-server = MCPServer("fault-server")
+
+async def log_received(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Middleware: one line per inbound message, flushed before it is handled."""
+    if MARKERS is not None:
+        line = {"method": ctx.method, "id": ctx.request_id, "params": dict(ctx.params or {})}
+        with (MARKERS / "received.jsonl").open("a") as log:
+            log.write(json.dumps(line, default=str) + "\n")
+    return await call_next(ctx)
+
+
+server = MCPServer("fault-server", middleware=[log_received])
 
 
 @server.tool(description="Always fails.")

@@ -169,6 +169,16 @@ async def test_terminal_approver_reads_stdin_and_writes_stderr() -> None:
     shown = stderr.getvalue()
     assert "git push origin main" in shown and "shell(git push origin main)" in shown
     assert "answer y, s, p, g or n" in shown
+    assert "choice [y/s/p/g/n]: " in shown  # the keys, not eaten as markup
+
+
+async def test_terminal_approver_offers_only_once_or_deny_for_a_call_it_cannot_remember() -> None:
+    request = PermissionRequest(tool="shell", subjects=["echo $(date)"], mutates=True, kind="shell")
+    stderr = io.StringIO()
+    answer = await TerminalApprover(stdin=io.StringIO("y\n"), stderr=stderr).approve(request)
+    assert answer.allow
+    shown = stderr.getvalue()
+    assert "choice [y/n]: " in shown and "this project" not in shown
 
 
 async def test_terminal_approver_end_of_input_denies() -> None:

@@ -10,7 +10,7 @@ and "always" answers are remembered where the parent remembers them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from mentra.permissions.decide import (
     MODE_ORDER,
@@ -19,6 +19,7 @@ from mentra.permissions.decide import (
     PermissionMode,
     PermissionRequest,
     RememberedRule,
+    Scope,
     _by_rule,
 )
 from mentra.permissions.rules import Rule, first_hit, parse_rule
@@ -60,6 +61,13 @@ class NarrowedAuthorizer(Authorizer):
         # one list with the parent's: an "always" answered in a child holds in the parent
         self.remembered = self.parent._loaded()
         return self.remembered
+
+    def remember(
+        self, request: PermissionRequest, decision: Literal["allow", "deny"], scope: Scope
+    ) -> list[str] | None:
+        """Into the parent's list (and its memory): `evaluate` asks the parent first, so an
+        answer kept only here would be asked again, by this child and by the parent."""
+        return self.parent.remember(request, decision, scope)
 
     def evaluate(self, request: PermissionRequest) -> PermissionDecision:
         decision = self.parent.evaluate(request)

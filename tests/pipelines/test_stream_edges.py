@@ -1,0 +1,134 @@
+"""A JSONL stream of turns used as a script or CI step would (#20 item 1, its edges): the
+stream's budgets and deadline under ``--budget-scope session``, ``seq`` across turns,
+``--output-last-message`` after a failed turn, a reader that goes away. Real `mentra`
+processes against the fake Chat Completions server of `fakeserver.py`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.conftest import MENTRA
+from tests.pipelines.fakeserver import RuleServer
+
+# USD per million tokens: a turn's 10 input tokens cost $1.00
+PRICED = "    prices:\n      model-a: {input: 100000.0, output: 0.0}\n"
+
+
+def _config(tmp_path: Path, rules: RuleServer, extra: str = "") -> str:
+    config = tmp_path / "agent.yaml"
+    config.write_text(rules.config(extra=extra), encoding="utf-8")
+    return str(config)
+
+
+def _lines(*texts: str) -> str:
+    return "".join(json.dumps({"type": "user", "text": t}) + "\n" for t in texts)
+
+
+def _finished(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == "run_finished"]
+
+
+@pytest.mark.parametrize(
+    ("limit", "message"),
+    [(["--max-tokens", "20"], "max_tokens reached (24 of 20)"),
+     (["--max-cost", "1.5"], "max_cost_usd reached ($2.0000 of $1.5000)")],
+)  # fmt: skip
+def test_a_session_budget_spent_by_answers_stops_the_next_turn(
+    mentra: Any, rules: RuleServer, tmp_path: Path, limit: list[str], message: str
+) -> None:
+    """Turns without tool calls spend tokens and money too: once the stream's budget is used
+    up, the next turn is refused before its request (exit 4), not sent forever."""
+    config = _config(tmp_path, rules, PRICED)
+    done = mentra(
+        "run", "-c", config, "--input-format", "jsonl", "--ephemeral", "--budget-scope",
+        "session", *limit, input=_lines("a", "b", "c", "d"),
+    )  # fmt: skip
+    assert done.code == 4, done.stderr
+    finished = _finished(done.events)
+    assert [f["status"] for f in finished] == ["success", "success", "limit_reached"]
+    assert message in finished[-1]["errors"][0]
+    assert done.types[-1] == "run_finished"
+    assert len(rules.requests) == 2  # the third turn never reached the model
+    per_turn = mentra(
+        "run", "-c", config, "--input-format", "jsonl", "--ephemeral", *limit,
+        input=_lines("a", "b", "c"),
+    )  # fmt: skip
+    assert per_turn.code == 0, per_turn.stderr  # per turn, each turn's one answer fits
+    assert [f["status"] for f in _finished(per_turn.events)] == ["success"] * 3
+
+
+def test_seq_counts_the_whole_stream(mentra: Any, rules: RuleServer, tmp_path: Path) -> None:
+    """One stdout, one count: a consumer that orders or de-duplicates by ``seq`` must not
+    see it go back to 1 at each turn (as a subagent's events share their parent's count)."""
+    config = _config(tmp_path, rules)
+    done = mentra(
+        "run", "-c", config, "--input-format", "jsonl", "--ephemeral",
+        input=_lines("a", "b") + "{broken\n",
+    )  # fmt: skip
+    assert done.code == 2, done.stderr
+    events = done.events
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["type"] == "error" and "stdin line 3" in events[-1]["message"]
+
+
+def test_last_message_follows_the_turn_that_ended_the_stream(
+    mentra: Any, rules: RuleServer, tmp_path: Path
+) -> None:
+    """After a stream, ``--output-last-message`` holds what its last turn answered: a failed
+    turn without an answer leaves it empty, not holding an earlier turn's text."""
+    config, target = _config(tmp_path, rules), tmp_path / "last.txt"
+    ok = mentra(
+        "run", "-c", config, "--input-format", "jsonl", "--ephemeral", "-o", "text",
+        "--output-last-message", str(target), input=_lines("a", "b"),
+    )  # fmt: skip
+    assert ok.code == 0, ok.stderr
+    assert ok.stdout == "answer 1\nanswer 2\n" and target.read_text() == "answer 2"
+    failed = mentra(
+        "run", "-c", config, "--input-format", "jsonl", "--ephemeral", "-o", "text",
+        "--output-last-message", str(target), input=_lines("c", "PLEASE FAIL"),
+    )  # fmt: skip
+    assert failed.code == 3, failed.stderr
+    assert failed.stdout == "answer 3\n"
+    assert target.read_text() == ""  # the stream ended with no answer
+
+
+def test_a_session_timeout_covers_the_wait_for_the_next_line(
+    rules: RuleServer, tmp_path: Path
+) -> None:
+    """``--timeout`` with ``--budget-scope session`` is the stream's wall clock: a producer
+    that keeps stdin open and sends nothing more does not keep mentra waiting past it."""
+    config = _config(tmp_path, rules)
+    proc = subprocess.Popen(
+        [MENTRA, "run", "-c", config, "--input-format", "jsonl", "--ephemeral", "--timeout",
+         "1.5s", "--budget-scope", "session"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    started = time.monotonic()
+    try:
+        proc.stdin.write(_lines("one"))
+        proc.stdin.flush()  # and stdin stays open
+        code = proc.wait(timeout=20)
+        elapsed = time.monotonic() - started
+        out, err = proc.stdout.read(), proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert code == 5, err
+    assert elapsed < 10
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [f["status"] for f in _finished(events)] == ["success"]
+    assert events[-1]["type"] == "error" and events[-1]["status"] == "timeout"
+    assert "waiting for the next turn" in events[-1]["message"]
+    assert err.strip().splitlines() == [err.strip()] and "timeout" in err
+    assert len(rules.requests) == 1

@@ -132,3 +132,24 @@ def test_a_session_timeout_covers_the_wait_for_the_next_line(
     assert "waiting for the next turn" in events[-1]["message"]
     assert err.strip().splitlines() == [err.strip()] and "timeout" in err
     assert len(rules.requests) == 1
+
+
+def test_session_start_hooks_run_once_per_stream(
+    mentra: Any, rules: RuleServer, tmp_path: Path
+) -> None:
+    """``session_start`` runs after ``session_started``, which a stream has once; the
+    ``user_prompt`` hooks still see every turn."""
+    hooks = (
+        "hooks:\n"
+        f'  session_start:\n    - command: "echo start >> {tmp_path}/hooks.log"\n'
+        f'  user_prompt:\n    - command: "echo prompt >> {tmp_path}/hooks.log"\n'
+    )
+    config = _config(tmp_path, rules, hooks)
+    done = mentra(
+        "run", "-c", config, "--input-format", "jsonl", "--ephemeral",
+        input=_lines("a", "b", "c"),
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    assert (tmp_path / "hooks.log").read_text().split() == ["start", "prompt", "prompt", "prompt"]
+    hooks_run = [e["hook"] for e in done.events if e["type"] == "hook_completed"]
+    assert hooks_run == ["session_start", "user_prompt", "user_prompt", "user_prompt"]

@@ -258,7 +258,7 @@ class Session:
             if s.user_hooks is not None:  # session_start, then user_prompt (may refuse it)
                 from mentra.user_hooks import gates
 
-                await gates.start_run(s.user_hooks, emitter, prompt)
+                await gates.start_run(s.user_hooks, emitter, prompt, session_start=announce)
             if prompt is not None:
                 emitter.emit(UserMessage, text=prompt, images=len(images or ()))
                 content: list[ContentBlock] = [TextBlock(text=prompt), *(images or ())]

@@ -5,6 +5,7 @@ processes against the fake Chat Completions server of `fakeserver.py`."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -153,3 +154,60 @@ def test_session_start_hooks_run_once_per_stream(
     assert (tmp_path / "hooks.log").read_text().split() == ["start", "prompt", "prompt", "prompt"]
     hooks_run = [e["hook"] for e in done.events if e["type"] == "hook_completed"]
     assert hooks_run == ["session_start", "user_prompt", "user_prompt", "user_prompt"]
+
+
+def _image_turn(source: dict[str, str]) -> str:
+    block = {"type": "image", "source": source}
+    content = [{"type": "text", "text": "look"}, block]
+    return json.dumps({"type": "user", "message": {"role": "user", "content": content}}) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (json.dumps({"type": "user", "text": "x", "images": ["gone.png"]}) + "\n",
+         "stdin line 2: image gone.png: no such file"),
+        (_image_turn({"type": "base64", "media_type": "image/png",
+                      "data": base64.b64encode(b"\0" * (20 * 1024 * 1024 + 1)).decode()}),
+         "stdin line 2: content block 1: the image is 20971521 bytes, over the 20 MiB limit"),
+        (_image_turn({"type": "base64", "media_type": "text/html", "data": "PGgxPg=="}),
+         "stdin line 2: content block 1: media_type 'text/html' is not an image type"),
+    ],
+)  # fmt: skip
+def test_a_turn_with_a_bad_image_ends_the_stream_naming_it(
+    mentra: Any, rules: RuleServer, tmp_path: Path, line: str, message: str
+) -> None:
+    """One line on stderr, exit 2, the earlier turn answered; no request for the bad one."""
+    config = _config(tmp_path, rules)
+    done = mentra(
+        "run", "-c", config, "--input-format", "jsonl", "--ephemeral",
+        input=_lines("first") + line, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.code == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert done.types[-1] == "error" and message in done.events[-1]["message"]
+    assert [f["status"] for f in _finished(done.events)] == ["success"]
+    assert len(rules.requests) == 1
+
+
+def test_a_screenshot_sized_image_is_sent(mentra: Any, rules: RuleServer, tmp_path: Path) -> None:
+    """A 1.5 MB PNG is about 2 MB of base64, which is not 500,000 tokens of text: the
+    context estimate counts an image as the providers do (about 1,600 tokens at most), so
+    the request goes out instead of failing the context-window check (exit 3)."""
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 6000)
+    config = _config(tmp_path, rules)
+    one = mentra("run", "-c", config, "look", "--image", str(shot), "--ephemeral", cwd=tmp_path)
+    assert one.code == 0, one.stderr
+    turn = json.dumps({"type": "user", "text": "and now?", "images": ["shot.png"]}) + "\n"
+    stream = mentra(
+        "run", "-c", config, "--input-format", "jsonl", "--ephemeral",
+        input=_lines("first") + turn + _lines("after"), cwd=tmp_path,
+    )  # fmt: skip
+    assert stream.code == 0, stream.stderr
+    assert len(rules.requests) == 4
+    for body in (rules.requests[0], rules.requests[2], rules.requests[3]):
+        parts = [p for m in body["messages"] if isinstance(m["content"], list)
+                 for p in m["content"]]  # fmt: skip
+        assert [p["type"] for p in parts if p["type"] == "image_url"] == ["image_url"]

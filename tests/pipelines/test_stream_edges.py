@@ -211,3 +211,44 @@ def test_a_screenshot_sized_image_is_sent(mentra: Any, rules: RuleServer, tmp_pa
         parts = [p for m in body["messages"] if isinstance(m["content"], list)
                  for p in m["content"]]  # fmt: skip
         assert [p["type"] for p in parts if p["type"] == "image_url"] == ["image_url"]
+
+
+def test_no_turn_begins_after_the_reader_went_away(tmp_path: Path) -> None:
+    """``mentra run --input-format jsonl -o text < turns | head -1``: the turn whose answer
+    found stdout gone is the stream's last; the next one is not begun (and left interrupted
+    with its prompt lost). Exit 141, as SIGPIPE; the store holds the answered turns."""
+    import mentra as api
+
+    script = tmp_path / "slow.yaml"
+    script.write_text(
+        "turns:\n" + "".join(f"  - text: answer {i}\n    delay_ms: 300\n" for i in range(1, 5)),
+        encoding="utf-8",
+    )
+    store = tmp_path / "s.sqlite"
+    proc = subprocess.Popen(
+        [MENTRA, "run", "-m", f"scripted:{script}", "--input-format", "jsonl", "-o", "text",
+         "--store", str(store), "--agent-id", "piped"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdin.write(_lines("a", "b", "c", "d"))
+        proc.stdin.close()
+        assert proc.stdout.readline() == "answer 1\n"
+        proc.stdout.close()  # the reader goes away while turn 2 is asked
+        code = proc.wait(timeout=30)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert code == 141, err
+    assert "Traceback" not in err
+    s = api.open_store(store)
+    try:
+        runs = sorted(s.list_runs("piped"), key=lambda r: r.started_at)
+        assert [(r.prompt, r.status) for r in runs] == [("a", "success"), ("b", "success")]
+    finally:
+        s.close()

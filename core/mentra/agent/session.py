@@ -413,6 +413,11 @@ class Session:
                     emitter.emit(ErrorEvent, status=exc.status, message=exc.message)
                     return _ended(exc.status, exc.exit_code, exc.message)
                 if outcome is not None:  # a later turn: a run of its own
+                    # what the last turn's end set off runs first (the reader of stdout gone,
+                    # found as its run_finished was written, cancels the stream)
+                    await asyncio.sleep(0)
+                    if token.cancelled:
+                        break
                     from mentra.ids import new_id
 
                     self.run_id = new_id()

@@ -252,3 +252,22 @@ def test_no_turn_begins_after_the_reader_went_away(tmp_path: Path) -> None:
         assert [(r.prompt, r.status) for r in runs] == [("a", "success"), ("b", "success")]
     finally:
         s.close()
+
+
+def test_a_byte_order_mark_before_the_first_line_is_not_an_error(
+    mentra: Any, rules: RuleServer, tmp_path: Path
+) -> None:
+    """Windows tools (PowerShell's ``Out-File``, Notepad) start a UTF-8 file with a BOM; the
+    first line is still a turn. A BOM inside the stream is still refused."""
+    config = _config(tmp_path, rules)
+    done = mentra(
+        "run", "-c", config, "--input-format", "jsonl", "--ephemeral", "-o", "text",
+        input="\ufeff" + _lines("a", "b"),
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    assert done.stdout == "answer 1\nanswer 2\n"
+    later = mentra(
+        "run", "-c", config, "--input-format", "jsonl", "--ephemeral", "-o", "text",
+        input=_lines("a") + "\ufeff" + _lines("b"),
+    )  # fmt: skip
+    assert later.code == 2 and "stdin line 2: not valid JSON" in later.stderr

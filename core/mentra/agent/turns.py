@@ -41,6 +41,8 @@ class TurnInputError(UsageError):
 def parse_turn(raw: str | bytes, line: int, *, base: Path) -> Turn | None:
     """The turn on line ``line`` (image paths relative to ``base``); None for a blank line."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if line == 1:  # the byte order mark Windows tools write at the start of a UTF-8 file
+        text = text.removeprefix("\ufeff")
     if not text.strip():
         return None
     try:

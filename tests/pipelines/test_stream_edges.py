@@ -271,3 +271,22 @@ def test_a_byte_order_mark_before_the_first_line_is_not_an_error(
         input=_lines("a") + "\ufeff" + _lines("b"),
     )  # fmt: skip
     assert later.code == 2 and "stdin line 2: not valid JSON" in later.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["fork", "nobody"], "no agent 'nobody' in this store"),
+     (["resume", "nobody", "hi"], "no agent 'nobody' in this store"),
+     (["resume", "nobody", "--fork", "--input-format", "jsonl"], "no agent 'nobody' in this store"),
+     (["resume", "--last", "hi"], "no agents in this workspace")],
+)  # fmt: skip
+def test_a_store_that_does_not_exist_is_not_made_by_a_failed_lookup(
+    mentra: Any, tmp_path: Path, args: list[str], message: str
+) -> None:
+    """A mistyped ``--store`` (or a fresh CI runner) has no agents: `fork` and `resume` say so
+    in one line (exit 2) and leave no empty store file behind, as `show` does."""
+    store = tmp_path / "typo.sqlite"
+    done = mentra(*args, "--store", str(store), input=_lines("x"), cwd=tmp_path)
+    assert done.code == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and message in done.stderr
+    assert done.stdout == "" and sorted(p.name for p in tmp_path.iterdir()) == []

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
-from mentra.errors import ConfigError, MentraError
+from mentra.errors import ConfigError, MentraError, UsageError
 
 if TYPE_CHECKING:
     from mentra import RunOverrides
@@ -172,6 +172,16 @@ def print_listing(rows: list[dict[str, Any]], fmt: ListingFormat, columns: list[
 
         print_table(rows, columns)
     sys.stdout.flush()
+
+
+def require_store(store_flag: str | None, workspace: Path, missing: str) -> None:
+    """A command that needs an agent already stored (`resume`, `fork`) fails with ``missing``
+    (exit 2) when its store does not exist, before opening it would make an empty file."""
+    from mentra.store.location import resolve_store_path
+
+    path = resolve_store_path(store_flag, workspace)
+    if not str(path).startswith(("postgres:", "postgresql:")) and not path.exists():
+        raise UsageError(missing)
 
 
 def open_workspace_store(store_flag: str | None, workspace: Path, *, create: bool) -> Store:

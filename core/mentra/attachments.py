@@ -31,31 +31,32 @@ def sniff_media_type(data: bytes) -> str | None:
     return None
 
 
-def load_image(spec: str, *, base: Path) -> ImageBlock:
-    """``spec`` is a path (relative to ``base``) or an ``https://`` URL. Raises `ConfigError`."""
+def load_image(spec: str, *, base: Path, label: str = "--image") -> ImageBlock:
+    """``spec`` is a path (relative to ``base``) or an ``https://`` URL. Raises `ConfigError`
+    naming it after ``label`` (where it came from: the flag, or a JSONL turn's ``image``)."""
     suffix = Path(spec.split("?", 1)[0]).suffix.lower()
     media_type = MEDIA_TYPES.get(suffix)
     if spec.startswith(("https://", "http://")):
         return ImageBlock(url=spec, media_type=media_type or "image/png")
     if media_type is None:
         known = ", ".join(sorted(MEDIA_TYPES))
-        raise ConfigError(f"--image {spec}: not an image type mentra sends ({known})")
+        raise ConfigError(f"{label} {spec}: not an image type mentra sends ({known})")
     path = Path(spec) if Path(spec).is_absolute() else base / spec
     try:
         size = path.stat().st_size
         if size > MAX_IMAGE_BYTES:
-            raise ConfigError(f"--image {spec}: {size} bytes is over the 20 MiB limit")
+            raise ConfigError(f"{label} {spec}: {size} bytes is over the 20 MiB limit")
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"--image {spec}: no such file") from None
+        raise ConfigError(f"{label} {spec}: no such file") from None
     except IsADirectoryError:
-        raise ConfigError(f"--image {spec}: is a directory") from None
+        raise ConfigError(f"{label} {spec}: is a directory") from None
     except PermissionError:
-        raise ConfigError(f"--image {spec}: permission denied") from None
+        raise ConfigError(f"{label} {spec}: permission denied") from None
     sniffed = sniff_media_type(data)
     if sniffed is None:
         raise ConfigError(
-            f"--image {spec}: the file is not a PNG, JPEG, GIF or WebP image (its first bytes "
+            f"{label} {spec}: the file is not a PNG, JPEG, GIF or WebP image (its first bytes "
             "are not an image signature)"
         )
     # the bytes decide the type sent: a JPEG named x.png goes as image/jpeg

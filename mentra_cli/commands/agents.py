@@ -382,8 +382,9 @@ def fork(
 ) -> None:
     """Copy an agent (transcript, runs, memory, task board) to a new id; print the new id."""
     with cli_errors():
-        from mentra_cli.common import open_runtime
+        from mentra_cli.common import open_runtime, require_store
 
+        require_store(store, workspace_dir(cwd), f"no agent {agent_id!r} in this store")
         runtime = open_runtime(
             workspace=workspace_dir(cwd), store_flag=store, ephemeral=False, no_user_config=True
         )

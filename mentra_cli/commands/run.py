@@ -15,7 +15,7 @@ from mentra.errors import RunTimeoutError, UsageError
 from mentra_cli._gc import settle_gc
 from mentra_cli.commands import run_driver as d
 from mentra_cli.commands import run_options as o
-from mentra_cli.common import cli_errors, load_config, open_runtime, workspace_dir
+from mentra_cli.common import cli_errors, load_config, open_runtime, require_store, workspace_dir
 
 
 def execute(flags: o.RunFlags, prompt: str | None, resume: str | None, fork: bool = False) -> int:
@@ -32,6 +32,11 @@ def execute(flags: o.RunFlags, prompt: str | None, resume: str | None, fork: boo
     )
     if resume is not None and flags.ephemeral:
         raise UsageError("resume cannot be --ephemeral: it needs the store")
+    if resume is not None:  # nothing to resume in a store that does not exist: make none
+        missing = f"no agent {resume!r} in this store" if resume else None
+        require_store(
+            flags.store, workspace, missing or f"no agents in this workspace ({workspace})"
+        )
     start: dict[str, Any] = {
         "fmt": fmt, "output_last_message": flags.output_last_message, "loaded": loaded,
         "overrides": overrides, "workspace": workspace, "agent_id": resume or None,

@@ -42,6 +42,7 @@ class OutputSink:
         self.finished: RunFinished | None = None
         self.last_message_error: str | None = None  # writing --output-last-message failed
         self.closed = False
+        self._wrote = False  # --output-last-message was written by an earlier turn
         self._pending: list[bytes] = []
         self._flush_scheduled = False
 
@@ -108,9 +109,13 @@ class OutputSink:
         elif self.fmt == "text" and event.final_text is not None and event.status == "success":
             text = event.final_text
             self._write(text.encode() + (b"" if text.endswith("\n") else b"\n"))
-        if self.last_message_file is not None and event.final_text is not None:
+        # a stream's turn without an answer empties what an earlier turn wrote: the file
+        # holds the answer of the run (or turn) that ended the process, or nothing
+        last = event.final_text if event.final_text is not None else "" if self._wrote else None
+        if self.last_message_file is not None and last is not None:
+            self._wrote = True
             try:
-                self.last_message_file.write_text(event.final_text, encoding="utf-8")
+                self.last_message_file.write_text(last, encoding="utf-8")
             except OSError as exc:
                 self.last_message_error = (
                     f"--output-last-message: cannot write {self.last_message_file}: "

@@ -147,8 +147,12 @@ class Budget:
     # -- checks (each level against its own limits) -----------------------------------------
 
     def check_rounds(self) -> None:
-        """Before a request: raise if no round is left."""
-        for budget in self._chain():
+        """Before a request: raise if no round is left, or if a budget this one draws on (a
+        stream's, under ``--budget-scope session``; a subagent's parent's) has no tokens or
+        cost left: a turn whose answer spent the stream's budget ends well, the next is not
+        sent. This budget's own spend is checked after its tool rounds (`check_spend`)."""
+        chain = self._chain()
+        for budget in chain:
             if budget.limit_hit is not None:
                 raise budget.limit_hit
             limit = budget.limits.max_rounds
@@ -156,6 +160,8 @@ class Budget:
                 raise budget._hit(
                     f"max_rounds reached ({limit}) before a final answer", "max_rounds"
                 )
+        for budget in chain[1:]:
+            budget._check_own_spend()
 
     def tool_calls_exceeded(self, calls: int) -> int | None:
         """The limit ``calls`` more tool calls would pass, or None if they fit (the caller
@@ -173,21 +179,24 @@ class Budget:
         for budget in self._chain():
             if budget.limit_hit is not None:
                 raise budget.limit_hit
-            limits = budget.limits
-            if limits.max_tokens is not None and budget.usage.total_tokens >= limits.max_tokens:
-                raise budget._hit(
-                    f"max_tokens reached ({budget.usage.total_tokens} of {limits.max_tokens})",
-                    "max_tokens",
-                )
-            if (
-                limits.max_cost_usd is not None
-                and budget.cost is not None
-                and budget.cost >= limits.max_cost_usd
-            ):
-                raise budget._hit(
-                    f"max_cost_usd reached (${budget.cost:.4f} of ${limits.max_cost_usd:.4f})",
-                    "max_cost_usd",
-                )
+            budget._check_own_spend()
+
+    def _check_own_spend(self) -> None:
+        limits = self.limits
+        if limits.max_tokens is not None and self.usage.total_tokens >= limits.max_tokens:
+            raise self._hit(
+                f"max_tokens reached ({self.usage.total_tokens} of {limits.max_tokens})",
+                "max_tokens",
+            )
+        if (
+            limits.max_cost_usd is not None
+            and self.cost is not None
+            and self.cost >= limits.max_cost_usd
+        ):
+            raise self._hit(
+                f"max_cost_usd reached (${self.cost:.4f} of ${limits.max_cost_usd:.4f})",
+                "max_cost_usd",
+            )
 
     def _hit(self, message: str, limit: str) -> LimitReachedError:
         error = LimitReachedError(message, limit=limit)

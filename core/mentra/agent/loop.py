@@ -239,6 +239,7 @@ class Agent:
         request = await s.hooks.prepare(request)
         attempt = 1
         deltas = s.include_deltas
+        fell_from: list[str] = []  # "MODEL: error" of each model this request fell back from
         while True:
             reply = ReplyBuilder(s.provider_name)
             feed = reply.feed
@@ -257,18 +258,19 @@ class Agent:
                 return reply
             except ProviderError as exc:
                 if exc.transient and attempt >= s.retries.max_attempts and s.fallbacks:
+                    fell_from.append(f"{s.provider_name}:{s.model}: {exc.message}")
                     self._fall_back(emitter, exc)  # the same request, to the next model
                     request.model = s.model
                     attempt = 1
                     continue
                 if not exc.transient or attempt >= s.retries.max_attempts:
+                    if fell_from:  # every model failed: errors name each, the last included
+                        state.errors.extend(fell_from)
+                        if not exc.transient:
+                            raise _on_model(exc, f"{s.provider_name}:{s.model}", "") from exc
                     if exc.transient:
-                        raise ProviderError(
-                            f"{exc.message} (gave up after {attempt} attempts)",
-                            provider=exc.provider,
-                            status_code=exc.status_code,
-                            detail=exc.detail,
-                        ) from exc
+                        model = f"{s.provider_name}:{s.model}" if fell_from else None
+                        raise _on_model(exc, model, f" (gave up after {attempt} attempts)") from exc
                     raise
                 delay = _backoff(attempt, exc.retry_after, s.retries)
                 attempt += 1
@@ -396,6 +398,17 @@ class RunState:
             tool_calls=self.tool_calls,
             error=error,
         )
+
+
+def _on_model(exc: ProviderError, model: str | None, tail: str) -> ProviderError:
+    """The error a request ends with: ``exc``'s message, after the model it came from (when
+    the request fell back, so the models' errors can be told apart), then ``tail``."""
+    return ProviderError(
+        f"{model}: {exc.message}{tail}" if model else f"{exc.message}{tail}",
+        provider=exc.provider,
+        status_code=exc.status_code,
+        detail=exc.detail,
+    )
 
 
 def _backoff(attempt: int, retry_after: float | None, retries: RetryPolicy) -> float:

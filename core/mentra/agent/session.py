@@ -111,6 +111,7 @@ class Session:
         # a stream's lease and its heartbeat, held from its first turn to its end (`close`):
         # its history lives in this process, so no other may run the agent between turns
         self._held_lease: tuple[LeaseHolder, asyncio.Task[None]] | None = None
+        self._seq = 0  # the last seq emitted: a stream's later turns count on from it
         self.default_signum = int(signal.SIGINT)  # for a cancel from outside (task.cancel())
         self.budget.cancel_token.on_cancel(self._on_cancel)
 
@@ -174,6 +175,8 @@ class Session:
             emitter = ChildEmitter(self.parent_emitter, agent_id=s.agent_id, run_id=self.run_id)
         else:
             emitter = Emitter(sink, agent_id=s.agent_id, run_id=self.run_id)
+            if not announce:  # a later turn of a stream: one stdout, one count
+                emitter.seq = self._seq
         state = RunState(started=time.monotonic(), budget=budget)
         held = self._held_toolsets
         toolsets = held if held is not None else AsyncExitStack()
@@ -256,7 +259,7 @@ class Session:
             if s.user_hooks is not None:  # session_start, then user_prompt (may refuse it)
                 from mentra.user_hooks import gates
 
-                await gates.start_run(s.user_hooks, emitter, prompt)
+                await gates.start_run(s.user_hooks, emitter, prompt, session_start=announce)
             if prompt is not None:
                 emitter.emit(UserMessage, text=prompt, images=len(images or ()))
                 content: list[ContentBlock] = [TextBlock(text=prompt), *(images or ())]
@@ -371,6 +374,7 @@ class Session:
             else state.by_model,
         )
         self.outcome = outcome
+        self._seq = emitter.seq
         self.usage_by_model = state.by_model  # a subagent's, for its parent's usage_by_model
         self.denials = state.denials  # and its denials, for its parent's
         return outcome
@@ -399,16 +403,22 @@ class Session:
             while not token.cancelled:
                 self._task = asyncio.current_task()  # a signal while waiting ends the stream
                 try:
-                    turn = await anext(iterator)
+                    turn = await _next_turn(iterator, stream)
                 except StopAsyncIteration:
                     break
-                except TurnInputError as exc:  # the stream ends; no run began for this line
+                except (TurnInputError, RunTimeoutError) as exc:  # no run began for this line
                     from mentra.ids import new_id
 
                     emitter = Emitter(sink, agent_id=self.agent.id, run_id=new_id())
+                    emitter.seq = self._seq
                     emitter.emit(ErrorEvent, status=exc.status, message=exc.message)
                     return _ended(exc.status, exc.exit_code, exc.message)
                 if outcome is not None:  # a later turn: a run of its own
+                    # what the last turn's end set off runs first (the reader of stdout gone,
+                    # found as its run_finished was written, cancels the stream)
+                    await asyncio.sleep(0)
+                    if token.cancelled:
+                        break
                     from mentra.ids import new_id
 
                     self.run_id = new_id()
@@ -459,6 +469,23 @@ class Session:
                 await store.renew_lease(agent_id, holder, ttl)
             except MentraError:
                 return
+
+
+async def _next_turn(turns: AsyncIterator[Turn], stream: Budget | None) -> Turn:
+    """The next turn of a stream. Under ``--budget-scope session`` the stream's deadline also
+    bounds the wait for it: a producer that keeps stdin open and sends nothing more does not
+    hold mentra past ``--timeout`` (`RunTimeoutError`)."""
+    remaining = stream.remaining_time() if stream is not None else None
+    if remaining is None:
+        return await anext(turns)
+    try:
+        async with asyncio.timeout(max(remaining, 0.0)):
+            return await anext(turns)
+    except TimeoutError:
+        timeout = stream.limits.timeout if stream is not None else None
+        raise RunTimeoutError(
+            f"the stream timed out after {timeout or remaining:g}s waiting for the next turn"
+        ) from None
 
 
 def _interrupt_orphaned_children(store: Store, parent_id: str) -> None:

@@ -41,6 +41,8 @@ class TurnInputError(UsageError):
 def parse_turn(raw: str | bytes, line: int, *, base: Path) -> Turn | None:
     """The turn on line ``line`` (image paths relative to ``base``); None for a blank line."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if line == 1:  # the byte order mark Windows tools write at the start of a UTF-8 file
+        text = text.removeprefix("\ufeff")
     if not text.strip():
         return None
     try:
@@ -79,7 +81,7 @@ def _mentra_turn(data: dict[str, Any], base: Path) -> tuple[str, list[ImageBlock
     specs = data.get("images", [])
     if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
         raise _Shape('"images" must be a list of file paths or URLs')
-    return prompt, [load_image(spec, base=base) for spec in specs]
+    return prompt, [load_image(spec, base=base, label="image") for spec in specs]
 
 
 def _claude_message(message: object, base: Path) -> tuple[str, list[ImageBlock]]:
@@ -107,13 +109,21 @@ def _image_block(source: object, index: int) -> ImageBlock:
     where = f"content block {index}"
     if not isinstance(source, dict):
         raise _Shape(f'{where}: an image needs a "source"')
+    from mentra.attachments import MAX_IMAGE_BYTES, MEDIA_TYPES
+
+    media_type = source.get("media_type", "image/png")
+    if media_type not in MEDIA_TYPES.values():
+        known = ", ".join(sorted(set(MEDIA_TYPES.values())))
+        raise _Shape(f"{where}: media_type {media_type!r} is not an image type ({known})")
     if source.get("type") == "url" and isinstance(source.get("url"), str):
-        return ImageBlock(url=source["url"], media_type=str(source.get("media_type", "image/png")))
+        return ImageBlock(url=source["url"], media_type=media_type)
     data = source.get("data")
     if source.get("type") != "base64" or not isinstance(data, str):
         raise _Shape(f'{where}: the image source must be "base64" data or a "url"')
     try:
-        base64.b64decode(data, validate=True)
+        size = len(base64.b64decode(data, validate=True))
     except (binascii.Error, ValueError):
         raise _Shape(f"{where}: the image data is not base64") from None
-    return ImageBlock(data=data, media_type=str(source.get("media_type", "image/png")))
+    if size > MAX_IMAGE_BYTES:  # as for a file: the providers' smallest per-image cap
+        raise _Shape(f"{where}: the image is {size} bytes, over the 20 MiB limit")
+    return ImageBlock(data=data, media_type=media_type)

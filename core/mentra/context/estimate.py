@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from mentra.messages import Message
 
 _CACHE_LIMIT = 8192
+# what one image costs a request, in tokens: the providers count pixels, not base64 (Anthropic
+# about w*h/750, at most ~1,600 for an image they do not shrink; OpenAI ~1,100 in high detail)
+IMAGE_TOKENS = 1600
 
 Counter = Callable[[str], int]
 
@@ -50,7 +53,12 @@ class TokenEstimator:
         if hit is not None and hit[0] is message:
             return hit[1]
         text = message.model_dump_json()
+        images = _inline_images(message)
+        for data in images:  # base64 is not text to the model: drop it, count the image
+            text = text.replace(data, "", 1)
         size = self._count(text) if self._count is not None else len(text)
+        if images:
+            size += len(images) * (IMAGE_TOKENS if self._count is not None else IMAGE_TOKENS * 4)
         if len(self._sizes) >= _CACHE_LIMIT:
             self._sizes.clear()
         self._sizes[key] = (message, size)
@@ -89,6 +97,19 @@ class TokenEstimator:
         # the JSON array: brackets and commas between the messages
         chars = sizes + 2 + max(len(messages) - 1, 0) + (len(system) if system else 0)
         return math.ceil(chars / 4)
+
+
+def _inline_images(message: Message) -> list[str]:
+    """The base64 data of the message's inline images, a tool result's included."""
+    from mentra.messages import ImageBlock, ToolResultBlock
+
+    found: list[str] = []
+    for block in message.content:
+        if type(block) is ImageBlock and block.data:
+            found.append(block.data)
+        elif type(block) is ToolResultBlock:
+            found.extend(i.data for i in block.images if i.data)
+    return found
 
 
 def estimator_for(provider_wire: str | None, model: str, *, precise_above: int) -> TokenEstimator:

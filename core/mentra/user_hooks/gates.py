@@ -129,14 +129,17 @@ async def after_call(hooks: UserHooks, emitter: Any, item: Any, result: Any) -> 
 # -- session_start / user_prompt / stop / pre_compact (the loop) --------------------------------
 
 
-async def start_run(hooks: UserHooks | None, emitter: Any, prompt: str | None) -> None:
-    """``session_start`` then ``user_prompt`` hooks, before the prompt is committed.
+async def start_run(
+    hooks: UserHooks | None, emitter: Any, prompt: str | None, *, session_start: bool = True
+) -> None:
+    """``session_start`` then ``user_prompt`` hooks, before the prompt is committed; a later
+    turn of a stream (which has no second ``session_started``) passes ``session_start=False``.
 
     Raises `PromptRefusedError` when a ``user_prompt`` hook exits 2."""
     if hooks is None:
         return
     hooks.continues = 0
-    for entry in hooks.matching("session_start"):
+    for entry in hooks.matching("session_start") if session_start else ():
         run = await hooks.run_one(
             entry, "session_start", hooks.payload("session_start", emitter), emitter
         )

@@ -179,9 +179,13 @@ def require_store(store_flag: str | None, workspace: Path, missing: str) -> None
     (exit 2) when its store does not exist, before opening it would make an empty file."""
     from mentra.store.location import resolve_store_path
 
-    path = resolve_store_path(store_flag, workspace)
-    if not str(path).startswith(("postgres:", "postgresql:")) and not path.exists():
+    if _absent(resolve_store_path(store_flag, workspace)):
         raise UsageError(missing)
+
+
+def _absent(path: Path) -> bool:
+    """A store file not made yet (a server's URL always counts as there)."""
+    return not path.exists() and not str(path).startswith(("postgres:", "postgresql:"))
 
 
 def open_workspace_store(store_flag: str | None, workspace: Path, *, create: bool) -> Store:
@@ -190,6 +194,6 @@ def open_workspace_store(store_flag: str | None, workspace: Path, *, create: boo
     from mentra.store.location import open_store, resolve_store_path
 
     path = resolve_store_path(store_flag, workspace)
-    if not create and not path.exists() and not str(path).startswith(("postgres:", "postgresql:")):
+    if not create and _absent(path):
         return open_store(None)
     return open_store(path)

@@ -331,11 +331,9 @@ class Session:
             if keep_lease and heartbeat is not None:
                 self._held_lease = (holder, heartbeat)
         except MentraError as exc:
-            if heartbeat is not None:
-                heartbeat.cancel()
-            if keep_lease:  # the turn failed after all: the stream ends, and lets go
+            if keep_lease and heartbeat is not None:  # the turn failed after all: let go
                 with contextlib.suppress(MentraError):
-                    await store.release_lease(s.agent_id, holder)
+                    await self._let_go(holder, heartbeat)
             state.errors.append(exc.message)
             if outcome.exit_code == 0:
                 outcome = state.outcome(exc.status, exc.exit_code, exc.message)
@@ -454,12 +452,15 @@ class Session:
         held, self._held_toolsets = self._held_toolsets, None
         try:
             if lease is not None:
-                holder, heartbeat = lease
-                heartbeat.cancel()
-                await self.agent.setup.store.release_lease(self.agent.id, holder)
+                await self._let_go(*lease)
         finally:
             if held is not None:
                 await held.aclose()
+
+    async def _let_go(self, holder: LeaseHolder, heartbeat: asyncio.Task[None]) -> None:
+        """A stream's lease, released: its heartbeat stops first."""
+        heartbeat.cancel()
+        await self.agent.setup.store.release_lease(self.agent.id, holder)
 
     async def _heartbeat(self, store: AsyncStore, holder: LeaseHolder) -> None:
         ttl, agent_id = self.agent.setup.lease_ttl_s, self.agent.id
@@ -482,7 +483,8 @@ async def _next_turn(turns: AsyncIterator[Turn], stream: Budget | None) -> Turn:
         async with asyncio.timeout(max(remaining, 0.0)):
             return await anext(turns)
     except TimeoutError:
-        timeout = stream.limits.timeout if stream is not None else None
+        assert stream is not None  # only a stream's budget has a deadline here
+        timeout = stream.limits.timeout
         raise RunTimeoutError(
             f"the stream timed out after {timeout or remaining:g}s waiting for the next turn"
         ) from None
